@@ -1,0 +1,309 @@
+package boards
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalid is wrapped by every error that reports a malformed profile.
+var ErrInvalid = errors.New("invalid board profile")
+
+// Ramoops is the ramoops region and record layout of a board.
+type Ramoops struct {
+	MemAddress  uint64
+	MemSize     uint64
+	RecordSize  uint64
+	ConsoleSize uint64
+	FtraceSize  uint64
+	PmsgSize    uint64
+	ECC         uint64
+}
+
+// Enabled reports whether the board reserves a ramoops region.
+func (r Ramoops) Enabled() bool { return r.MemSize != 0 }
+
+// Params returns the ramoops module parameters for the region, in the form
+// finit_module takes ("mem_address=0x5000000 mem_size=...").
+func (r Ramoops) Params() string {
+	if !r.Enabled() {
+		return ""
+	}
+	p := []string{
+		fmt.Sprintf("mem_address=%#x", r.MemAddress),
+		fmt.Sprintf("mem_size=%#x", r.MemSize),
+		fmt.Sprintf("record_size=%#x", r.RecordSize),
+	}
+	for _, kv := range []struct {
+		k string
+		v uint64
+	}{{"console_size", r.ConsoleSize}, {"ftrace_size", r.FtraceSize}, {"pmsg_size", r.PmsgSize}} {
+		if kv.v != 0 {
+			p = append(p, fmt.Sprintf("%s=%#x", kv.k, kv.v))
+		}
+	}
+	p = append(p, fmt.Sprintf("ecc=%d", r.ECC))
+	return strings.Join(p, " ")
+}
+
+// Board is a parsed board profile.
+type Board struct {
+	Name          string
+	Arch          string
+	KernelPackage string
+	KernelCmdline string
+	Modules       []string
+	NIC           []string
+	Receivers     []string
+	Upload        string
+	Ramoops       Ramoops
+	LogLevel      int
+	DHCPTimeout   time.Duration
+	ARPTimeout    time.Duration
+	UploadTimeout time.Duration
+	Handoff       string
+	Host          string
+}
+
+// Defaults returns the values a profile starts from before its keys apply.
+func Defaults() Board {
+	return Board{
+		NIC:           []string{"eth*", "en*"},
+		LogLevel:      7,
+		DHCPTimeout:   10 * time.Second,
+		ARPTimeout:    2 * time.Second,
+		UploadTimeout: 20 * time.Second,
+		Handoff:       "rescue",
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Load reads and parses the profile at path.
+func Load(path string) (*Board, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("boards: %w", err)
+	}
+	defer f.Close()
+	b, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("boards: %s: %w", filepath.Base(path), err)
+	}
+	return b, nil
+}
+
+// Parse reads a profile from r and validates it.
+func Parse(r io.Reader) (*Board, error) {
+	b := Defaults()
+	seen := map[string]bool{}
+	listSet := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(text, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want \"key = value\": %w", line, ErrInvalid)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if err := b.set(k, v, seen, listSet); err != nil {
+			return nil, fmt.Errorf("line %d: %s: %w", line, k, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
+	list := func(dst *[]string) error {
+		if !listSet[k] {
+			*dst = nil
+			listSet[k] = true
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return fmt.Errorf("empty list: %w", ErrInvalid)
+		}
+		*dst = append(*dst, f...)
+		return nil
+	}
+	switch k {
+	case "modules":
+		return list(&b.Modules)
+	case "nic":
+		return list(&b.NIC)
+	case "receiver":
+		return list(&b.Receivers)
+	}
+	if seen[k] {
+		return fmt.Errorf("given twice: %w", ErrInvalid)
+	}
+	seen[k] = true
+	num := func(dst *uint64) error {
+		n, err := strconv.ParseUint(v, 0, 64)
+		if err != nil {
+			return fmt.Errorf("not a number %q: %w", v, ErrInvalid)
+		}
+		*dst = n
+		return nil
+	}
+	dur := func(dst *time.Duration) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("not a positive duration %q: %w", v, ErrInvalid)
+		}
+		*dst = d
+		return nil
+	}
+	switch k {
+	case "name":
+		b.Name = v
+	case "arch":
+		b.Arch = v
+	case "kernel.package":
+		b.KernelPackage = v
+	case "kernel.cmdline":
+		b.KernelCmdline = v
+	case "upload":
+		b.Upload = v
+	case "ramoops.mem_address":
+		return num(&b.Ramoops.MemAddress)
+	case "ramoops.mem_size":
+		return num(&b.Ramoops.MemSize)
+	case "ramoops.record_size":
+		return num(&b.Ramoops.RecordSize)
+	case "ramoops.console_size":
+		return num(&b.Ramoops.ConsoleSize)
+	case "ramoops.ftrace_size":
+		return num(&b.Ramoops.FtraceSize)
+	case "ramoops.pmsg_size":
+		return num(&b.Ramoops.PmsgSize)
+	case "ramoops.ecc":
+		return num(&b.Ramoops.ECC)
+	case "console.loglevel":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 8 {
+			return fmt.Errorf("want 0-8, got %q: %w", v, ErrInvalid)
+		}
+		b.LogLevel = n
+	case "dhcp.timeout":
+		return dur(&b.DHCPTimeout)
+	case "arp.timeout":
+		return dur(&b.ARPTimeout)
+	case "upload.timeout":
+		return dur(&b.UploadTimeout)
+	case "handoff":
+		b.Handoff = v
+	case "host":
+		b.Host = v
+	default:
+		return fmt.Errorf("unknown key: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// Validate checks that the board's values are complete and consistent.
+func (b *Board) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf(format+": %w", append(a, ErrInvalid)...)
+	}
+	if !nameRE.MatchString(b.Name) {
+		return bad("name %q: want [a-z0-9._-]", b.Name)
+	}
+	if b.Arch != "amd64" && b.Arch != "arm64" {
+		return bad("arch %q: want amd64 or arm64", b.Arch)
+	}
+	if b.KernelPackage == "" {
+		return bad("kernel.package missing")
+	}
+	for _, m := range b.Modules {
+		if !nameRE.MatchString(strings.ToLower(m)) {
+			return bad("module name %q", m)
+		}
+	}
+	for _, p := range b.NIC {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return bad("nic pattern %q", p)
+		}
+	}
+	for _, r := range b.Receivers {
+		if _, err := ParseReceiver(r); err != nil {
+			return err
+		}
+	}
+	if b.Upload != "" {
+		u, err := url.Parse(b.Upload)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("upload %q: want http(s)://host[:port]", b.Upload)
+		}
+	}
+	if r := b.Ramoops; r.Enabled() {
+		if r.RecordSize == 0 || r.RecordSize > r.MemSize {
+			return bad("ramoops.record_size must be >0 and <= mem_size")
+		}
+		if r.RecordSize+r.ConsoleSize+r.FtraceSize+r.PmsgSize > r.MemSize {
+			return bad("ramoops zones exceed mem_size")
+		}
+		if r.MemAddress == 0 {
+			return bad("ramoops.mem_address missing")
+		}
+	}
+	switch b.Handoff {
+	case "rescue":
+	default:
+		return bad("handoff %q: want rescue", b.Handoff)
+	}
+	return nil
+}
+
+// DefaultReceiverPort is the netconsole UDP port used when a receiver names no port.
+const DefaultReceiverPort = 6666
+
+// ParseReceiver parses "host[:port]" (IPv4 or [IPv6]) into a UDP address.
+// The host must be an IP address: the agent resolves no names.
+func ParseReceiver(s string) (*net.UDPAddr, error) {
+	host, portStr := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, portStr = h, p
+	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, fmt.Errorf("receiver %q: not an IP address: %w", s, ErrInvalid)
+	}
+	port := DefaultReceiverPort
+	if portStr != "" {
+		n, err := strconv.Atoi(portStr)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("receiver %q: bad port: %w", s, ErrInvalid)
+		}
+		port = n
+	}
+	return &net.UDPAddr{IP: ip, Port: port}, nil
+}

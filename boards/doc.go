@@ -1,0 +1,32 @@
+// Package boards parses board profiles: one small text file per board that
+// says which Debian kernel package to boot, which kernel modules go into the
+// image, how to pick the NIC, where the receiver is, how ramoops is laid out
+// and how the console is set up.
+//
+// # File format
+//
+// A profile is UTF-8 text. Each non-blank line is
+//
+//	key = value
+//
+// and '#' starts a comment that runs to the end of the line. Keys are case
+// sensitive. List keys (modules, nic, receiver) take space-separated values and
+// may be repeated; each repetition appends. Any other key may appear once.
+// Unknown keys are an error, so a typo never goes unnoticed.
+//
+//	name            board name (required; [a-z0-9._-])
+//	arch            Go architecture of the image: amd64 or arm64 (required)
+//	kernel.package  Debian kernel package (required)
+//	kernel.cmdline  arguments the board's kernel must be booted with
+//	modules         kernel modules (names as in modules.dep, '-' or '_')
+//	nic             glob patterns on interface names, in order of preference
+//	receiver        netconsole receiver host:port (port defaults to 6666)
+//	upload          crash-record upload base URL (http:// or https://)
+//	ramoops.mem_address, ramoops.mem_size, ramoops.record_size,
+//	ramoops.console_size, ramoops.ftrace_size, ramoops.pmsg_size, ramoops.ecc
+//	                ramoops module parameters (numbers, 0x... allowed)
+//	console.loglevel  console loglevel once netconsole is armed (0-8)
+//	dhcp.timeout, arp.timeout, upload.timeout  Go durations ("10s")
+//	handoff         rescue (switch_root and kexec come later)
+//	host            fixed host name (default: derived from the NIC's MAC)
+package boards

@@ -1,0 +1,35 @@
+package nexthop
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Lookup asks the kernel's routing table how it would reach receiver
+// (like `ip route get`).
+func Lookup(receiver netip.Addr) (Hop, error) {
+	routes, err := netlink.RouteGet(net.IP(receiver.AsSlice()))
+	if err != nil {
+		return Hop{}, fmt.Errorf("nexthop: route get %s: %w", receiver, err)
+	}
+	if len(routes) == 0 {
+		return Hop{}, fmt.Errorf("nexthop: route get %s: no route", receiver)
+	}
+	r := routes[0]
+	h := Hop{Receiver: receiver, Via: receiver, OnLink: true}
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
+		h.Via, h.OnLink = gw.Unmap(), false
+	}
+	if src, ok := netip.AddrFromSlice(r.Src); ok {
+		h.Src = src.Unmap()
+	}
+	l, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return Hop{}, fmt.Errorf("nexthop: route get %s: link %d: %w", receiver, r.LinkIndex, err)
+	}
+	h.Dev = l.Attrs().Name
+	return h, nil
+}

@@ -1,0 +1,131 @@
+package target
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// DefaultRoot is where the netconsole configfs subsystem appears once configfs
+// is mounted and netconsole is loaded.
+const DefaultRoot = "/sys/kernel/config/netconsole"
+
+// Target is one netconsole target.
+type Target struct {
+	Name       string // configfs directory name
+	Dev        string // local interface, e.g. eth0
+	LocalIP    netip.Addr
+	LocalPort  int
+	RemoteIP   netip.Addr
+	RemotePort int
+	RemoteMAC  net.HardwareAddr
+	Extended   bool
+}
+
+// Param returns the equivalent netconsole= module/kernel parameter
+// ("[+]src-port@src-ip/dev,dst-port@dst-ip/dst-mac").
+func (t Target) Param() string {
+	plus := ""
+	if t.Extended {
+		plus = "+"
+	}
+	return fmt.Sprintf("%s%d@%s/%s,%d@%s/%s", plus, t.LocalPort, t.LocalIP, t.Dev, t.RemotePort, t.RemoteIP, t.RemoteMAC)
+}
+
+func (t Target) attrs() [][2]string {
+	ext := "0"
+	if t.Extended {
+		ext = "1"
+	}
+	return [][2]string{
+		{"dev_name", t.Dev},
+		{"local_ip", t.LocalIP.String()},
+		{"remote_ip", t.RemoteIP.String()},
+		{"local_port", strconv.Itoa(t.LocalPort)},
+		{"remote_port", strconv.Itoa(t.RemotePort)},
+		{"remote_mac", t.RemoteMAC.String()},
+		{"extended", ext},
+	}
+}
+
+// ErrReadBack is wrapped when an attribute reads back different from what
+// was written (the kernel silently normalises or rejects some values).
+var ErrReadBack = errors.New("attribute read back differs")
+
+// Create makes target t under root (normally DefaultRoot), writes its
+// attributes, reads each back, and enables it. If a target of that name
+// exists it is disabled and reconfigured.
+func Create(root string, t Target) error {
+	if t.Name == "" || strings.ContainsAny(t.Name, "/\x00") || t.Name == "." || t.Name == ".." {
+		return fmt.Errorf("netconsole: invalid target name %q", t.Name)
+	}
+	dir := filepath.Join(root, t.Name)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("netconsole: target %s: mkdir: %w (is netconsole loaded and configfs mounted?)", t.Name, err)
+	}
+	if v, err := read(dir, "enabled"); err == nil && v == "1" {
+		if err := write(dir, "enabled", "0"); err != nil {
+			return fmt.Errorf("netconsole: target %s: disable: %w", t.Name, err)
+		}
+	}
+	for _, kv := range t.attrs() {
+		if err := write(dir, kv[0], kv[1]); err != nil {
+			return fmt.Errorf("netconsole: target %s: write %s: %w", t.Name, kv[0], err)
+		}
+		got, err := read(dir, kv[0])
+		if err != nil {
+			return fmt.Errorf("netconsole: target %s: read back %s: %w", t.Name, kv[0], err)
+		}
+		if !same(kv[0], got, kv[1]) {
+			return fmt.Errorf("netconsole: target %s: %s = %q, wrote %q: %w", t.Name, kv[0], got, kv[1], ErrReadBack)
+		}
+	}
+	if err := write(dir, "enabled", "1"); err != nil {
+		return fmt.Errorf("netconsole: target %s: enable (does %s exist and have an address?): %w", t.Name, t.Dev, err)
+	}
+	if got, err := read(dir, "enabled"); err != nil || got != "1" {
+		return fmt.Errorf("netconsole: target %s: enabled reads %q (%v): %w", t.Name, got, err, ErrReadBack)
+	}
+	return nil
+}
+
+// Disable turns target name off (the kernel stops sending to it).
+func Disable(root, name string) error {
+	if err := write(filepath.Join(root, name), "enabled", "0"); err != nil {
+		return fmt.Errorf("netconsole: target %s: disable: %w", name, err)
+	}
+	return nil
+}
+
+func same(attr, got, want string) bool {
+	if attr == "remote_mac" {
+		g, err1 := net.ParseMAC(got)
+		w, err2 := net.ParseMAC(want)
+		return err1 == nil && err2 == nil && g.String() == w.String()
+	}
+	return got == want
+}
+
+// write writes an existing attribute file without O_CREATE or O_TRUNC:
+// configfs creates the attribute files itself.
+func write(dir, attr, val string) error {
+	f, err := os.OpenFile(filepath.Join(dir, attr), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte(val))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func read(dir, attr string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, attr))
+	return strings.TrimSpace(string(b)), err
+}
