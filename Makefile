@@ -1,0 +1,54 @@
+# lastgasp — see README.md.
+#   make run                 build the image, boot it in QEMU with a collector on loopback, show the logs arriving
+#   make test                unit tests (with fuzz seeds) + QEMU end-to-end scenarios (what .ci/run calls)
+#   make image BOARD=...     build a board's initramfs and print its size
+#   make e2e [SCENARIO=x]    QEMU scenarios only
+#   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
+
+BOARD    ?= qemu-x86_64
+SCENARIO ?=
+BUILD    := build
+BOARDF   := boards/$(BOARD).board
+ARCH     := $(shell sed -n 's/^arch *= *//p' $(BOARDF))
+KPKG     := $(shell sed -n 's/^kernel.package *= *//p' $(BOARDF))
+KDIR     := $(BUILD)/kernel/$(ARCH)
+IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
+LASTGASPD := $(BUILD)/bin/lastgaspd
+GOSRC    := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
+
+.PHONY: all kernel image collector run test unit e2e timing fuzz clean deps
+
+all: image collector
+
+deps:
+	scripts/setup-deps.sh
+
+kernel: $(KDIR)/kver
+$(KDIR)/kver:
+	scripts/fetch-kernel.sh $(KPKG) $(KDIR)
+
+image: $(IMAGE)
+$(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF)
+	go run ./cmd/lastgasp-image -board $(BOARDF) -kernel $(KDIR) -o $(IMAGE)
+
+collector: $(LASTGASPD)
+$(LASTGASPD): $(GOSRC)
+	go build -o $(LASTGASPD) ./cmd/lastgaspd
+
+run: image collector
+	go run ./scripts/e2e -demo -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
+
+unit:
+	go vet ./...
+	go test ./...
+
+e2e: image collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) $(if $(SCENARIO),-scenario $(SCENARIO))
+
+test: unit e2e
+
+timing: image collector
+	go run ./scripts/timing -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
+
+clean:
+	rm -rf $(BUILD)

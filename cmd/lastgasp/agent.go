@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lastgasp/lastgasp/boards"
+	"github.com/lastgasp/lastgasp/netconsole/link"
+	"github.com/lastgasp/lastgasp/netconsole/nexthop"
+	"github.com/lastgasp/lastgasp/netconsole/target"
+	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/mdlayher/arp"
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
+)
+
+// Config holds every OS path the agent touches, so that tests and developers
+// can point them elsewhere.
+type Config struct {
+	BoardFile     string // embedded board profile
+	Cmdline       string // /proc/cmdline
+	Kmsg          string // /dev/kmsg
+	ModulesRoot   string // root holding lib/modules/<release>
+	SysClassNet   string // /sys/class/net
+	ConfigfsMount string // /sys/kernel/config
+	PstoreMount   string // /sys/fs/pstore
+	Printk        string // /proc/sys/kernel/printk
+	BootID        string // /proc/sys/kernel/random/boot_id
+	SysrqTrigger  string // /proc/sysrq-trigger
+	RamoopsParams string // /sys/module/ramoops/parameters
+	Console       string // /dev/console
+	Shell         string // rescue shell
+	PID1          bool   // mount /proc, /sys, /dev and never return
+	MaxRecordSize int64  // larger pstore records are reported, kept, not shipped
+}
+
+// DefaultConfig returns the paths of a booted initramfs.
+func DefaultConfig() Config {
+	return Config{
+		BoardFile:     "/etc/lastgasp/board",
+		Cmdline:       "/proc/cmdline",
+		Kmsg:          "/dev/kmsg",
+		ModulesRoot:   "/",
+		SysClassNet:   "/sys/class/net",
+		ConfigfsMount: "/sys/kernel/config",
+		PstoreMount:   "/sys/fs/pstore",
+		Printk:        "/proc/sys/kernel/printk",
+		BootID:        "/proc/sys/kernel/random/boot_id",
+		SysrqTrigger:  "/proc/sysrq-trigger",
+		RamoopsParams: "/sys/module/ramoops/parameters",
+		Console:       "/dev/console",
+		Shell:         "/bin/sh",
+		PID1:          os.Getpid() == 1,
+		MaxRecordSize: 4 << 20,
+	}
+}
+
+// Agent sequences the boot-time stages. Each stage logs what it did and how
+// long it took; a failed stage is logged in one line and the agent goes on to
+// the stages that do not depend on it, then to the rescue shell.
+type Agent struct {
+	Config Config
+	Log    *Logger
+
+	start time.Time
+}
+
+// armed describes one enabled netconsole target.
+type armed struct {
+	target target.Target
+	hop    nexthop.Hop
+}
+
+// Run runs every stage, then the handoff. As PID 1 it never returns.
+func (a *Agent) Run(ctx context.Context) {
+	a.start = time.Now()
+	c := a.Config
+	if c.PID1 {
+		mountEarly(a.Log)
+		a.Log.Reopen(c.Kmsg)
+		attachConsole(c.Console)
+	}
+	a.Log.Infof("start pid=%d", os.Getpid())
+
+	b, test := a.loadBoard()
+	if b == nil {
+		a.rescue()
+		return
+	}
+	// Raise the console loglevel first: the agent's own info lines must
+	// reach the console now and netconsole once armed.
+	if err := os.WriteFile(c.Printk, []byte(fmt.Sprint(b.LogLevel)), 0); err != nil {
+		a.Log.Errorf("console loglevel %d: %v", b.LogLevel, err)
+	}
+
+	a.loadModules(b)
+	a.mountFS()
+
+	bootID := readTrim(c.BootID)
+	release := kernelRelease()
+	targets, host := a.network(ctx, b, bootID)
+
+	ramoops := a.checkRamoops(b)
+
+	recs, readErrs := a.readRecords()
+	shipped, kept := a.shipRecords(ctx, b, host, bootID, release, recs)
+
+	var tl []string
+	for _, t := range targets {
+		tl = append(tl, fmt.Sprintf("%s->%s:%d/%s", t.target.Name, t.target.RemoteIP, t.target.RemotePort, t.target.RemoteMAC))
+	}
+	a.Log.Logf(LevelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d handoff=%s total=%v",
+		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), b.Handoff, time.Since(a.start).Round(time.Millisecond))
+
+	if test.TestPanic {
+		if len(recs) == 0 && len(readErrs) == 0 {
+			a.Log.Logf(LevelWarn, "test_panic: no crash record on this boot; panicking the kernel via sysrq")
+			time.Sleep(100 * time.Millisecond)
+			if err := os.WriteFile(c.SysrqTrigger, []byte("c"), 0); err != nil {
+				a.Log.Errorf("test_panic: %v", err)
+			}
+		} else {
+			a.Log.Infof("test_panic: this boot found crash records; not panicking")
+		}
+	}
+	a.rescue()
+}
+
+func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
+	t0 := time.Now()
+	b, err := boards.Load(a.Config.BoardFile)
+	if err != nil {
+		a.Log.Step("board", t0, err, "")
+		return nil, boards.Cmdline{}
+	}
+	cl, err := os.ReadFile(a.Config.Cmdline)
+	if err != nil {
+		a.Log.Errorf("cmdline: %v", err)
+	}
+	test, err := boards.ApplyCmdline(b, string(cl))
+	if err != nil {
+		// The board's own values stay; a bad override is not fatal.
+		a.Log.Errorf("cmdline: ignoring lastgasp arguments: %v", err)
+		b, _ = boards.Load(a.Config.BoardFile)
+		test = boards.Cmdline{}
+	}
+	a.Log.Step("board", t0, nil, "%s receivers=%v upload=%s nic=%v", b.Name, b.Receivers, b.Upload, b.NIC)
+	return b, test
+}
+
+// loadModules loads every board module (and its dependencies, from the
+// image's modules.dep) concurrently; independent chains load in parallel.
+func (a *Agent) loadModules(b *boards.Board) {
+	t0 := time.Now()
+	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
+	if err != nil {
+		a.Log.Step("modules", t0, err, "")
+		return
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(b.Modules))
+	for i, m := range b.Modules {
+		params := ""
+		if m == "ramoops" {
+			params = b.Ramoops.Params()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Probe(m, params); err != nil {
+				errs[i] = fmt.Errorf("module %s: %w", m, err)
+			}
+		}()
+	}
+	wg.Wait()
+	a.Log.Step("modules", t0, errors.Join(errs...), "loaded %s", strings.Join(b.Modules, " "))
+}
+
+func (a *Agent) mountFS() {
+	t0 := time.Now()
+	var errs []error
+	for _, m := range []struct{ fs, dir string }{{"configfs", a.Config.ConfigfsMount}, {"pstore", a.Config.PstoreMount}} {
+		if err := mount(m.fs, m.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.Log.Step("mount", t0, errors.Join(errs...), "configfs at %s, pstore at %s", a.Config.ConfigfsMount, a.Config.PstoreMount)
+}
+
+// network brings a NIC up and arms one netconsole target per receiver.
+// It returns the armed targets and the host name it announced.
+func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]armed, string) {
+	host := b.Host
+	t0 := time.Now()
+	cands, err := link.WaitCandidates(a.Config.SysClassNet, b.NIC, 3*time.Second)
+	if a.Log.Step("nic", t0, err, "candidates %v", cands) != nil {
+		return nil, orHost(host, "unknown")
+	}
+	ifname := cands[0]
+	t0 = time.Now()
+	if err := link.Up(ifname); err != nil {
+		a.Log.Step("link", t0, err, "")
+		return nil, orHost(host, "unknown")
+	}
+	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
+	lease, err := link.DHCP(dctx, ifname)
+	cancel()
+	if a.Log.Step("dhcp", t0, err, "%s", lease) != nil {
+		return nil, orHost(host, macHost(ifname))
+	}
+	t0 = time.Now()
+	if a.Log.Step("address", t0, link.Apply(lease), "%s on %s", lease.Address.String(), ifname) != nil {
+		return nil, orHost(host, macHost(ifname))
+	}
+	if host == "" && lease.Hostname != "" {
+		host = lease.Hostname
+	}
+	host = orHost(host, macHost(ifname))
+
+	var out []armed
+	for i, r := range b.Receivers {
+		ua, _ := boards.ParseReceiver(r) // validated with the board
+		rip, _ := netip.AddrFromSlice(ua.IP)
+		rip = rip.Unmap()
+		t0 = time.Now()
+		hop, err := nexthop.Lookup(rip)
+		if a.Log.Step("route", t0, err, "%s", hop) != nil {
+			continue
+		}
+		t0 = time.Now()
+		mac, err := a.resolve(ctx, hop, b.ARPTimeout)
+		if a.Log.Step("arp", t0, err, "%s is at %s", hop.Via, mac) != nil {
+			continue
+		}
+		t := target.Target{
+			Name: fmt.Sprintf("lastgasp%d", i), Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
+			RemoteIP: rip, RemotePort: ua.Port, RemoteMAC: mac, Extended: true,
+		}
+		t0 = time.Now()
+		err = target.Create(filepath.Join(a.Config.ConfigfsMount, "netconsole"), t)
+		if a.Log.Step("netconsole", t0, err, "target %s enabled: %s", t.Name, t.Param()) != nil {
+			continue
+		}
+		// This line is the first to travel through the new target; the
+		// collector binds the stream to host and boot from it.
+		a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s:%d mac=%s via=%s since_init=%v",
+			host, bootID, t.Dev, t.LocalIP, t.RemoteIP, t.RemotePort, t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
+		out = append(out, armed{target: t, hop: hop})
+	}
+	return out, host
+}
+
+func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
+	ifi, err := net.InterfaceByName(hop.Dev)
+	if err != nil {
+		return nil, err
+	}
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		return nil, fmt.Errorf("arp socket on %s: %w", hop.Dev, err)
+	}
+	defer c.Close()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return nexthop.Resolve(actx, c, hop.Via, 200*time.Millisecond)
+}
+
+// checkRamoops reports the ramoops region the kernel actually armed.
+func (a *Agent) checkRamoops(b *boards.Board) string {
+	t0 := time.Now()
+	if !b.Ramoops.Enabled() {
+		a.Log.Step("ramoops", t0, nil, "not configured for this board")
+		return "off"
+	}
+	addr := readTrim(filepath.Join(a.Config.RamoopsParams, "mem_address"))
+	size := readTrim(filepath.Join(a.Config.RamoopsParams, "mem_size"))
+	if addr == "" || size == "" || size == "0" {
+		a.Log.Step("ramoops", t0, fmt.Errorf("ramoops not loaded or no region (want %s)", b.Ramoops.Params()), "")
+		return "off"
+	}
+	a.Log.Step("ramoops", t0, nil, "armed mem_address=%s mem_size=%s record_size=%s", addr, size, readTrim(filepath.Join(a.Config.RamoopsParams, "record_size")))
+	return "armed"
+}
+
+func (a *Agent) readRecords() ([]records.Record, []error) {
+	t0 := time.Now()
+	recs, errs := records.Read(a.Config.PstoreMount, a.Config.MaxRecordSize)
+	for _, err := range errs {
+		a.Log.Errorf("pstore: %v (record kept)", err)
+	}
+	var names []string
+	for _, r := range recs {
+		names = append(names, fmt.Sprintf("%s(%d)", r.Name, len(r.Data)))
+	}
+	a.Log.Step("pstore", t0, nil, "%d records: %s", len(recs), strings.Join(names, " "))
+	for _, r := range recs {
+		if line := records.PanicLine(r.Data); line != "" {
+			a.Log.Logf(LevelWarn, "crash record %s: %s", r.Name, line)
+		}
+	}
+	return recs, errs
+}
+
+func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, release string, recs []records.Record) (shipped, kept int) {
+	if len(recs) == 0 {
+		return 0, 0
+	}
+	t0 := time.Now()
+	if b.Upload == "" {
+		a.Log.Step("ship", t0, errors.New("no upload URL configured"), "")
+		return 0, len(recs)
+	}
+	c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release,
+		HTTP: &http.Client{Timeout: b.UploadTimeout}}
+	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
+	defer cancel()
+	shipped, kept, err := ship.ShipAll(sctx, c, recs, records.Remove, func(f string, v ...any) { a.Log.Infof("ship: "+f, v...) })
+	left, _ := os.ReadDir(a.Config.PstoreMount)
+	a.Log.Step("ship", t0, err, "shipped=%d kept=%d to %s; %d files left in %s", shipped, kept, b.Upload, len(left), a.Config.PstoreMount)
+	return shipped, kept
+}
+
+func orHost(h, def string) string {
+	if h != "" {
+		return h
+	}
+	return def
+}
+
+// macHost names a host after its NIC's MAC address ("52-54-00-12-34-56").
+func macHost(ifname string) string {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil || len(ifi.HardwareAddr) == 0 {
+		return "unknown"
+	}
+	return strings.ReplaceAll(ifi.HardwareAddr.String(), ":", "-")
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}

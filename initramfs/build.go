@@ -1,0 +1,153 @@
+package initramfs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/lastgasp/lastgasp/boards"
+)
+
+// DefaultCommands are the u-root commands baked in next to the agent: a shell
+// and what it takes to look around a crashed box.
+var DefaultCommands = []string{
+	"github.com/u-root/u-root/cmds/core/gosh",
+	"github.com/u-root/u-root/cmds/core/ls",
+	"github.com/u-root/u-root/cmds/core/cat",
+}
+
+// AgentPackage is the Go package of the agent; it becomes /init.
+const AgentPackage = "github.com/lastgasp/lastgasp/cmd/lastgasp"
+
+// Options describes one image build.
+type Options struct {
+	Board         *boards.Board
+	BoardFile     string   // embedded as /etc/lastgasp/board
+	KernelRoot    string   // unpacked kernel package (holds lib/modules/<release>)
+	KernelRelease string   // e.g. 6.1.0-56-amd64
+	WorkDir       string   // staging and intermediate files
+	Output        string   // the .cpio.xz to write
+	Commands      []string // u-root commands (DefaultCommands if nil)
+	Stdout        io.Writer
+	Stderr        io.Writer
+}
+
+// Result reports what Build made.
+type Result struct {
+	Modules   []string // module paths, dependency order
+	CPIOBytes int64
+	XZBytes   int64
+}
+
+// Build stages the board's modules and profile, runs the u-root builder
+// pinned in go.mod (busybox mode; the agent is /init, gosh the shell), and
+// compresses the archive with xz.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	modDir := filepath.Join(o.KernelRoot, "lib", "modules", o.KernelRelease)
+	depf, err := os.ReadFile(filepath.Join(modDir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: %w (did depmod run?)", err)
+	}
+	dm, err := ParseDep(bytes.NewReader(depf))
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	builtinRaw, _ := os.ReadFile(filepath.Join(modDir, "modules.builtin"))
+	builtin, err := ParseBuiltin(bytes.NewReader(builtinRaw))
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: modules.builtin: %w", err)
+	}
+	paths, err := dm.Closure(o.Board.Modules, builtin)
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: board %s: %w", o.Board.Name, err)
+	}
+
+	stage := filepath.Join(o.WorkDir, "stage")
+	if err := os.RemoveAll(stage); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	smod := filepath.Join(stage, "lib", "modules", o.KernelRelease)
+	for _, p := range paths {
+		if err := copyFile(filepath.Join(modDir, p), filepath.Join(smod, p)); err != nil {
+			return nil, fmt.Errorf("initramfs: %w", err)
+		}
+	}
+	var depOut bytes.Buffer
+	dm.WriteDep(&depOut, paths)
+	if err := os.WriteFile(filepath.Join(smod, "modules.dep"), depOut.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(smod, "modules.builtin"), builtinRaw, 0o644); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	if err := copyFile(o.BoardFile, filepath.Join(stage, "etc", "lastgasp", "board")); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+
+	cmds := o.Commands
+	if cmds == nil {
+		cmds = DefaultCommands
+	}
+	cpio := filepath.Join(o.WorkDir, "initramfs.cpio")
+	args := []string{"run", "github.com/u-root/u-root",
+		"-o", cpio,
+		"-initcmd=lastgasp", "-uinitcmd=", "-defaultsh=gosh",
+		// goshsmall: gosh without its full-screen line editor (about 0.5 MB
+		// of xz); a rescue shell on a serial console does not need it.
+		"-tags", "goshsmall",
+		"-files", filepath.Join(stage, "lib") + ":lib",
+		"-files", filepath.Join(stage, "etc", "lastgasp") + ":etc/lastgasp",
+	}
+	args = append(args, cmds...)
+	args = append(args, AgentPackage)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+o.Board.Arch, "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("initramfs: u-root build: %w", err)
+	}
+	st, err := os.Stat(cpio)
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Output), 0o755); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	out, err := os.Create(o.Output + ".tmp")
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	// The kernel's xz decompressor supports only CRC32 (or no) checks.
+	xz := exec.CommandContext(ctx, "xz", "-9", "--check=crc32", "-c", cpio)
+	xz.Stdout, xz.Stderr = out, o.Stderr
+	err = xz.Run()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: xz: %w", err)
+	}
+	if err := os.Rename(o.Output+".tmp", o.Output); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	xst, err := os.Stat(o.Output)
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
+	return &Result{Modules: paths, CPIOBytes: st.Size(), XZBytes: xst.Size()}, nil
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}

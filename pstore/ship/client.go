@@ -1,0 +1,261 @@
+package ship
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lastgasp/lastgasp/pstore/records"
+)
+
+// ErrAckMismatch is wrapped by the error Ship returns when the collector
+// answered 200 but not with an acknowledgement of the record sent: the body
+// is not an Ack, its digest differs from the SHA-256 of the data, or it does
+// not say stored. The record must be kept.
+var ErrAckMismatch = errors.New("collector did not acknowledge the record")
+
+// ErrIncomplete is wrapped by the error Ship returns for a record whose Data
+// does not hold the whole record (see records.Record.Complete). Such a
+// record is never sent.
+var ErrIncomplete = errors.New("record not read in full")
+
+// StatusError is a non-200 answer of the collector.
+type StatusError struct {
+	Code int    // HTTP status code, e.g. 507 when the collector's disk is full
+	Body string // start of the response body
+}
+
+// Error describes the answer.
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("collector answered %d %s", e.Code, http.StatusText(e.Code))
+	if e.Body != "" && e.Body != http.StatusText(e.Code) {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// transportError marks a failure to reach the collector or to read its
+// answer, which is worth retrying.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// Defaults of the Client's retry policy.
+const (
+	DefaultAttempts = 4
+	DefaultBackoff  = 250 * time.Millisecond
+	maxBackoff      = 5 * time.Second
+	maxErrorBody    = 512
+)
+
+// Client uploads records to a collector. Its zero value is not usable:
+// BaseURL and Host are required.
+type Client struct {
+	// BaseURL is the collector's address, e.g. "http://10.0.2.2:8080".
+	BaseURL string
+	// Host names this machine; it must pass the protocol's rules (see
+	// SanitizeHost).
+	Host string
+	// BootID is the uploading boot's id (/proc/sys/kernel/random/boot_id);
+	// surrounding white space is ignored.
+	BootID string
+	// KernelRelease is the running kernel's release (uname -r); surrounding
+	// white space is ignored.
+	KernelRelease string
+	// HTTP sends the requests; nil means a client with a 30 s timeout.
+	HTTP *http.Client
+	// Attempts bounds the tries per record in ShipAll; zero means
+	// DefaultAttempts.
+	Attempts int
+	// Backoff is the first delay between tries in ShipAll, doubling after
+	// each; zero means DefaultBackoff.
+	Backoff time.Duration
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// Ship uploads r once and returns the collector's acknowledgement. It returns
+// an error unless the collector answered 200 with an Ack whose digest is the
+// SHA-256 of r.Data; only then may the caller remove r. A non-200 answer is
+// a *StatusError; an unusable 200 wraps ErrAckMismatch.
+func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
+	if !r.Complete() {
+		return Ack{}, fmt.Errorf("ship: %s: %d of %d bytes read: %w", r.Name, len(r.Data), r.Size, ErrIncomplete)
+	}
+	if err := checkHost(c.Host); err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: host %w", r.Name, err)
+	}
+	if err := checkRecordName(r.Name); err != nil {
+		return Ack{}, fmt.Errorf("ship: %w", err)
+	}
+	bootID, release := strings.TrimSpace(c.BootID), strings.TrimSpace(c.KernelRelease)
+	if err := checkBootID(bootID); err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
+	}
+	if err := checkKernelRelease(release); err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
+	}
+	digest := Digest(r.Data)
+	url := strings.TrimRight(c.BaseURL, "/") + RecordPath(c.Host, digest)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(r.Data))
+	if err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
+	}
+	req.ContentLength = int64(len(r.Data))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(HeaderRecordName, r.Name)
+	if bootID != "" {
+		req.Header.Set(HeaderBootID, bootID)
+	}
+	if release != "" {
+		req.Header.Set(HeaderKernelRelease, release)
+	}
+	if !r.ModTime.IsZero() {
+		req.Header.Set(HeaderRecordTime, r.ModTime.UTC().Format(time.RFC3339))
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, &transportError{err})
+	}
+	defer resp.Body.Close()
+	limit := int64(maxAck)
+	if resp.StatusCode != http.StatusOK {
+		limit = maxErrorBody
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if resp.StatusCode != http.StatusOK {
+		if len(body) > maxErrorBody {
+			body = body[:maxErrorBody]
+		}
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))})
+	}
+	if err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: read acknowledgement: %w", r.Name, &transportError{err})
+	}
+	ack, err := parseAck(body, digest)
+	if err != nil {
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
+	}
+	return ack, nil
+}
+
+// parseAck decodes the body of a 200 answer and checks that it acknowledges
+// the record with the given digest.
+func parseAck(body []byte, digest string) (Ack, error) {
+	if len(body) > maxAck {
+		return Ack{}, fmt.Errorf("acknowledgement longer than %d bytes: %w", maxAck, ErrAckMismatch)
+	}
+	var ack Ack
+	if err := json.Unmarshal(body, &ack); err != nil {
+		return Ack{}, fmt.Errorf("%w: decode acknowledgement: %w", ErrAckMismatch, err)
+	}
+	if ack.Digest != digest {
+		return Ack{}, fmt.Errorf("acknowledgement is for %q, sent %s: %w", ack.Digest, digest, ErrAckMismatch)
+	}
+	if !ack.Stored {
+		return Ack{}, fmt.Errorf("acknowledgement does not say stored: %w", ErrAckMismatch)
+	}
+	return ack, nil
+}
+
+// retryable reports whether another try of a failed Ship may succeed: the
+// collector was unreachable or answered 5xx.
+func retryable(err error) bool {
+	var te *transportError
+	var se *StatusError
+	return errors.As(err, &te) || errors.As(err, &se) && se.Code >= 500
+}
+
+// ShipAll uploads each of recs with c and calls remove on a record only
+// after the collector acknowledged it. A record that fails is kept and the
+// others are still tried. Transport errors and 5xx answers are retried with
+// exponential backoff, at most c.Attempts times per record and never past
+// ctx's deadline; 4xx answers are not retried.
+//
+// shipped counts acknowledged records and kept the others, which stay in
+// place for a later boot; shipped+kept == len(recs). err joins the errors of
+// the records that were kept or could not be removed. remove nil means
+// records.Remove; logf nil discards the log.
+func ShipAll(ctx context.Context, c *Client, recs []records.Record, remove func(records.Record) error, logf func(string, ...any)) (shipped, kept int, err error) {
+	if remove == nil {
+		remove = records.Remove
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	var errs []error
+	for i, r := range recs {
+		if ctx.Err() != nil {
+			n := len(recs) - i
+			kept += n
+			errs = append(errs, fmt.Errorf("ship: %d records not tried: %w", n, context.Cause(ctx)))
+			logf("ship: %d records kept: %v", n, context.Cause(ctx))
+			break
+		}
+		ack, err := c.shipRetry(ctx, r, logf)
+		if err != nil {
+			kept++
+			errs = append(errs, err)
+			logf("%v (kept)", err)
+			continue
+		}
+		shipped++
+		what := "stored as"
+		if ack.Duplicate {
+			what = "already stored as"
+		}
+		if err := remove(r); err != nil {
+			errs = append(errs, fmt.Errorf("ship: %s acknowledged but not removed: %w", r.Name, err))
+			logf("ship: %s: %s %s, not removed: %v", r.Name, what, ack.Path, err)
+			continue
+		}
+		logf("ship: %s: %d bytes %s %s, removed", r.Name, r.Size, what, ack.Path)
+	}
+	return shipped, kept, errors.Join(errs...)
+}
+
+// shipRetry calls Ship until it succeeds, fails for good, runs out of
+// attempts or would run past ctx's deadline.
+func (c *Client) shipRetry(ctx context.Context, r records.Record, logf func(string, ...any)) (Ack, error) {
+	attempts := c.Attempts
+	if attempts <= 0 {
+		attempts = DefaultAttempts
+	}
+	backoff := c.Backoff
+	if backoff <= 0 {
+		backoff = DefaultBackoff
+	}
+	for try := 1; ; try++ {
+		ack, err := c.Ship(ctx, r)
+		if err == nil || !retryable(err) || try >= attempts || ctx.Err() != nil {
+			return ack, err
+		}
+		// Jitter keeps a fleet rebooting together from retrying in step.
+		d := backoff/2 + rand.N(backoff/2+1)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return ack, err
+		}
+		logf("%v (try %d of %d, retrying in %v)", err, try, attempts, d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ack, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+const (
+	bootTimeout = 120 * time.Second // one boot under TCG on a slow CI machine
+	gatewayMAC  = "52:55:0a:00:02:02"
+)
+
+func agentArgs(c *Collector, extra ...string) string {
+	return strings.Join(append([]string{
+		fmt.Sprintf("lastgasp.receiver=10.0.2.2:%d", c.UDPPort),
+		fmt.Sprintf("lastgasp.upload=http://10.0.2.2:%d", c.HTTPPort),
+	}, extra...), " ")
+}
+
+// panicRoundtrip: the armed line arrives through netconsole with the
+// gateway's MAC; a test panic arrives live; after the reset the second boot
+// ships the ramoops record, the collector stores it, and pstore is empty.
+func panicRoundtrip(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	t0 := time.Now()
+	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.test_panic=1")})
+	if err != nil {
+		return "", err
+	}
+	// (a) the agent's armed line, through the kernel's netconsole path.
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "mac="+gatewayMAC); err != nil {
+		return "", fmt.Errorf("a: %w", err)
+	}
+	// (b) the panic, live.
+	if err := c.WaitLog(bootTimeout, "Kernel panic - not syncing: sysrq triggered crash"); err != nil {
+		return "", fmt.Errorf("b: %w", err)
+	}
+	// (c) second boot: the record is shipped, stored, and removed.
+	off, err := vm.WaitSerial(bootTimeout, 0, "test_panic: this boot found crash records")
+	if err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	var stored string
+	err = waitFor(30*time.Second, func() (bool, string) {
+		for path, data := range c.CrashRecords() {
+			if strings.Contains(string(data), "Kernel panic - not syncing: sysrq triggered crash") {
+				stored = path
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no stored crash record with the panic line (have %d records)", len(c.CrashRecords()))
+	})
+	if err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	cycle := time.Since(t0)
+	if off, err = vm.WaitSerial(30*time.Second, off, "handoff: rescue shell"); err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	// Ask the guest's own shell what is left in pstore.
+	time.Sleep(500 * time.Millisecond)
+	if err := vm.Type(`ls /sys/fs/pstore; echo PSTORE""END`); err != nil {
+		return "", fmt.Errorf("c: console: %w", err)
+	}
+	end, err := vm.WaitSerial(30*time.Second, off, "PSTOREEND")
+	if err != nil {
+		return "", fmt.Errorf("c: rescue shell: %w", err)
+	}
+	listing := vm.Serial()[off:end]
+	if strings.Contains(listing, "ramoops") || strings.Contains(listing, "no such file") {
+		return "", fmt.Errorf("c: pstore after shipping: %q", listing)
+	}
+	if !strings.Contains(c.Logs(), "shipped=1 kept=0") {
+		return "", fmt.Errorf("c: collector log lacks the agent's ship summary shipped=1 kept=0")
+	}
+	return fmt.Sprintf("stored=%s cycle=%.1fs", shortPath(stored), cycle.Seconds()), nil
+}
+
+func shortPath(p string) string {
+	if i := strings.Index(p, "-store/"); i >= 0 {
+		return p[i+len("-store/"):]
+	}
+	return p
+}
