@@ -35,6 +35,7 @@ type Config struct {
 	ConfigfsMount string // /sys/kernel/config
 	PstoreMount   string // /sys/fs/pstore
 	Printk        string // /proc/sys/kernel/printk
+	PrintkDevkmsg string // /proc/sys/kernel/printk_devkmsg
 	BootID        string // /proc/sys/kernel/random/boot_id
 	SysrqTrigger  string // /proc/sysrq-trigger
 	RamoopsParams string // /sys/module/ramoops/parameters
@@ -55,6 +56,7 @@ func DefaultConfig() Config {
 		ConfigfsMount: "/sys/kernel/config",
 		PstoreMount:   "/sys/fs/pstore",
 		Printk:        "/proc/sys/kernel/printk",
+		PrintkDevkmsg: "/proc/sys/kernel/printk_devkmsg",
 		BootID:        "/proc/sys/kernel/random/boot_id",
 		SysrqTrigger:  "/proc/sysrq-trigger",
 		RamoopsParams: "/sys/module/ramoops/parameters",
@@ -89,6 +91,12 @@ func (a *Agent) Run(ctx context.Context) {
 		mountEarly(a.Log)
 		a.Log.Reopen(c.Kmsg)
 		attachConsole(c.Console)
+	}
+	// Writes to /dev/kmsg are rate limited to 10 per 5 s by default; the
+	// agent's step lines would be silently dropped after the tenth.
+	// The sysctl wants the trailing newline.
+	if err := os.WriteFile(c.PrintkDevkmsg, []byte("on\n"), 0); err != nil {
+		a.Log.Errorf("printk_devkmsg: %v (some agent lines may be rate limited)", err)
 	}
 	a.Log.Infof("start pid=%d", os.Getpid())
 

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+)
+
+// writeMetrics writes the collector's counters in the Prometheus text format.
+func writeMetrics(w io.Writer, rx receiver.Stats, up ship.Stats) {
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	counter("lastgasp_netconsole_datagrams_total", "Datagrams received.", rx.Datagrams)
+	counter("lastgasp_netconsole_messages_total", "Complete messages stored.", rx.Messages)
+	counter("lastgasp_netconsole_legacy_messages_total", "Messages without extended header.", rx.Legacy)
+	counter("lastgasp_netconsole_malformed_total", "Datagrams that did not parse.", rx.Malformed)
+	counter("lastgasp_netconsole_gaps_total", "Sequence gaps seen.", rx.Gaps)
+	counter("lastgasp_netconsole_lost_messages_total", "Messages missing from sequence gaps.", rx.Lost)
+	counter("lastgasp_netconsole_duplicates_total", "Duplicate datagrams.", rx.Duplicates)
+	counter("lastgasp_netconsole_reboots_total", "Sequence restarts (reboots) seen.", rx.Reboots)
+	counter("lastgasp_netconsole_dropped_total", "Messages dropped (incomplete or over limits).", rx.Dropped)
+	counter("lastgasp_netconsole_announcements_total", "Agent announcements that bound a sender to a host.", rx.Announcements)
+	counter("lastgasp_netconsole_write_errors_total", "Failed writes to the store.", rx.WriteErrors)
+	counter("lastgasp_netconsole_evictions_total", "Senders forgotten to stay within bounds.", rx.Evictions)
+	counter("lastgasp_uploads_total", "Crash-record uploads received.", up.Uploads)
+	counter("lastgasp_uploads_stored_total", "Crash records stored durably.", up.Stored)
+	counter("lastgasp_uploads_duplicate_total", "Uploads of records already stored.", up.Duplicates)
+	fmt.Fprintf(w, "# HELP lastgasp_uploads_rejected_total Uploads rejected, by reason.\n# TYPE lastgasp_uploads_rejected_total counter\n")
+	reasons := make([]string, 0, len(up.Rejected))
+	for r := range up.Rejected {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "lastgasp_uploads_rejected_total{reason=%q} %d\n", r, up.Rejected[r])
+	}
+}

@@ -1,0 +1,14 @@
+// Package receiver is the collector side of netconsole
+// (Documentation/networking/netconsole.rst in the Linux kernel): Server reads
+// UDP datagrams, runs each sender through a wire.Host and appends the
+// messages and loss events to per-host, per-boot text logs kept by Store at
+// <Root>/<host>/<boot>/kernel.log.
+//
+// A sender is identified by its UDP source address until the lastgasp agent
+// in it announces itself with a kernel log line such as
+//
+//	lastgasp: netconsole armed host=52-54-00-12-34-56 boot=1b6f... dev=eth0
+//
+// Lines received before the announcement are held briefly and filed under the
+// announced host and boot once it arrives.
+package receiver

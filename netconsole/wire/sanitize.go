@@ -1,0 +1,51 @@
+package wire
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Sanitize returns s fit for a one-line-per-message text log: invalid UTF-8
+// bytes and control characters other than tab (C0, DEL and C1, newline
+// included) are replaced by \xNN escapes of their bytes, the notation the
+// kernel uses for extended messages. Everything else, backslashes included,
+// is kept as is, so already escaped kernel text passes through unchanged.
+func Sanitize(s string) string {
+	i := 0
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if needsEscape(r, size) {
+			break
+		}
+		i += size
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if needsEscape(r, size) {
+			for j := i; j < i+size; j++ {
+				const hex = "0123456789abcdef"
+				b.WriteString(`\x`)
+				b.WriteByte(hex[s[j]>>4])
+				b.WriteByte(hex[s[j]&0xf])
+			}
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune, size int) bool {
+	if r == utf8.RuneError && size == 1 {
+		return true
+	}
+	return r != '\t' && unicode.IsControl(r)
+}
