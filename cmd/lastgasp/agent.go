@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -329,7 +328,7 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 		return 0, len(recs)
 	}
 	c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release,
-		HTTP: &http.Client{Timeout: b.UploadTimeout}}
+		Timeout: b.UploadTimeout}
 	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
 	defer cancel()
 	shipped, kept, err := ship.ShipAll(sctx, c, recs, records.Remove, func(f string, v ...any) { a.Log.Infof("ship: "+f, v...) })

@@ -17,11 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
-	"github.com/lastgasp/lastgasp/pstore/ship"
+	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 )
 
 func main() {
@@ -38,6 +39,9 @@ func run(ctx context.Context, args []string) error {
 	httpAddr := fs.String("http", ":6667", "HTTP address for crash-record uploads and /metrics")
 	store := fs.String("store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
 	maxRecord := fs.Int64("max-record-size", 16<<20, "largest crash record accepted, bytes")
+	sockets := fs.Int("sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
+	rcvbuf := fs.Int("rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
+	maxMemory := fs.Int64("max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,12 +50,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	logger := log.New(os.Stderr, "lastgaspd: ", log.LstdFlags|log.Lmicroseconds)
 
-	pc, err := net.ListenPacket("udp", *ncAddr)
+	conns, err := receiver.ListenUDP(*ncAddr, *sockets, *rcvbuf)
 	if err != nil {
 		return fmt.Errorf("netconsole listener: %w", err)
 	}
-	rx := &receiver.Server{Store: &receiver.Store{Root: *store}, Logf: logger.Printf}
-	up := &ship.Server{Root: *store, MaxRecordSize: *maxRecord, Logf: logger.Printf}
+	pcs := make([]net.PacketConn, len(conns))
+	for i, c := range conns {
+		pcs[i] = c
+	}
+	rx := &receiver.Server{Store: &receiver.Store{Root: *store}, Logf: logger.Printf, MaxMemory: *maxMemory}
+	up := &shipserver.Server{Root: *store, MaxRecordSize: *maxRecord, Logf: logger.Printf}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
@@ -63,10 +71,10 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Printf("netconsole on udp %s, uploads on http %s, store %s", pc.LocalAddr(), hl.Addr(), absPath(*store))
+	logger.Printf("netconsole on udp %s (%d sockets), uploads on http %s, store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(*store))
 
 	errc := make(chan error, 2)
-	go func() { errc <- rx.Serve(ctx, pc) }()
+	go func() { errc <- rx.ServeConns(ctx, pcs...) }()
 	go func() {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err

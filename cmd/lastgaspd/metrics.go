@@ -6,11 +6,11 @@ import (
 	"sort"
 
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
-	"github.com/lastgasp/lastgasp/pstore/ship"
+	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 )
 
 // writeMetrics writes the collector's counters in the Prometheus text format.
-func writeMetrics(w io.Writer, rx receiver.Stats, up ship.Stats) {
+func writeMetrics(w io.Writer, rx receiver.Stats, up shipserver.Stats) {
 	counter := func(name, help string, v uint64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
 	}
@@ -22,10 +22,23 @@ func writeMetrics(w io.Writer, rx receiver.Stats, up ship.Stats) {
 	counter("lastgasp_netconsole_lost_messages_total", "Messages missing from sequence gaps.", rx.Lost)
 	counter("lastgasp_netconsole_duplicates_total", "Duplicate datagrams.", rx.Duplicates)
 	counter("lastgasp_netconsole_reboots_total", "Sequence restarts (reboots) seen.", rx.Reboots)
-	counter("lastgasp_netconsole_dropped_total", "Messages dropped (incomplete or over limits).", rx.Dropped)
+	counter("lastgasp_netconsole_truncated_total", "Datagrams longer than the read buffer, dropped.", rx.Truncated)
+	fmt.Fprintf(w, "# HELP lastgasp_netconsole_dropped_total Messages dropped, by reason.\n# TYPE lastgasp_netconsole_dropped_total counter\n")
+	for _, d := range []struct {
+		reason string
+		v      uint64
+	}{{"incomplete", rx.DroppedIncomplete}, {"host_limit", rx.DroppedLimit}, {"invalid", rx.DroppedInvalid}, {"memory_limit", rx.DroppedMemory}} {
+		fmt.Fprintf(w, "lastgasp_netconsole_dropped_total{reason=%q} %d\n", d.reason, d.v)
+	}
 	counter("lastgasp_netconsole_announcements_total", "Agent announcements that bound a sender to a host.", rx.Announcements)
 	counter("lastgasp_netconsole_write_errors_total", "Failed writes to the store.", rx.WriteErrors)
 	counter("lastgasp_netconsole_evictions_total", "Senders forgotten to stay within bounds.", rx.Evictions)
+	counter("lastgasp_netconsole_forwarded_total", "Messages handed to the syslog forwarder.", rx.Forwarded)
+	gauge := func(name, help string, v int64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	}
+	gauge("lastgasp_netconsole_sources", "Senders (UDP source addresses) tracked.", rx.Sources)
+	gauge("lastgasp_netconsole_pending_bytes", "Bytes held for senders, bounded by -max-memory.", rx.PendingBytes)
 	counter("lastgasp_uploads_total", "Crash-record uploads received.", up.Uploads)
 	counter("lastgasp_uploads_stored_total", "Crash records stored durably.", up.Stored)
 	counter("lastgasp_uploads_duplicate_total", "Uploads of records already stored.", up.Duplicates)

@@ -1,14 +1,12 @@
 package ship
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
+	"net"
 	"strings"
 	"time"
 
@@ -34,8 +32,8 @@ type StatusError struct {
 
 // Error describes the answer.
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("collector answered %d %s", e.Code, http.StatusText(e.Code))
-	if e.Body != "" && e.Body != http.StatusText(e.Code) {
+	msg := fmt.Sprintf("collector answered %d", e.Code)
+	if e.Body != "" {
 		msg += ": " + e.Body
 	}
 	return msg
@@ -70,8 +68,11 @@ type Client struct {
 	// KernelRelease is the running kernel's release (uname -r); surrounding
 	// white space is ignored.
 	KernelRelease string
-	// HTTP sends the requests; nil means a client with a 30 s timeout.
-	HTTP *http.Client
+	// Timeout bounds one upload (connect, send, acknowledgement); zero
+	// means 30 s. The caller's context can shorten it.
+	Timeout time.Duration
+	// Dial opens the connection; nil means a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Attempts bounds the tries per record in ShipAll; zero means
 	// DefaultAttempts.
 	Attempts int
@@ -80,11 +81,11 @@ type Client struct {
 	Backoff time.Duration
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+func (c *Client) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.Dial != nil {
+		return c.Dial
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	return (&net.Dialer{}).DialContext
 }
 
 // Ship uploads r once and returns the collector's acknowledgement. It returns
@@ -95,66 +96,57 @@ func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
 	if !r.Complete() {
 		return Ack{}, fmt.Errorf("ship: %s: %d of %d bytes read: %w", r.Name, len(r.Data), r.Size, ErrIncomplete)
 	}
-	if err := checkHost(c.Host); err != nil {
+	if err := CheckHost(c.Host); err != nil {
 		return Ack{}, fmt.Errorf("ship: %s: host %w", r.Name, err)
 	}
-	if err := checkRecordName(r.Name); err != nil {
+	if err := CheckRecordName(r.Name); err != nil {
 		return Ack{}, fmt.Errorf("ship: %w", err)
 	}
 	bootID, release := strings.TrimSpace(c.BootID), strings.TrimSpace(c.KernelRelease)
-	if err := checkBootID(bootID); err != nil {
+	if err := CheckBootID(bootID); err != nil {
 		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
 	}
-	if err := checkKernelRelease(release); err != nil {
+	if err := CheckKernelRelease(release); err != nil {
 		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
 	}
 	digest := Digest(r.Data)
 	url := strings.TrimRight(c.BaseURL, "/") + RecordPath(c.Host, digest)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(r.Data))
-	if err != nil {
-		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
-	}
-	req.ContentLength = int64(len(r.Data))
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set(HeaderRecordName, r.Name)
+	hdr := [][2]string{{"Content-Type", "application/octet-stream"}, {HeaderRecordName, r.Name}}
 	if bootID != "" {
-		req.Header.Set(HeaderBootID, bootID)
+		hdr = append(hdr, [2]string{HeaderBootID, bootID})
 	}
 	if release != "" {
-		req.Header.Set(HeaderKernelRelease, release)
+		hdr = append(hdr, [2]string{HeaderKernelRelease, release})
 	}
 	if !r.ModTime.IsZero() {
-		req.Header.Set(HeaderRecordTime, r.ModTime.UTC().Format(time.RFC3339))
+		hdr = append(hdr, [2]string{HeaderRecordTime, r.ModTime.UTC().Format(time.RFC3339)})
 	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, &transportError{err})
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
 	}
-	defer resp.Body.Close()
-	limit := int64(maxAck)
-	if resp.StatusCode != http.StatusOK {
-		limit = maxErrorBody
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if resp.StatusCode != http.StatusOK {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	code, body, err := put(pctx, c.dial(), url, hdr, r.Data, maxAck)
+	if code != 0 && code != 200 {
 		if len(body) > maxErrorBody {
 			body = body[:maxErrorBody]
 		}
-		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))})
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, &StatusError{Code: code, Body: strings.TrimSpace(string(body))})
 	}
 	if err != nil {
-		return Ack{}, fmt.Errorf("ship: %s: read acknowledgement: %w", r.Name, &transportError{err})
+		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
 	}
-	ack, err := parseAck(body, digest)
+	ack, err := ParseAck(body, digest)
 	if err != nil {
 		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
 	}
 	return ack, nil
 }
 
-// parseAck decodes the body of a 200 answer and checks that it acknowledges
+// ParseAck decodes the body of a 200 answer and checks that it acknowledges
 // the record with the given digest.
-func parseAck(body []byte, digest string) (Ack, error) {
+func ParseAck(body []byte, digest string) (Ack, error) {
 	if len(body) > maxAck {
 		return Ack{}, fmt.Errorf("acknowledgement longer than %d bytes: %w", maxAck, ErrAckMismatch)
 	}

@@ -27,10 +27,10 @@ const (
 )
 
 var (
-	errBadHost   = errors.New("bad host name")
-	errBadName   = errors.New("bad record name")
-	errBadDigest = errors.New("bad digest")
-	errBadHeader = errors.New("bad header")
+	ErrBadHost   = errors.New("bad host name")
+	ErrBadName   = errors.New("bad record name")
+	ErrBadDigest = errors.New("bad digest")
+	ErrBadHeader = errors.New("bad header")
 )
 
 // Ack is the collector's acknowledgement that it stored a record durably.
@@ -69,9 +69,9 @@ func RecordPath(host, digest string) string {
 	return "/v1/hosts/" + host + "/records/" + digest
 }
 
-// parsePath splits a URL path made by RecordPath. ok is false if p does not
+// ParsePath splits a URL path made by RecordPath. ok is false if p does not
 // have that shape; host and digest are not validated.
-func parsePath(p string) (host, digest string, ok bool) {
+func ParsePath(p string) (host, digest string, ok bool) {
 	rest, ok := strings.CutPrefix(p, "/v1/hosts/")
 	if !ok {
 		return "", "", false
@@ -103,54 +103,54 @@ func checkFileName(s string, limit int) bool {
 	return true
 }
 
-func checkHost(host string) error {
+func CheckHost(host string) error {
 	if !checkFileName(host, maxHost) {
-		return fmt.Errorf("%q: %w", host, errBadHost)
+		return fmt.Errorf("%q: %w", host, ErrBadHost)
 	}
 	return nil
 }
 
-func checkRecordName(name string) error {
+func CheckRecordName(name string) error {
 	if !checkFileName(name, maxRecordName) {
-		return fmt.Errorf("%q: %w", name, errBadName)
+		return fmt.Errorf("%q: %w", name, ErrBadName)
 	}
 	return nil
 }
 
-func checkDigest(d string) error {
+func CheckDigest(d string) error {
 	if len(d) != sha256.Size*2 {
-		return fmt.Errorf("%q: %w", d, errBadDigest)
+		return fmt.Errorf("%q: %w", d, ErrBadDigest)
 	}
 	for i := 0; i < len(d); i++ {
 		if c := d[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return fmt.Errorf("%q: %w", d, errBadDigest)
+			return fmt.Errorf("%q: %w", d, ErrBadDigest)
 		}
 	}
 	return nil
 }
 
-// checkBootID accepts what /proc/sys/kernel/random/boot_id holds, and
+// CheckBootID accepts what /proc/sys/kernel/random/boot_id holds, and
 // anything else made of letters, digits and '-'.
-func checkBootID(s string) error {
+func CheckBootID(s string) error {
 	if len(s) > maxBootID {
-		return fmt.Errorf("%s: too long: %w", HeaderBootID, errBadHeader)
+		return fmt.Errorf("%s: too long: %w", HeaderBootID, ErrBadHeader)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return fmt.Errorf("%s %q: %w", HeaderBootID, s, errBadHeader)
+			return fmt.Errorf("%s %q: %w", HeaderBootID, s, ErrBadHeader)
 		}
 	}
 	return nil
 }
 
-// checkKernelRelease accepts printable ASCII.
-func checkKernelRelease(s string) error {
+// CheckKernelRelease accepts printable ASCII.
+func CheckKernelRelease(s string) error {
 	if len(s) > maxKernelRelease {
-		return fmt.Errorf("%s: too long: %w", HeaderKernelRelease, errBadHeader)
+		return fmt.Errorf("%s: too long: %w", HeaderKernelRelease, ErrBadHeader)
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e {
-			return fmt.Errorf("%s %q: %w", HeaderKernelRelease, s, errBadHeader)
+			return fmt.Errorf("%s %q: %w", HeaderKernelRelease, s, ErrBadHeader)
 		}
 	}
 	return nil

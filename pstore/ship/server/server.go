@@ -1,4 +1,4 @@
-package ship
+package server
 
 import (
 	"crypto/sha256"
@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lastgasp/lastgasp/pstore/ship"
 
 	"github.com/lastgasp/lastgasp/pstore/records"
 )
@@ -152,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	s.logf("ship: host %s boot %s: %s (%d bytes, sha256 %s) %s %s", meta.Host, meta.BootID, meta.RecordName, meta.Size, ack.Digest, what, ack.Path)
 	body, err := json.Marshal(ack)
 	if err != nil {
-		panic(err) // Ack always marshals
+		panic(err) // ship.Ack always marshals
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -187,41 +189,41 @@ func (s *Server) createTemp(dir, pattern string) (File, error) {
 }
 
 // handle validates req and stores its record.
-func (s *Server) handle(req *http.Request) (Ack, Metadata, *reqError) {
+func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) {
 	if req.Method != http.MethodPut {
-		return Ack{}, Metadata{}, reject(http.StatusMethodNotAllowed, "method", "method %s not allowed", req.Method)
+		return ship.Ack{}, ship.Metadata{}, reject(http.StatusMethodNotAllowed, "method", "method %s not allowed", req.Method)
 	}
-	host, digest, ok := parsePath(req.URL.Path)
+	host, digest, ok := ship.ParsePath(req.URL.Path)
 	if !ok {
-		return Ack{}, Metadata{}, reject(http.StatusNotFound, "path", "no such path %q", req.URL.Path)
+		return ship.Ack{}, ship.Metadata{}, reject(http.StatusNotFound, "path", "no such path %q", req.URL.Path)
 	}
-	if err := checkHost(host); err != nil {
-		return Ack{}, Metadata{}, reject(http.StatusBadRequest, "host", "host %w", err)
+	if err := ship.CheckHost(host); err != nil {
+		return ship.Ack{}, ship.Metadata{}, reject(http.StatusBadRequest, "host", "host %w", err)
 	}
-	if err := checkDigest(digest); err != nil {
-		return Ack{}, Metadata{}, reject(http.StatusBadRequest, "digest", "digest %w", err)
+	if err := ship.CheckDigest(digest); err != nil {
+		return ship.Ack{}, ship.Metadata{}, reject(http.StatusBadRequest, "digest", "digest %w", err)
 	}
-	meta := Metadata{
+	meta := ship.Metadata{
 		Host:          host,
 		Digest:        digest,
-		RecordName:    req.Header.Get(HeaderRecordName),
-		BootID:        req.Header.Get(HeaderBootID),
-		KernelRelease: req.Header.Get(HeaderKernelRelease),
+		RecordName:    req.Header.Get(ship.HeaderRecordName),
+		BootID:        req.Header.Get(ship.HeaderBootID),
+		KernelRelease: req.Header.Get(ship.HeaderKernelRelease),
 		RemoteAddr:    req.RemoteAddr,
 	}
-	if err := checkRecordName(meta.RecordName); err != nil {
-		return Ack{}, meta, reject(http.StatusBadRequest, "name", "%s %w", HeaderRecordName, err)
+	if err := ship.CheckRecordName(meta.RecordName); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "name", "%s %w", ship.HeaderRecordName, err)
 	}
-	if err := checkBootID(meta.BootID); err != nil {
-		return Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
+	if err := ship.CheckBootID(meta.BootID); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
 	}
-	if err := checkKernelRelease(meta.KernelRelease); err != nil {
-		return Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
+	if err := ship.CheckKernelRelease(meta.KernelRelease); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
 	}
-	if v := req.Header.Get(HeaderRecordTime); v != "" {
+	if v := req.Header.Get(ship.HeaderRecordTime); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return Ack{}, meta, reject(http.StatusBadRequest, "header", "%s: %w", HeaderRecordTime, err)
+			return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%s: %w", ship.HeaderRecordTime, err)
 		}
 		meta.RecordTime = t
 	}
@@ -231,10 +233,10 @@ func (s *Server) handle(req *http.Request) (Ack, Metadata, *reqError) {
 	// The server reports a request without Content-Length and without a
 	// body as ContentLength 0; only the header tells them apart.
 	if req.ContentLength < 0 || req.ContentLength == 0 && req.Header.Get("Content-Length") == "" {
-		return Ack{}, meta, reject(http.StatusLengthRequired, "length", "Content-Length required")
+		return ship.Ack{}, meta, reject(http.StatusLengthRequired, "length", "Content-Length required")
 	}
 	if limit := s.maxSize(); req.ContentLength > limit {
-		return Ack{}, meta, reject(http.StatusRequestEntityTooLarge, "too-large", "record of %d bytes exceeds limit of %d", req.ContentLength, limit)
+		return ship.Ack{}, meta, reject(http.StatusRequestEntityTooLarge, "too-large", "record of %d bytes exceeds limit of %d", req.ContentLength, limit)
 	}
 	meta.Size = req.ContentLength
 
@@ -246,12 +248,12 @@ func (s *Server) handle(req *http.Request) (Ack, Metadata, *reqError) {
 	}
 	s.mu.Unlock()
 	if err != nil {
-		return Ack{}, meta, classify(err)
+		return ship.Ack{}, meta, classify(err)
 	}
 	if rel != "" {
 		// Read the (bounded) body so the connection can be reused.
 		io.Copy(io.Discard, req.Body)
-		return Ack{Digest: digest, Stored: true, Duplicate: true, Path: rel}, meta, nil
+		return ship.Ack{Digest: digest, Stored: true, Duplicate: true, Path: rel}, meta, nil
 	}
 	meta.Received = s.now().UTC()
 	ack, rerr := s.store(req.Body, meta)
@@ -286,12 +288,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 }
 
 // store writes body and meta durably and returns the acknowledgement.
-func (s *Server) store(body io.Reader, meta Metadata) (Ack, *reqError) {
+func (s *Server) store(body io.Reader, meta ship.Metadata) (ship.Ack, *reqError) {
 	dir := filepath.Join(s.Root, meta.Host, "crash")
 
 	data, err := s.createTemp(dir, tempPrefix+"*")
 	if err != nil {
-		return Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
 	}
 	committed := false
 	defer func() {
@@ -305,30 +307,30 @@ func (s *Server) store(body io.Reader, meta Metadata) (Ack, *reqError) {
 	br := &bodyReader{r: io.LimitReader(body, meta.Size+1), h: sha256.New()}
 	if _, err := io.Copy(data, br); err != nil {
 		if br.err != nil {
-			return Ack{}, reject(http.StatusBadRequest, "short-body", "read body after %d of %d bytes: %w", br.n, meta.Size, br.err)
+			return ship.Ack{}, reject(http.StatusBadRequest, "short-body", "read body after %d of %d bytes: %w", br.n, meta.Size, br.err)
 		}
-		return Ack{}, classify(fmt.Errorf("write record: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("write record: %w", err))
 	}
 	if br.n != meta.Size {
-		return Ack{}, reject(http.StatusBadRequest, "short-body", "body length differs from Content-Length %d", meta.Size)
+		return ship.Ack{}, reject(http.StatusBadRequest, "short-body", "body length differs from Content-Length %d", meta.Size)
 	}
 	if got := fmt.Sprintf("%x", br.h.Sum(nil)); got != meta.Digest {
-		return Ack{}, reject(http.StatusBadRequest, "digest-mismatch", "body has sha256 %s, path says %s", got, meta.Digest)
+		return ship.Ack{}, reject(http.StatusBadRequest, "digest-mismatch", "body has sha256 %s, path says %s", got, meta.Digest)
 	}
 	if err := data.Sync(); err != nil {
-		return Ack{}, classify(fmt.Errorf("sync record: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("sync record: %w", err))
 	}
 	if err := data.Close(); err != nil {
-		return Ack{}, classify(fmt.Errorf("close record: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("close record: %w", err))
 	}
 
 	mj, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return Ack{}, classify(fmt.Errorf("encode metadata: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("encode metadata: %w", err))
 	}
 	mf, err := s.createTemp(dir, tempPrefix+"*")
 	if err != nil {
-		return Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
 	}
 	defer func() {
 		if !committed {
@@ -337,13 +339,13 @@ func (s *Server) store(body io.Reader, meta Metadata) (Ack, *reqError) {
 		}
 	}()
 	if _, err := mf.Write(append(mj, '\n')); err != nil {
-		return Ack{}, classify(fmt.Errorf("write metadata: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("write metadata: %w", err))
 	}
 	if err := mf.Sync(); err != nil {
-		return Ack{}, classify(fmt.Errorf("sync metadata: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("sync metadata: %w", err))
 	}
 	if err := mf.Close(); err != nil {
-		return Ack{}, classify(fmt.Errorf("close metadata: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("close metadata: %w", err))
 	}
 
 	// Commit under the lock, so that two uploads of one record store it
@@ -352,10 +354,10 @@ func (s *Server) store(body io.Reader, meta Metadata) (Ack, *reqError) {
 	defer s.mu.Unlock()
 	hs, err := s.loadHost(meta.Host)
 	if err != nil {
-		return Ack{}, classify(err)
+		return ship.Ack{}, classify(err)
 	}
 	if rel, ok := hs.byDigest[meta.Digest]; ok {
-		return Ack{Digest: meta.Digest, Stored: true, Duplicate: true, Path: rel}, nil
+		return ship.Ack{Digest: meta.Digest, Stored: true, Duplicate: true, Path: rel}, nil
 	}
 	base := meta.RecordName + "." + meta.Digest[:16]
 	if _, err := os.Lstat(filepath.Join(dir, base)); err == nil {
@@ -363,27 +365,27 @@ func (s *Server) store(body io.Reader, meta Metadata) (Ack, *reqError) {
 	}
 	final := filepath.Join(dir, base)
 	if err := os.Rename(mf.Name(), final+".json"); err != nil {
-		return Ack{}, classify(fmt.Errorf("rename metadata: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("rename metadata: %w", err))
 	}
 	if err := syncDir(dir); err != nil {
 		os.Remove(final + ".json")
-		return Ack{}, classify(err)
+		return ship.Ack{}, classify(err)
 	}
 	if err := os.Rename(data.Name(), final); err != nil {
 		os.Remove(final + ".json")
-		return Ack{}, classify(fmt.Errorf("rename record: %w", err))
+		return ship.Ack{}, classify(fmt.Errorf("rename record: %w", err))
 	}
 	if err := syncDir(dir); err != nil {
 		// Not known to be durable: take it back so that a retry
 		// stores it again instead of being told it is a duplicate.
 		os.Remove(final)
 		os.Remove(final + ".json")
-		return Ack{}, classify(err)
+		return ship.Ack{}, classify(err)
 	}
 	committed = true
 	rel := path.Join(meta.Host, "crash", base)
 	hs.byDigest[meta.Digest] = rel
-	return Ack{Digest: meta.Digest, Stored: true, Path: rel}, nil
+	return ship.Ack{Digest: meta.Digest, Stored: true, Path: rel}, nil
 }
 
 // loadHost returns what the Server knows of host, creating its directories
@@ -449,8 +451,8 @@ func (s *Server) scan(host, dir string) (map[string]string, error) {
 // or, failing that, by hashing it.
 func storedDigest(p string) (string, error) {
 	if b, err := os.ReadFile(p + ".json"); err == nil {
-		var m Metadata
-		if json.Unmarshal(b, &m) == nil && checkDigest(m.Digest) == nil {
+		var m ship.Metadata
+		if json.Unmarshal(b, &m) == nil && ship.CheckDigest(m.Digest) == nil {
 			return m.Digest, nil
 		}
 	}

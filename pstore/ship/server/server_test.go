@@ -1,4 +1,4 @@
-package ship
+package server
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lastgasp/lastgasp/pstore/ship"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lastgasp/lastgasp/pstore/records"
@@ -45,8 +47,8 @@ func newServer(t *testing.T, configure func(*Server)) (*Server, *httptest.Server
 	return s, ts
 }
 
-func newClient(url string) *Client {
-	return &Client{
+func newClient(url string) *ship.Client {
+	return &ship.Client{
 		BaseURL:       url,
 		Host:          "box-1",
 		BootID:        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
@@ -108,8 +110,8 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ship = %v", err)
 	}
-	digest := Digest(panicData)
-	want := Ack{Digest: digest, Stored: true, Path: "box-1/crash/dmesg-ramoops-0." + digest[:16]}
+	digest := ship.Digest(panicData)
+	want := ship.Ack{Digest: digest, Stored: true, Path: "box-1/crash/dmesg-ramoops-0." + digest[:16]}
 	if diff := cmp.Diff(want, ack); diff != "" {
 		t.Errorf("Ship ack (-want +got):\n%s", diff)
 	}
@@ -121,11 +123,11 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var meta Metadata
+	var meta ship.Metadata
 	if err := json.Unmarshal(mj, &meta); err != nil {
 		t.Fatalf("metadata %s: %v", mj, err)
 	}
-	wantMeta := Metadata{
+	wantMeta := ship.Metadata{
 		Host:          "box-1",
 		BootID:        c.BootID,
 		KernelRelease: c.KernelRelease,
@@ -159,9 +161,9 @@ func TestShipAllRemovesAfterAck(t *testing.T) {
 		record(t, dir, "console-ramoops-0", []byte("console log")),
 		record(t, dir, "pmsg-ramoops-0", []byte{}),
 	}
-	shipped, kept, err := ShipAll(context.Background(), newClient(ts.URL), recs, nil, t.Logf)
+	shipped, kept, err := ship.ShipAll(context.Background(), newClient(ts.URL), recs, nil, t.Logf)
 	if shipped != 3 || kept != 0 || err != nil {
-		t.Fatalf("ShipAll = %d, %d, %v; want 3, 0, nil", shipped, kept, err)
+		t.Fatalf("ship.ShipAll = %d, %d, %v; want 3, 0, nil", shipped, kept, err)
 	}
 	for _, r := range recs {
 		if exists(t, r.Path) {
@@ -250,7 +252,7 @@ func TestConcurrentUploadsStoreOnce(t *testing.T) {
 
 func TestPrefixCollisionKeepsBoth(t *testing.T) {
 	s, ts := newServer(t, nil)
-	digest := Digest(panicData)
+	digest := ship.Digest(panicData)
 	// Another record of the same name whose digest shares the prefix.
 	dir := filepath.Join(s.Root, "box-1", "crash")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -319,8 +321,8 @@ func put(t *testing.T, url string, body string, hdr map[string]string) *http.Res
 
 func TestDigestMismatchRejected(t *testing.T) {
 	s, ts := newServer(t, nil)
-	resp := put(t, ts.URL+RecordPath("box-1", Digest([]byte("something else"))), string(panicData),
-		map[string]string{HeaderRecordName: "dmesg-ramoops-0"})
+	resp := put(t, ts.URL+ship.RecordPath("box-1", ship.Digest([]byte("something else"))), string(panicData),
+		map[string]string{ship.HeaderRecordName: "dmesg-ramoops-0"})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("status = %d, want 400", resp.StatusCode)
 	}
@@ -333,12 +335,12 @@ func TestDigestMismatchRejected(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	digest := Digest(panicData)
+	digest := ship.Digest(panicData)
 	good := map[string]string{
-		HeaderRecordName:    "dmesg-ramoops-0",
-		HeaderBootID:        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
-		HeaderKernelRelease: "6.1.0-56-amd64",
-		HeaderRecordTime:    "2026-11-25T11:59:00Z",
+		ship.HeaderRecordName:    "dmesg-ramoops-0",
+		ship.HeaderBootID:        "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+		ship.HeaderKernelRelease: "6.1.0-56-amd64",
+		ship.HeaderRecordTime:    "2026-11-25T11:59:00Z",
 	}
 	with := func(k, v string) map[string]string {
 		h := map[string]string{}
@@ -361,25 +363,25 @@ func TestBadRequests(t *testing.T) {
 		code   int
 		reason string
 	}{
-		{name: "get", method: http.MethodGet, path: RecordPath("box-1", digest), hdr: good, code: 405, reason: "method"},
+		{name: "get", method: http.MethodGet, path: ship.RecordPath("box-1", digest), hdr: good, code: 405, reason: "method"},
 		{name: "unknown path", path: "/v1/hosts/box-1/other/" + digest, hdr: good, code: 404, reason: "path"},
 		{name: "root", path: "/", hdr: good, code: 404, reason: "path"},
 		{name: "dot dot host", path: "/v1/hosts/../records/" + digest, hdr: good, code: 400, reason: "host"},
 		{name: "escaped dot dot host", path: "/v1/hosts/%2E%2E/records/" + digest, hdr: good, code: 400, reason: "host"},
 		{name: "escaped slash in host", path: "/v1/hosts/a%2Fb/records/" + digest, hdr: good, code: 404, reason: "path"},
-		{name: "hidden host", path: RecordPath(".box", digest), hdr: good, code: 400, reason: "host"},
+		{name: "hidden host", path: ship.RecordPath(".box", digest), hdr: good, code: 400, reason: "host"},
 		{name: "space in host", path: "/v1/hosts/a%20b/records/" + digest, hdr: good, code: 400, reason: "host"},
-		{name: "colon in host", path: RecordPath("52:54:00:12:34:56", digest), hdr: good, code: 400, reason: "host"},
-		{name: "upper-case digest", path: RecordPath("box-1", strings.ToUpper(digest)), hdr: good, code: 400, reason: "digest"},
-		{name: "short digest", path: RecordPath("box-1", digest[:63]), hdr: good, code: 400, reason: "digest"},
-		{name: "no name", path: RecordPath("box-1", digest), hdr: with(HeaderRecordName, ""), code: 400, reason: "name"},
-		{name: "traversing name", path: RecordPath("box-1", digest), hdr: with(HeaderRecordName, "../x"), code: 400, reason: "name"},
-		{name: "hidden name", path: RecordPath("box-1", digest), hdr: with(HeaderRecordName, ".upload-x"), code: 400, reason: "name"},
-		{name: "long name", path: RecordPath("box-1", digest), hdr: with(HeaderRecordName, strings.Repeat("a", 129)), code: 400, reason: "name"},
-		{name: "bad boot id", path: RecordPath("box-1", digest), hdr: with(HeaderBootID, "a b"), code: 400, reason: "header"},
-		{name: "bad kernel release", path: RecordPath("box-1", digest), hdr: with(HeaderKernelRelease, "6.1-\xc3\xa9"), code: 400, reason: "header"},
-		{name: "bad record time", path: RecordPath("box-1", digest), hdr: with(HeaderRecordTime, "yesterday"), code: 400, reason: "header"},
-		{name: "chunked", path: RecordPath("box-1", digest), hdr: good, chunk: true, code: 411, reason: "length"},
+		{name: "colon in host", path: ship.RecordPath("52:54:00:12:34:56", digest), hdr: good, code: 400, reason: "host"},
+		{name: "upper-case digest", path: ship.RecordPath("box-1", strings.ToUpper(digest)), hdr: good, code: 400, reason: "digest"},
+		{name: "short digest", path: ship.RecordPath("box-1", digest[:63]), hdr: good, code: 400, reason: "digest"},
+		{name: "no name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, ""), code: 400, reason: "name"},
+		{name: "traversing name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, "../x"), code: 400, reason: "name"},
+		{name: "hidden name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, ".upload-x"), code: 400, reason: "name"},
+		{name: "long name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, strings.Repeat("a", 129)), code: 400, reason: "name"},
+		{name: "bad boot id", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderBootID, "a b"), code: 400, reason: "header"},
+		{name: "bad kernel release", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderKernelRelease, "6.1-\xc3\xa9"), code: 400, reason: "header"},
+		{name: "bad record time", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordTime, "yesterday"), code: 400, reason: "header"},
+		{name: "chunked", path: ship.RecordPath("box-1", digest), hdr: good, chunk: true, code: 411, reason: "length"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,7 +429,7 @@ func TestNoContentLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\n%s: dmesg-ramoops-0\r\n\r\n", RecordPath("box-1", Digest(nil)), HeaderRecordName)
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\n%s: dmesg-ramoops-0\r\n\r\n", ship.RecordPath("box-1", ship.Digest(nil)), ship.HeaderRecordName)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -448,7 +450,7 @@ func TestClientDisconnectMidBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\n%s: dmesg-ramoops-0\r\nContent-Length: %d\r\n\r\n%s",
-		RecordPath("box-1", Digest(panicData)), HeaderRecordName, len(panicData), panicData[:20])
+		ship.RecordPath("box-1", ship.Digest(panicData)), ship.HeaderRecordName, len(panicData), panicData[:20])
 	// Let the server create its temporary file before the client goes.
 	deadline := time.Now().Add(5 * time.Second)
 	for len(files(t, s.Root)) == 0 && time.Now().Before(deadline) {
@@ -493,13 +495,13 @@ func TestDiskFull(t *testing.T) {
 			c := newClient(ts.URL)
 
 			_, err := c.Ship(context.Background(), r)
-			var se *StatusError
+			var se *ship.StatusError
 			if !errors.As(err, &se) || se.Code != http.StatusInsufficientStorage {
-				t.Fatalf("Ship = %v, want StatusError 507", err)
+				t.Fatalf("Ship = %v, want ship.StatusError 507", err)
 			}
-			shipped, kept, err := ShipAll(context.Background(), c, []records.Record{r}, nil, t.Logf)
+			shipped, kept, err := ship.ShipAll(context.Background(), c, []records.Record{r}, nil, t.Logf)
 			if shipped != 0 || kept != 1 || !errors.As(err, &se) {
-				t.Errorf("ShipAll = %d, %d, %v; want 0, 1, StatusError", shipped, kept, err)
+				t.Errorf("ship.ShipAll = %d, %d, %v; want 0, 1, ship.StatusError", shipped, kept, err)
 			}
 			if !exists(t, r.Path) {
 				t.Error("record removed although the collector's disk is full")
@@ -522,13 +524,13 @@ func TestTooLarge(t *testing.T) {
 	c := newClient(ts.URL)
 
 	_, err := c.Ship(context.Background(), huge)
-	var se *StatusError
+	var se *ship.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("Ship = %v, want StatusError 413", err)
+		t.Fatalf("Ship = %v, want ship.StatusError 413", err)
 	}
-	shipped, kept, err := ShipAll(context.Background(), c, []records.Record{huge, small}, nil, t.Logf)
+	shipped, kept, err := ship.ShipAll(context.Background(), c, []records.Record{huge, small}, nil, t.Logf)
 	if shipped != 1 || kept != 1 || !errors.As(err, &se) || se.Code != 413 {
-		t.Errorf("ShipAll = %d, %d, %v; want 1, 1, StatusError 413", shipped, kept, err)
+		t.Errorf("ship.ShipAll = %d, %d, %v; want 1, 1, ship.StatusError 413", shipped, kept, err)
 	}
 	if !exists(t, huge.Path) || exists(t, small.Path) {
 		t.Errorf("huge exists = %v, small exists = %v; want true, false", exists(t, huge.Path), exists(t, small.Path))
@@ -544,9 +546,9 @@ func TestIncompleteRecordNotSent(t *testing.T) {
 	partial := record(t, dir, "dmesg-ramoops-1", nil)
 	partial.Data, partial.Size = nil, 5000 // as records.Read returns an oversized record
 	good := record(t, dir, "dmesg-ramoops-0", panicData)
-	shipped, kept, err := ShipAll(context.Background(), newClient(ts.URL), []records.Record{partial, good}, nil, t.Logf)
-	if shipped != 1 || kept != 1 || !errors.Is(err, ErrIncomplete) {
-		t.Errorf("ShipAll = %d, %d, %v; want 1, 1, ErrIncomplete", shipped, kept, err)
+	shipped, kept, err := ship.ShipAll(context.Background(), newClient(ts.URL), []records.Record{partial, good}, nil, t.Logf)
+	if shipped != 1 || kept != 1 || !errors.Is(err, ship.ErrIncomplete) {
+		t.Errorf("ship.ShipAll = %d, %d, %v; want 1, 1, ship.ErrIncomplete", shipped, kept, err)
 	}
 	if !exists(t, partial.Path) {
 		t.Error("incomplete record removed")
@@ -557,12 +559,12 @@ func TestIncompleteRecordNotSent(t *testing.T) {
 }
 
 func TestAckMismatchKeepsRecord(t *testing.T) {
-	digest := Digest(panicData)
+	digest := ship.Digest(panicData)
 	tests := []struct {
 		name string
 		body string
 	}{
-		{name: "wrong digest", body: `{"digest":"` + Digest([]byte("x")) + `","stored":true,"duplicate":false,"path":"p"}`},
+		{name: "wrong digest", body: `{"digest":"` + ship.Digest([]byte("x")) + `","stored":true,"duplicate":false,"path":"p"}`},
 		{name: "digest upper case", body: `{"digest":"` + strings.ToUpper(digest) + `","stored":true}`},
 		{name: "not stored", body: `{"digest":"` + digest + `","stored":false}`},
 		{name: "empty body", body: ``},
@@ -578,10 +580,10 @@ func TestAckMismatchKeepsRecord(t *testing.T) {
 			defer ts.Close()
 			r := record(t, t.TempDir(), "dmesg-ramoops-0", panicData)
 			removed := false
-			shipped, kept, err := ShipAll(context.Background(), newClient(ts.URL), []records.Record{r},
+			shipped, kept, err := ship.ShipAll(context.Background(), newClient(ts.URL), []records.Record{r},
 				func(records.Record) error { removed = true; return nil }, t.Logf)
-			if shipped != 0 || kept != 1 || !errors.Is(err, ErrAckMismatch) {
-				t.Errorf("ShipAll = %d, %d, %v; want 0, 1, ErrAckMismatch", shipped, kept, err)
+			if shipped != 0 || kept != 1 || !errors.Is(err, ship.ErrAckMismatch) {
+				t.Errorf("ship.ShipAll = %d, %d, %v; want 0, 1, ship.ErrAckMismatch", shipped, kept, err)
 			}
 			if removed {
 				t.Error("record removed without a matching ack")
@@ -598,9 +600,9 @@ func TestCollectorDown(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	r := record(t, t.TempDir(), "dmesg-ramoops-0", panicData)
-	shipped, kept, err := ShipAll(context.Background(), newClient("http://"+addr), []records.Record{r}, nil, t.Logf)
+	shipped, kept, err := ship.ShipAll(context.Background(), newClient("http://"+addr), []records.Record{r}, nil, t.Logf)
 	if shipped != 0 || kept != 1 || !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("ShipAll = %d, %d, %v; want 0, 1, ECONNREFUSED", shipped, kept, err)
+		t.Errorf("ship.ShipAll = %d, %d, %v; want 0, 1, ECONNREFUSED", shipped, kept, err)
 	}
 	if !exists(t, r.Path) {
 		t.Error("record removed while the collector is down")
@@ -633,13 +635,13 @@ func TestRetries(t *testing.T) {
 			}))
 			defer ts.Close()
 			r := record(t, t.TempDir(), "dmesg-ramoops-0", panicData)
-			shipped, _, err := ShipAll(context.Background(), newClient(ts.URL), []records.Record{r}, nil, t.Logf)
+			shipped, _, err := ship.ShipAll(context.Background(), newClient(ts.URL), []records.Record{r}, nil, t.Logf)
 			if shipped != tt.shipped || int(n.Load()) != tt.requests {
-				t.Errorf("ShipAll = %d, %v after %d requests; want %d shipped after %d", shipped, err, n.Load(), tt.shipped, tt.requests)
+				t.Errorf("ship.ShipAll = %d, %v after %d requests; want %d shipped after %d", shipped, err, n.Load(), tt.shipped, tt.requests)
 			}
-			var se *StatusError
+			var se *ship.StatusError
 			if tt.shipped == 0 && (!errors.As(err, &se) || se.Code != tt.code) {
-				t.Errorf("ShipAll error = %v, want StatusError %d", err, tt.code)
+				t.Errorf("ship.ShipAll error = %v, want ship.StatusError %d", err, tt.code)
 			}
 		})
 	}
@@ -657,12 +659,12 @@ func TestRetriesStopAtDeadline(t *testing.T) {
 	dir := t.TempDir()
 	recs := []records.Record{record(t, dir, "dmesg-ramoops-0", panicData), record(t, dir, "dmesg-ramoops-1", []byte("b"))}
 	start := time.Now()
-	shipped, kept, err := ShipAll(ctx, c, recs, nil, t.Logf)
+	shipped, kept, err := ship.ShipAll(ctx, c, recs, nil, t.Logf)
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
-		t.Errorf("ShipAll took %v, past its 300ms deadline", elapsed)
+		t.Errorf("ship.ShipAll took %v, past its 300ms deadline", elapsed)
 	}
 	if shipped != 0 || kept != 2 || err == nil {
-		t.Errorf("ShipAll = %d, %d, %v; want 0, 2, error", shipped, kept, err)
+		t.Errorf("ship.ShipAll = %d, %d, %v; want 0, 2, error", shipped, kept, err)
 	}
 }
 
@@ -670,10 +672,10 @@ func TestRemoveFailure(t *testing.T) {
 	_, ts := newServer(t, nil)
 	r := record(t, t.TempDir(), "dmesg-ramoops-0", panicData)
 	boom := errors.New("boom")
-	shipped, kept, err := ShipAll(context.Background(), newClient(ts.URL), []records.Record{r},
+	shipped, kept, err := ship.ShipAll(context.Background(), newClient(ts.URL), []records.Record{r},
 		func(records.Record) error { return boom }, t.Logf)
 	if shipped != 1 || kept != 0 || !errors.Is(err, boom) {
-		t.Errorf("ShipAll = %d, %d, %v; want 1, 0, boom", shipped, kept, err)
+		t.Errorf("ship.ShipAll = %d, %d, %v; want 1, 0, boom", shipped, kept, err)
 	}
 }
 
@@ -681,7 +683,7 @@ func TestClientRejectsBadHost(t *testing.T) {
 	c := newClient("http://127.0.0.1:1")
 	c.Host = "52:54:00:12:34:56"
 	_, err := c.Ship(context.Background(), records.Record{Name: "dmesg-ramoops-0", Data: []byte{}, Size: 0})
-	if !errors.Is(err, errBadHost) {
+	if !errors.Is(err, ship.ErrBadHost) {
 		t.Errorf("Ship = %v, want bad host", err)
 	}
 }
@@ -699,12 +701,12 @@ func TestSanitizeHost(t *testing.T) {
 		{strings.Repeat("a", 300), strings.Repeat("a", 253)},
 	}
 	for _, tt := range tests {
-		got := SanitizeHost(tt.in)
+		got := ship.SanitizeHost(tt.in)
 		if got != tt.want {
-			t.Errorf("SanitizeHost(%q) = %q, want %q", tt.in, got, tt.want)
+			t.Errorf("ship.SanitizeHost(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if err := checkHost(got); err != nil {
-			t.Errorf("SanitizeHost(%q) = %q, not accepted: %v", tt.in, got, err)
+		if err := ship.CheckHost(got); err != nil {
+			t.Errorf("ship.SanitizeHost(%q) = %q, not accepted: %v", tt.in, got, err)
 		}
 	}
 }
@@ -718,7 +720,7 @@ func TestClientHeaders(t *testing.T) {
 		t.Errorf("Ship with boot id ending in newline = %v", err)
 	}
 	c.BootID = "not a boot id"
-	if _, err := c.Ship(context.Background(), r); !errors.Is(err, errBadHeader) {
+	if _, err := c.Ship(context.Background(), r); !errors.Is(err, ship.ErrBadHeader) {
 		t.Errorf("Ship with bad boot id = %v, want bad header", err)
 	}
 }
