@@ -16,7 +16,7 @@ IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
 LASTGASPD := $(BUILD)/bin/lastgaspd
 GOSRC    := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all kernel image collector run test unit e2e timing fuzz clean deps
+.PHONY: all kernel image collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -48,7 +48,11 @@ e2e: image collector
 test: unit e2e
 
 timing: image collector
-	go run ./scripts/timing -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
+	go run ./scripts/e2e -timing 3 -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
 
 clean:
 	rm -rf $(BUILD)
+
+bench-collector: collector
+	go build -o $(BUILD)/bin/lastgasp-load ./cmd/lastgasp-load
+	scripts/bench-collector.sh $(BUILD)/bin

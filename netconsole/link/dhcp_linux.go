@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// ErrNoLease is returned when no DHCP server answered before the deadline.
+// ErrNoLease is returned (wrapped) when no usable DHCPACK arrived before the
+// deadline: silence, only NAKs, or only unusable ACKs.
 var ErrNoLease = errors.New("no DHCP lease")
 
 // Up sets the interface administratively up.
@@ -27,71 +29,182 @@ func Up(ifname string) error {
 	return nil
 }
 
-// DHCP runs one DHCPv4 exchange on ifname (a raw socket via nclient4) until
-// ctx is done. It does not configure the interface; see Apply.
-func DHCP(ctx context.Context, ifname string) (*Lease, error) {
-	c, err := nclient4.New(ifname, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1<<30))
+// Default retransmission waits: RFC 2131 section 4.1 suggests 4 s doubling
+// to 64 s; a booting box that wants its netconsole armed early starts much
+// shorter and caps lower, and the caller's deadline bounds the whole.
+const (
+	DefaultFirstWait = 500 * time.Millisecond
+	DefaultMaxWait   = 4 * time.Second
+)
+
+// DHCPOption configures DHCP.
+type DHCPOption func(*dhcpConfig)
+
+type dhcpConfig struct {
+	first, max time.Duration
+	logf       func(format string, args ...any)
+	conn       net.PacketConn
+	hwaddr     net.HardwareAddr
+	server     *net.UDPAddr
+}
+
+// WithLogf sends one line per step (discover, offer, NAK, retry, ACK) to
+// logf. The default is silent.
+func WithLogf(logf func(format string, args ...any)) DHCPOption {
+	return func(c *dhcpConfig) { c.logf = logf }
+}
+
+// WithBackoff sets how long the first exchange waits for an answer and the
+// cap of the doubling wait for later ones (each wait gets ±12.5% jitter).
+func WithBackoff(first, max time.Duration) DHCPOption {
+	return func(c *dhcpConfig) {
+		if first > 0 {
+			c.first = first
+		}
+		if max >= first && max > 0 {
+			c.max = max
+		}
+	}
+}
+
+// WithConn runs the exchange over conn (sending to server) instead of a raw
+// socket on the interface, with hwaddr as the client's hardware address.
+// Tests use it with UDP sockets on loopback. DHCP closes conn when it returns.
+func WithConn(conn net.PacketConn, hwaddr net.HardwareAddr, server *net.UDPAddr) DHCPOption {
+	return func(c *dhcpConfig) { c.conn, c.hwaddr, c.server = conn, hwaddr, server }
+}
+
+// requested are the options FromACK reads.
+var requested = dhcpv4.OptParameterRequestList(
+	dhcpv4.OptionSubnetMask, dhcpv4.OptionClasslessStaticRoute, dhcpv4.OptionRouter,
+	dhcpv4.OptionInterfaceMTU, dhcpv4.OptionLogServer, dhcpv4.OptionHostName,
+	dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers)
+
+// DHCP obtains a DHCPv4 lease on ifname (a raw socket via nclient4) before
+// ctx is done. Each exchange (DISCOVER→OFFER, REQUEST→ACK) waits for an
+// answer with a doubling, jittered timeout (WithBackoff); silence restarts
+// discovery after the wait, a NAK restarts it at once (later NAKs after the
+// backoff), and an ACK FromACK rejects restarts it too. When ctx is done the
+// error wraps ErrNoLease and says what happened last. Without a deadline on
+// ctx, DHCP keeps trying until ctx is cancelled.
+//
+// DHCP does not configure the interface; see Apply.
+func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error) {
+	cfg := dhcpConfig{first: DefaultFirstWait, max: DefaultMaxWait, logf: func(string, ...any) {}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	// One transmission per exchange: the retry loop below owns timing.
+	copts := []nclient4.ClientOpt{nclient4.WithTimeout(24 * time.Hour), nclient4.WithRetry(1)}
+	var (
+		c   *nclient4.Client
+		err error
+	)
+	if cfg.conn != nil {
+		if cfg.server != nil {
+			copts = append(copts, nclient4.WithServerAddr(cfg.server))
+		}
+		c, err = nclient4.NewWithConn(cfg.conn, cfg.hwaddr, copts...)
+	} else {
+		c, err = nclient4.New(ifname, copts...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("link: %s: dhcp client: %w", ifname, err)
 	}
 	defer c.Close()
-	lease, err := c.Request(ctx, dhcpv4.WithOption(dhcpv4.OptParameterRequestList(
-		dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionLogServer, dhcpv4.OptionHostName)))
-	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, nclient4.ErrNoResponse) {
-			return nil, fmt.Errorf("link: %s: %w: %v", ifname, ErrNoLease, err)
+
+	start := time.Now()
+	wait := cfg.first
+	naks := 0
+	var last error
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			return nil, noLease(ifname, attempt-1, time.Since(start), last)
 		}
-		return nil, fmt.Errorf("link: %s: dhcp: %w", ifname, err)
+		lease, err := exchange(ctx, c, jitter(wait), cfg.logf, ifname, attempt)
+		if err == nil {
+			l, err := FromACK(ifname, lease.ACK)
+			if err == nil {
+				cfg.logf("dhcp %s: ACK %s after %v (attempt %d)", ifname, l, time.Since(start).Round(time.Millisecond), attempt)
+				return l, nil
+			}
+			last = err
+			cfg.logf("dhcp %s: unusable ACK from %v: %v; restarting discovery", ifname, lease.ACK.ServerIdentifier(), err)
+		} else {
+			if ctx.Err() != nil {
+				if last == nil {
+					last = err
+				}
+				return nil, noLease(ifname, attempt, time.Since(start), last)
+			}
+			last = err
+			var nak *nclient4.ErrNak
+			switch {
+			case errors.As(err, &nak):
+				naks++
+				cfg.logf("dhcp %s: NAK from %v for %v (%q); restarting discovery", ifname,
+					nak.Nak.ServerIdentifier(), nak.Offer.YourIPAddr, nak.Nak.Message())
+				if naks == 1 {
+					continue // the RFC 2131 answer to a NAK: start over, now
+				}
+			case errors.Is(err, errNoAnswer):
+				cfg.logf("dhcp %s: %v", ifname, err)
+				wait = min(2*wait, cfg.max)
+				continue // the wait already passed
+			default:
+				cfg.logf("dhcp %s: attempt %d: %v", ifname, attempt, err)
+			}
+		}
+		// NAK storms, unusable ACKs and socket errors: pause before the next try.
+		t := time.NewTimer(jitter(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, noLease(ifname, attempt, time.Since(start), last)
+		case <-t.C:
+		}
+		wait = min(2*wait, cfg.max)
 	}
-	return FromACK(ifname, lease.ACK)
 }
 
-// FromACK extracts a Lease from a DHCPACK, validating what it uses.
-func FromACK(ifname string, ack *dhcpv4.DHCPv4) (*Lease, error) {
-	if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
-		return nil, fmt.Errorf("link: %s: not a DHCPACK", ifname)
+var errNoAnswer = errors.New("no answer")
+
+// exchange runs DISCOVER→OFFER and REQUEST→ACK, each waiting at most wait.
+func exchange(ctx context.Context, c *nclient4.Client, wait time.Duration, logf func(string, ...any), ifname string, attempt int) (*nclient4.Lease, error) {
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	offer, err := c.DiscoverOffer(dctx, dhcpv4.WithOption(requested))
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nclient4.ErrNoResponse)) {
+			return nil, fmt.Errorf("attempt %d: no OFFER within %v: %w", attempt, wait.Round(time.Millisecond), errNoAnswer)
+		}
+		return nil, err
 	}
-	ip := ack.YourIPAddr.To4()
-	if ip == nil || ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
-		return nil, fmt.Errorf("link: %s: DHCPACK with unusable address %v", ifname, ack.YourIPAddr)
+	logf("dhcp %s: OFFER %v from %v", ifname, offer.YourIPAddr, offer.ServerIdentifier())
+	rctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	lease, err := c.RequestFromOffer(rctx, offer, dhcpv4.WithOption(requested))
+	if err != nil {
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nclient4.ErrNoResponse)) {
+			return nil, fmt.Errorf("attempt %d: no ACK from %v within %v: %w", attempt, offer.ServerIdentifier(), wait.Round(time.Millisecond), errNoAnswer)
+		}
+		return nil, err
 	}
-	mask := ack.SubnetMask()
-	if mask == nil {
-		mask = ip.DefaultMask()
-	}
-	if ones, bits := mask.Size(); bits != 32 || ones == 0 {
-		return nil, fmt.Errorf("link: %s: DHCPACK with invalid subnet mask %v", ifname, net.IP(mask))
-	}
-	l := &Lease{
-		Interface:  ifname,
-		Address:    net.IPNet{IP: ip, Mask: mask},
-		ServerID:   ack.ServerIdentifier(),
-		LogServers: dhcpv4.GetIPs(dhcpv4.OptionLogServer, ack.Options),
-		Hostname:   ack.HostName(),
-		Duration:   ack.IPAddressLeaseTime(0),
-	}
-	if r := ack.Router(); len(r) > 0 && r[0].To4() != nil {
-		l.Router = r[0].To4()
-	}
-	return l, nil
+	return lease, nil
 }
 
-// Apply puts the lease's address on the interface and, if the lease names a
-// router, a default route through it.
-func Apply(l *Lease) error {
-	link, err := netlink.LinkByName(l.Interface)
-	if err != nil {
-		return fmt.Errorf("link: %s: %w", l.Interface, err)
+func noLease(ifname string, attempts int, elapsed time.Duration, last error) error {
+	if last == nil {
+		return fmt.Errorf("link: %s: %w: deadline before the first attempt", ifname, ErrNoLease)
 	}
-	addr := &netlink.Addr{IPNet: &l.Address}
-	if err := netlink.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("link: %s: add address %s: %w", l.Interface, l.Address.String(), err)
+	return fmt.Errorf("link: %s: %w after %d attempts in %v; last: %v", ifname, ErrNoLease, attempts, elapsed.Round(time.Millisecond), last)
+}
+
+// jitter spreads d by ±12.5% so that a rack of boxes rebooting together does
+// not retransmit in lockstep.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
 	}
-	if l.Router != nil {
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: l.Router}
-		if err := netlink.RouteReplace(r); err != nil {
-			return fmt.Errorf("link: %s: default route via %v: %w", l.Interface, l.Router, err)
-		}
-	}
-	return nil
+	return d - d/8 + rand.N(d/4+1)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -60,17 +61,58 @@ func WaitCandidates(sysClassNet string, patterns []string, wait time.Duration) (
 	}
 }
 
-// Lease is the part of a DHCPv4 lease the agent uses.
+// Lease is the part of a DHCPv4 lease (or of a static configuration, see
+// ParseIPArg) the agent uses. Nothing in it is ever written to a host file
+// unless the caller asks Apply to (WithResolvConf).
 type Lease struct {
 	Interface  string
 	Address    net.IPNet
-	Router     net.IP
+	Router     net.IP // default gateway; with classless routes, the 0/0 route's gateway
+	Routes     []Route
+	MTU        int // 0: leave the interface's MTU alone
 	ServerID   net.IP
-	LogServers []net.IP
+	LogServers []net.IP // RFC 2132 option 7
+	DNS        []net.IP // informational; only written through WithResolvConf
+	NTP        []net.IP
 	Hostname   string
 	Duration   time.Duration
 }
 
+// Route is one classless static route (RFC 3442, DHCP option 121). A nil or
+// unspecified Gateway means the destination is on-link.
+type Route struct {
+	Dest    net.IPNet
+	Gateway net.IP
+}
+
+// OnLink reports whether the route has no gateway.
+func (r Route) OnLink() bool { return r.Gateway == nil || r.Gateway.IsUnspecified() }
+
+func (r Route) String() string {
+	if r.OnLink() {
+		return r.Dest.String() + " on-link"
+	}
+	return r.Dest.String() + " via " + r.Gateway.String()
+}
+
 func (l *Lease) String() string {
-	return fmt.Sprintf("%s addr=%s router=%v server=%v lease=%v", l.Interface, l.Address.String(), l.Router, l.ServerID, l.Duration)
+	if l == nil {
+		return "<no lease>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s addr=%s router=%v server=%v lease=%v", l.Interface, l.Address.String(), l.Router, l.ServerID, l.Duration)
+	if len(l.Routes) > 0 {
+		rs := make([]string, len(l.Routes))
+		for i, r := range l.Routes {
+			rs[i] = r.String()
+		}
+		fmt.Fprintf(&b, " routes=[%s]", strings.Join(rs, ", "))
+	}
+	if l.MTU != 0 {
+		fmt.Fprintf(&b, " mtu=%d", l.MTU)
+	}
+	if len(l.LogServers) > 0 {
+		fmt.Fprintf(&b, " logservers=%v", l.LogServers)
+	}
+	return b.String()
 }

@@ -1,6 +1,7 @@
 package nexthop
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,20 +45,91 @@ var _ Conn = (*arp.Client)(nil)
 
 // Resolve sends an ARP request for ip every retry interval until a reply from
 // ip arrives or ctx is done (ErrNoAnswer). Replies from other addresses,
-// requests, malformed frames and impossible sender MACs are ignored.
+// requests, malformed frames and impossible sender MACs are ignored. It is
+// Resolver{Retry: retry}.Resolve.
 func Resolve(ctx context.Context, c Conn, ip netip.Addr, retry time.Duration) (net.HardwareAddr, error) {
+	return Resolver{Retry: retry}.Resolve(ctx, c, ip)
+}
+
+// DefaultRetry is the interval between ARP requests when Resolver.Retry is 0.
+const DefaultRetry = 200 * time.Millisecond
+
+// Resolver resolves an IPv4 address to a MAC with ARP requests repeated
+// under a deadline, optionally watching for conflicting answers.
+type Resolver struct {
+	// Retry is the interval between requests; default DefaultRetry.
+	Retry time.Duration
+	// Linger, if positive, keeps Resolve listening that long after the
+	// first answer (bounded by the deadline) so that a second host claiming
+	// the address is noticed. Zero returns at the first answer, as before.
+	Linger time.Duration
+	// OnConflict, if set, is called once per further MAC that answers for
+	// ip within the resolve window (including the linger), with the MAC
+	// Resolve returns first. Resolve still returns the first answer.
+	OnConflict func(ip netip.Addr, first, other net.HardwareAddr)
+	// Logf receives one line per retry; default silent.
+	Logf func(format string, args ...any)
+}
+
+// Resolve is the package-level Resolve with r's settings. Without a deadline
+// on ctx it gives up after 2 s. A request that fails to send (say, the link
+// flapped) is retried until the deadline; only a closed conn ends it early.
+func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.HardwareAddr, error) {
 	if !ip.Is4() {
 		return nil, fmt.Errorf("nexthop: arp %s: not an IPv4 address", ip)
+	}
+	retry := r.Retry
+	if retry <= 0 {
+		retry = DefaultRetry
+	}
+	logf := r.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(2 * time.Second)
 	}
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		if err := c.Request(ip); err != nil {
-			return nil, fmt.Errorf("nexthop: arp request %s: %w", ip, err)
+	var (
+		first   net.HardwareAddr
+		seen    []net.HardwareAddr
+		lingerT time.Time
+		lastErr error
+	)
+	// note records an answer; it reports whether Resolve is done.
+	note := func(mac net.HardwareAddr) bool {
+		for _, m := range seen {
+			if bytes.Equal(m, mac) {
+				return r.Linger <= 0
+			}
+		}
+		mac = append(net.HardwareAddr(nil), mac...)
+		seen = append(seen, mac)
+		if first == nil {
+			first = mac
+			lingerT = time.Now().Add(r.Linger)
+			if lingerT.After(deadline) {
+				lingerT = deadline
+			}
+		} else if r.OnConflict != nil {
+			r.OnConflict(ip, first, mac)
+		}
+		return r.Linger <= 0
+	}
+	for attempt := 1; ctx.Err() == nil && time.Now().Before(deadline); attempt++ {
+		if first == nil {
+			if err := c.Request(ip); err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return nil, fmt.Errorf("nexthop: arp request %s: %w", ip, err)
+				}
+				lastErr = err
+				logf("nexthop: arp request %s (attempt %d): %v", ip, attempt, err)
+			}
 		}
 		tryEnd := time.Now().Add(retry)
+		if first != nil {
+			tryEnd = lingerT
+		}
 		if tryEnd.After(deadline) {
 			tryEnd = deadline
 		}
@@ -65,24 +137,50 @@ func Resolve(ctx context.Context, c Conn, ip netip.Addr, retry time.Duration) (n
 			return nil, fmt.Errorf("nexthop: arp deadline: %w", err)
 		}
 		for {
+			if ctx.Err() != nil {
+				break
+			}
 			p, _, err := c.Read()
 			if err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
 					break
 				}
 				if errors.Is(err, net.ErrClosed) {
+					if first != nil {
+						return first, nil
+					}
 					return nil, fmt.Errorf("nexthop: arp read: %w", err)
 				}
-				if time.Now().After(tryEnd) {
+				if !time.Now().Before(tryEnd) {
 					break
 				}
 				continue // malformed frame: keep listening
 			}
-			if p.Operation != arp.OperationReply || p.SenderIP != ip || !validMAC(p.SenderHardwareAddr) {
+			if p == nil || p.Operation != arp.OperationReply || p.SenderIP != ip || !validMAC(p.SenderHardwareAddr) {
+				if !time.Now().Before(tryEnd) {
+					break
+				}
 				continue
 			}
-			return append(net.HardwareAddr(nil), p.SenderHardwareAddr...), nil
+			if note(p.SenderHardwareAddr) {
+				return first, nil
+			}
+			if !time.Now().Before(tryEnd) {
+				break
+			}
 		}
+		if first != nil && !time.Now().Before(lingerT) {
+			return first, nil
+		}
+		if first == nil {
+			logf("nexthop: arp %s: no answer to attempt %d", ip, attempt)
+		}
+	}
+	if first != nil {
+		return first, nil
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("nexthop: arp %s: %w (last send error: %v)", ip, ErrNoAnswer, lastErr)
 	}
 	return nil, fmt.Errorf("nexthop: arp %s: %w", ip, ErrNoAnswer)
 }

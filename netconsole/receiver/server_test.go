@@ -422,8 +422,8 @@ func TestStoreAppendLayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(st.Root, "_2e_2e_2fx", "_2e_2e_2f._2e_2fy", LogName)); err != nil {
 		t.Errorf("escaped path: %v", err)
 	}
-	if len(st.files) > 2 {
-		t.Errorf("%d files open, want at most 2", len(st.files))
+	if n := st.openFiles(); n > 2 {
+		t.Errorf("%d files open, want at most 2", n)
 	}
 	if err := (&Store{}).Append("h", "b", "x"); err == nil {
 		t.Errorf("Append without Root = nil, want error")

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bufio"
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,31 +19,82 @@ const UnknownBoot = "boot-unknown"
 // LogName is the name of the log file in each boot directory.
 const LogName = "kernel.log"
 
-// DefaultMaxOpenFiles is the Store's default limit on open log files.
-const DefaultMaxOpenFiles = 64
+// Defaults used for zero Store fields.
+const (
+	DefaultMaxOpenFiles = 1024
+	DefaultBufferSize   = 8 << 10
+)
 
 // maxNameLen bounds an escaped name; longer ones are cut and hashed.
 const maxNameLen = 128
 
+// maxShards is how many independently locked parts a Store has at most, so
+// that receive goroutines writing different hosts do not contend.
+const maxShards = 16
+
 // Store appends lines to per-host, per-boot log files
 // <Root>/<host>/<boot>/kernel.log. Host and boot names are escaped with
-// EscapeName, and an empty boot is UnknownBoot. It keeps up to MaxOpenFiles
-// files open; a Store is safe for concurrent use. Close it when done.
+// EscapeName, and an empty boot is UnknownBoot. A Store is safe for
+// concurrent use.
+//
+// Writes are buffered per open file: appended lines reach the file when the
+// buffer fills, when Flush or Close is called, or when the file is closed to
+// stay within MaxOpenFiles. Netconsole logs are best effort (the datagrams
+// themselves may be lost on the way), and a collector that dies loses at
+// most what it had not flushed; files are never fsynced. Callers flush
+// periodically (Server does, every FlushInterval) and Close when done.
 type Store struct {
 	// Root is the directory holding one directory per host.
 	Root string
-	// MaxOpenFiles bounds the log files kept open. Zero means
-	// DefaultMaxOpenFiles.
+	// MaxOpenFiles bounds the log files kept open (and so the write
+	// buffers held). Zero means DefaultMaxOpenFiles.
 	MaxOpenFiles int
+	// BufferSize is the write buffer of each open file, in bytes. Zero
+	// means DefaultBufferSize; negative disables buffering.
+	BufferSize int
 
-	mu    sync.Mutex
-	files map[string]*list.Element // path -> element holding *openFile
-	lru   list.List                // most recently used first
+	once   sync.Once
+	shards []storeShard
+}
+
+// storeShard is one independently locked part of a Store's open files.
+type storeShard struct {
+	mu      sync.Mutex
+	files   map[string]*list.Element // path -> element holding *openFile
+	lru     list.List                // most recently used first
+	maxOpen int
+	_       [64]byte // keep shards' locks on separate cache lines
 }
 
 type openFile struct {
 	path string
 	f    *os.File
+	w    *bufio.Writer // nil when unbuffered
+}
+
+func (s *Store) init() {
+	s.once.Do(func() {
+		maxOpen := s.MaxOpenFiles
+		if maxOpen <= 0 {
+			maxOpen = DefaultMaxOpenFiles
+		}
+		n := min(maxShards, maxOpen)
+		s.shards = make([]storeShard, n)
+		for i := range s.shards {
+			s.shards[i].files = make(map[string]*list.Element)
+			s.shards[i].maxOpen = maxOpen / n
+		}
+	})
+}
+
+func (s *Store) shard(path string) *storeShard {
+	s.init()
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(path); i++ {
+		h ^= uint32(path[i])
+		h *= 16777619
+	}
+	return &s.shards[h%uint32(len(s.shards))]
 }
 
 // Path returns the log file for host and boot.
@@ -64,34 +116,69 @@ func (s *Store) Append(host, boot string, lines ...string) error {
 	if s.Root == "" {
 		return errors.New("receiver: store root not set")
 	}
-	n := 0
-	for _, l := range lines {
-		n += len(l) + 1
-	}
-	buf := make([]byte, 0, n)
-	for _, l := range lines {
-		buf = append(buf, l...)
-		buf = append(buf, '\n')
-	}
-	path := s.Path(host, boot)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	of, err := s.open(path)
+	return s.appendPath(s.Path(host, boot), lines...)
+}
+
+// appendPath appends lines to the log file at path, which Path returned.
+func (s *Store) appendPath(path string, lines ...string) error {
+	sh := s.shard(path)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	of, err := sh.open(path, s.BufferSize)
 	if err != nil {
 		return err
 	}
-	if _, err := of.f.Write(buf); err != nil {
-		s.closeLocked(path)
-		return fmt.Errorf("receiver: append to %s: %w", path, err)
+	var werr error
+	for _, l := range lines {
+		if of.w != nil {
+			of.w.WriteString(l)
+			werr = of.w.WriteByte('\n')
+		} else {
+			_, werr = of.f.WriteString(l + "\n")
+		}
+		if werr != nil {
+			break
+		}
+	}
+	if werr != nil {
+		sh.close(path)
+		return fmt.Errorf("receiver: append to %s: %w", path, werr)
+	}
+	return nil
+}
+
+// appendBytes appends line and a newline to the log file at path, which
+// Path returned.
+func (s *Store) appendBytes(path string, line []byte) error {
+	if s.Root == "" {
+		return errors.New("receiver: store root not set")
+	}
+	sh := s.shard(path)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	of, err := sh.open(path, s.BufferSize)
+	if err != nil {
+		return err
+	}
+	var werr error
+	if of.w != nil {
+		of.w.Write(line)
+		werr = of.w.WriteByte('\n')
+	} else {
+		_, werr = of.f.Write(append(line[:len(line):len(line)], '\n'))
+	}
+	if werr != nil {
+		sh.close(path)
+		return fmt.Errorf("receiver: append to %s: %w", path, werr)
 	}
 	return nil
 }
 
 // open returns the open log file at path, opening it and closing the least
 // recently used file if needed.
-func (s *Store) open(path string) (*openFile, error) {
-	if e, ok := s.files[path]; ok {
-		s.lru.MoveToFront(e)
+func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
+	if e, ok := sh.files[path]; ok {
+		sh.lru.MoveToFront(e)
 		return e.Value.(*openFile), nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
@@ -101,40 +188,86 @@ func (s *Store) open(path string) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver: open log: %w", err)
 	}
-	if s.files == nil {
-		s.files = make(map[string]*list.Element)
-	}
-	maxOpen := s.MaxOpenFiles
-	if maxOpen <= 0 {
-		maxOpen = DefaultMaxOpenFiles
-	}
-	for len(s.files) >= maxOpen {
-		s.closeLocked(s.lru.Back().Value.(*openFile).path)
+	for len(sh.files) >= max(1, sh.maxOpen) {
+		sh.close(sh.lru.Back().Value.(*openFile).path)
 	}
 	of := &openFile{path: path, f: f}
-	s.files[path] = s.lru.PushFront(of)
+	if bufSize == 0 {
+		bufSize = DefaultBufferSize
+	}
+	if bufSize > 0 {
+		of.w = bufio.NewWriterSize(f, bufSize)
+	}
+	sh.files[path] = sh.lru.PushFront(of)
 	return of, nil
 }
 
-func (s *Store) closeLocked(path string) error {
-	e, ok := s.files[path]
+// close flushes and closes the file at path, if open.
+func (sh *storeShard) close(path string) error {
+	e, ok := sh.files[path]
 	if !ok {
 		return nil
 	}
-	delete(s.files, path)
-	s.lru.Remove(e)
-	return e.Value.(*openFile).f.Close()
+	delete(sh.files, path)
+	sh.lru.Remove(e)
+	of := e.Value.(*openFile)
+	var ferr error
+	if of.w != nil {
+		ferr = of.w.Flush()
+	}
+	return errors.Join(ferr, of.f.Close())
 }
 
-// Close closes the open log files. The Store may be used again afterwards.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// Flush writes the buffered lines of every open file to the file.
+func (s *Store) Flush() error {
+	s.init()
 	var errs []error
-	for path := range s.files {
-		if err := s.closeLocked(path); err != nil {
-			errs = append(errs, fmt.Errorf("receiver: close %s: %w", path, err))
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for e := sh.lru.Front(); e != nil; {
+			of := e.Value.(*openFile)
+			e = e.Next()
+			if of.w == nil || of.w.Buffered() == 0 {
+				continue
+			}
+			if err := of.w.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("receiver: flush %s: %w", of.path, err))
+				sh.close(of.path)
+			}
 		}
+		sh.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// openFiles returns how many log files are open.
+func (s *Store) openFiles() int {
+	s.init()
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.files)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Close flushes and closes the open log files. The Store may be used again
+// afterwards.
+func (s *Store) Close() error {
+	s.init()
+	var errs []error
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for path := range sh.files {
+			if err := sh.close(path); err != nil {
+				errs = append(errs, fmt.Errorf("receiver: close %s: %w", path, err))
+			}
+		}
+		sh.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

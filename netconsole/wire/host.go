@@ -229,6 +229,18 @@ func (h *Host) Drain(now time.Time) []Event {
 	return h.drainAll(now, "incomplete message drained", nil)
 }
 
+// ShedReason is the Reason of the Dropped events Shed reports.
+const ShedReason = "memory limit exceeded"
+
+// Shed frees everything the Host holds because a memory bound outside the
+// Host (such as a collector-wide limit) was hit: incomplete messages are
+// dropped with Reason ShedReason and held messages are delivered past their
+// gaps, as Drain does. The sequence state is kept, so later datagrams are
+// tracked as before.
+func (h *Host) Shed(now time.Time) []Event {
+	return h.drainAll(now, ShedReason, nil)
+}
+
 // classification of an extended datagram against the Host's state.
 type class int
 

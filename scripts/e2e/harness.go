@@ -54,45 +54,106 @@ func freePort(network string) int {
 type Collector struct {
 	UDPPort, HTTPPort int
 	Store             string
-	cmd               *exec.Cmd
-	out               *syncBuf
+	Wrap              []string // command prefix, e.g. to run it in its own mount namespace
+
+	bin, logPath string
+	extra        []string
+	cmd          *exec.Cmd
+	done         chan struct{}
+	out          *syncBuf
 }
 
 // StartCollector starts lastgaspd on loopback with a fresh store.
-func (e *Env) StartCollector(name string) (*Collector, error) {
-	c := &Collector{UDPPort: freePort("udp"), HTTPPort: freePort("tcp"), Store: filepath.Join(e.Dir, name+"-store"), out: &syncBuf{}}
-	c.cmd = exec.Command(e.Collector,
+func (e *Env) StartCollector(name string, extra ...string) (*Collector, error) {
+	c := &Collector{UDPPort: freePort("udp"), HTTPPort: freePort("tcp"), Store: filepath.Join(e.Dir, name+"-store"),
+		bin: e.Collector, extra: extra, logPath: filepath.Join(e.Dir, name+".log")}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	e.cleanups = append(e.cleanups, c.Stop)
+	return c, nil
+}
+
+// StartCollectorWrapped starts lastgaspd under a command prefix; the store
+// directory is passed to the prefix as its first argument after the prefix.
+func (e *Env) StartCollectorWrapped(name string, wrap []string) (*Collector, error) {
+	c := &Collector{UDPPort: freePort("udp"), HTTPPort: freePort("tcp"), Store: filepath.Join(e.Dir, name+"-store"),
+		bin: e.Collector, logPath: filepath.Join(e.Dir, name+".log")}
+	c.Wrap = append(append([]string(nil), wrap...), c.Store)
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	e.cleanups = append(e.cleanups, c.Stop)
+	return c, nil
+}
+
+// Start (re)starts the collector on its ports and store.
+func (c *Collector) Start() error {
+	c.out = &syncBuf{}
+	args := append([]string{
 		"-netconsole", fmt.Sprintf("127.0.0.1:%d", c.UDPPort),
 		"-http", fmt.Sprintf("127.0.0.1:%d", c.HTTPPort),
-		"-store", c.Store)
-	logf, err := os.Create(filepath.Join(e.Dir, name+".log"))
+		"-store", c.Store}, c.extra...)
+	c.cmd = exec.Command(c.bin, args...)
+	if len(c.Wrap) > 0 {
+		c.cmd = exec.Command(c.Wrap[0], append(append(c.Wrap[1:], c.bin), args...)...)
+	}
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.cmd.Stdout = io.MultiWriter(logf, c.out)
 	c.cmd.Stderr = c.cmd.Stdout
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start collector: %w", err)
+		logf.Close()
+		return fmt.Errorf("start collector: %w", err)
 	}
-	e.cleanups = append(e.cleanups, func() { c.Stop(); logf.Close() })
+	done := make(chan struct{})
+	c.done = done
+	go func() { c.cmd.Wait(); logf.Close(); close(done) }()
 	// Wait until the HTTP side answers.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.HTTPPort)); err == nil {
 			conn.Close()
-			return c, nil
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("collector exited: %s", c.out.String())
+		default:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("collector did not come up: %s", c.out.String())
+	return fmt.Errorf("collector did not come up: %s", c.out.String())
 }
 
-// Stop kills the collector.
+// Stop kills the collector (SIGKILL: no chance to tidy up).
 func (c *Collector) Stop() {
-	if c.cmd.Process != nil {
+	if c.cmd != nil && c.cmd.Process != nil {
 		c.cmd.Process.Kill()
-		c.cmd.Wait()
+		<-c.done
 	}
+}
+
+// Metric returns the value of a counter from the collector's /metrics.
+func (c *Collector) Metric(name string) (float64, error) {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+	b, _ := io.ReadAll(conn)
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == name {
+			var v float64
+			_, err := fmt.Sscan(f[1], &v)
+			return v, err
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
 }
 
 // Logs returns the concatenation of every host's kernel.log.
@@ -149,10 +210,11 @@ func waitFor(timeout time.Duration, f func() (bool, string)) error {
 
 // VM is a QEMU guest with its serial console on a pipe.
 type VM struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	serial *syncBuf
-	done   chan struct{}
+	monitor string // QEMU monitor socket path
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	serial  *syncBuf
+	done    chan struct{}
 }
 
 // BootOpts changes how a VM boots.
@@ -173,12 +235,13 @@ func (e *Env) Boot(name string, o BootOpts) (*VM, error) {
 		net = []string{"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="}
 	}
 	args := []string{"-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults", "-no-user-config",
-		"-display", "none", "-monitor", "none", "-serial", "stdio",
+		"-display", "none", "-serial", "stdio",
 		"-kernel", e.Kernel, "-initrd", e.Initrd,
 		"-append", strings.TrimSpace(e.Cmdline + " " + o.Append)}
 	args = append(args, net...)
+	vm := &VM{serial: &syncBuf{}, done: make(chan struct{}), monitor: filepath.Join(e.Dir, name+".monitor")}
+	args = append(args, "-monitor", "unix:"+vm.monitor+",server=on,wait=off")
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
-	vm := &VM{serial: &syncBuf{}, done: make(chan struct{})}
 	vm.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	logf, err := os.Create(filepath.Join(e.Dir, name+"-serial.log"))
 	if err != nil {
@@ -209,6 +272,24 @@ func (vm *VM) Kill() {
 		vm.cmd.Process.Kill()
 	}
 	<-vm.done
+}
+
+// Monitor sends one command to the QEMU monitor (e.g. "system_reset": a
+// reset keeps guest RAM, so ramoops records survive it).
+func (vm *VM) Monitor(cmd string) error {
+	c, err := net.DialTimeout("unix", vm.monitor, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("qemu monitor: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	c.Read(buf) // banner
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return fmt.Errorf("qemu monitor: %w", err)
+	}
+	c.Read(buf)
+	return nil
 }
 
 // Serial returns everything the guest printed so far.

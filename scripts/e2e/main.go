@@ -25,7 +25,15 @@ import (
 type Scenario func(e *Env) (string, error)
 
 var scenarios = map[string]Scenario{
-	"panic-roundtrip": panicRoundtrip,
+	"panic-roundtrip":          panicRoundtrip,
+	"dhcp-silent":              dhcpSilent,
+	"arp-silent":               arpSilent,
+	"two-receivers":            twoReceivers,
+	"nic-e1000":                nicE1000,
+	"pstore-collector-down":    pstoreCollectorDown,
+	"pstore-duplicate":         pstoreDuplicate,
+	"pstore-killed-mid-upload": pstoreKilledMidUpload,
+	"pstore-disk-full":         pstoreDiskFull,
 }
 
 func main() {
@@ -42,6 +50,7 @@ func run() int {
 		work      = flag.String("work", "build/e2e", "scratch directory (logs of each scenario stay here)")
 		verbose   = flag.Bool("v", false, "copy guest consoles to stderr")
 		demo      = flag.Bool("demo", false, "boot once, stream the collector's logs, show the stored crash record")
+		timing    = flag.Int("timing", 0, "boot N times and print the boot-to-armed breakdown from kernel timestamps")
 	)
 	flag.Parse()
 	b, err := boards.Load(*boardFile)
@@ -63,6 +72,19 @@ func run() int {
 		}
 		abs, _ := filepath.Abs(dir)
 		return &Env{Kernel: *kernel, Initrd: *initrd, Cmdline: b.KernelCmdline, Collector: *collector, Dir: abs, Verbose: *verbose}, nil
+	}
+	if *timing > 0 {
+		e, err := newEnv("timing")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 2
+		}
+		defer e.cleanup()
+		if err := runTiming(e, *timing); err != nil {
+			fmt.Fprintln(os.Stderr, "timing:", err)
+			return 1
+		}
+		return 0
 	}
 	if *demo {
 		e, err := newEnv("demo")

@@ -1,0 +1,22 @@
+//go:build !linux
+
+package receiver
+
+import (
+	"fmt"
+	"net"
+)
+
+// msgTrunc is not reported on this GOOS.
+const msgTrunc = 0
+
+// ListenUDP opens one UDP socket on addr: SO_REUSEPORT sharding and receive
+// buffer sizing are implemented on Linux only, so n and readBuffer are
+// ignored.
+func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("receiver: %w", err)
+	}
+	return []*net.UDPConn{pc.(*net.UDPConn)}, nil
+}
