@@ -1,16 +1,31 @@
 // Command lastgaspd is the lastgasp collector: it receives netconsole (plain
-// and extended) over UDP and stores it per host and per boot, and accepts
+// and extended) over UDP and stores it per host and per boot, accepts
 // crash-record uploads from the agent over HTTP, writing each durably before
-// it acknowledges it.
+// it acknowledges it, optionally forwards every message to a syslog server
+// (RFC 5424 over TCP or TLS) and lists the last panic of each host.
 //
 //	lastgaspd -netconsole :6666 -http :6667 -store /var/lib/lastgasp
+//	lastgaspd -config /etc/lastgasp/lastgaspd.conf
+//	lastgaspd crashes -store /var/lib/lastgasp
+//
+// Durability differs by path: crash records are fsynced before the agent is
+// told they are stored; netconsole logs are best effort, like the UDP they
+// arrive on: lines are buffered per file and written every flush interval
+// (100 ms) and on shutdown, never fsynced, so a collector crash loses up to
+// one interval of lines.
+//
+// A config file (-config) holds "key = value" lines whose keys are the flag
+// names; flags given on the command line win over it.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -21,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lastgasp/lastgasp/netconsole/forward"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 )
@@ -28,58 +44,148 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		log.Fatalf("lastgaspd: %v", err)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("lastgaspd", flag.ContinueOnError)
-	ncAddr := fs.String("netconsole", ":6666", "UDP address for netconsole")
-	httpAddr := fs.String("http", ":6667", "HTTP address for crash-record uploads and /metrics")
-	store := fs.String("store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
-	maxRecord := fs.Int64("max-record-size", 16<<20, "largest crash record accepted, bytes")
-	sockets := fs.Int("sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
-	rcvbuf := fs.Int("rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
-	maxMemory := fs.Int64("max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*store, 0o755); err != nil {
-		return err
-	}
-	logger := log.New(os.Stderr, "lastgaspd: ", log.LstdFlags|log.Lmicroseconds)
+// config is the collector's configuration, from flags and a config file.
+type config struct {
+	netconsole, http, store string
+	maxRecord               int64
+	sockets, rcvbuf         int
+	maxMemory               int64
+	forward                 string
+	forwardCA               string
+	forwardCert             string
+	forwardKey              string
+	forwardQueue            int
+}
 
-	conns, err := receiver.ListenUDP(*ncAddr, *sockets, *rcvbuf)
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("lastgaspd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "config file of key = value lines (keys are these flag names); command-line flags win")
+	fs.StringVar(&c.netconsole, "netconsole", ":6666", "UDP address for netconsole (\":6666\" takes IPv4 and IPv6)")
+	fs.StringVar(&c.http, "http", ":6667", "HTTP address for crash-record uploads, /metrics and /crashes")
+	fs.StringVar(&c.store, "store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
+	fs.Int64Var(&c.maxRecord, "max-record-size", 16<<20, "largest crash record accepted, bytes")
+	fs.IntVar(&c.sockets, "sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
+	fs.IntVar(&c.rcvbuf, "rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
+	fs.Int64Var(&c.maxMemory, "max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
+	fs.StringVar(&c.forward, "forward", "", "forward messages to syslog: tcp://host:port or tls://host:port (RFC 5424, octet counting)")
+	fs.StringVar(&c.forwardCA, "forward-ca", "", "PEM CA certificates to verify the tls:// syslog server (default: system roots)")
+	fs.StringVar(&c.forwardCert, "forward-cert", "", "PEM client certificate for tls:// forwarding")
+	fs.StringVar(&c.forwardKey, "forward-key", "", "PEM client key for tls:// forwarding")
+	fs.IntVar(&c.forwardQueue, "forward-queue", forward.DefaultQueueSize, "messages waiting to be forwarded; more are dropped and counted")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *cfgFile != "" {
+		if err := applyConfig(fs, *cfgFile); err != nil {
+			return config{}, err
+		}
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "crashes" {
+		return runCrashes(args[1:], stdout)
+	}
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, log.New(stderr, "lastgaspd: ", log.LstdFlags|log.Lmicroseconds))
+}
+
+// serve runs the collector until ctx is done.
+func serve(ctx context.Context, c config, logger *log.Logger) error {
+	if err := os.MkdirAll(c.store, 0o755); err != nil {
+		return err
+	}
+	var fwd *forward.Forwarder
+	if c.forward != "" {
+		tc, err := forwardTLS(c)
+		if err != nil {
+			return err
+		}
+		if fwd, err = forward.New(c.forward, tc); err != nil {
+			return err
+		}
+		fwd.QueueSize, fwd.Logf = c.forwardQueue, logger.Printf
+	}
+
+	conns, err := receiver.ListenUDP(c.netconsole, c.sockets, c.rcvbuf)
 	if err != nil {
 		return fmt.Errorf("netconsole listener: %w", err)
 	}
 	pcs := make([]net.PacketConn, len(conns))
-	for i, c := range conns {
-		pcs[i] = c
+	for i, conn := range conns {
+		pcs[i] = conn
 	}
-	rx := &receiver.Server{Store: &receiver.Store{Root: *store}, Logf: logger.Printf, MaxMemory: *maxMemory}
-	up := &shipserver.Server{Root: *store, MaxRecordSize: *maxRecord, Logf: logger.Printf}
+	rx := &receiver.Server{Store: &receiver.Store{Root: c.store}, Logf: logger.Printf, MaxMemory: c.maxMemory}
+	if fwd != nil {
+		rx.Forward = func(m receiver.Forwarded) {
+			fwd.Enqueue(forward.Message{
+				Host: m.Host, Boot: m.Boot, Facility: m.Message.Facility, Level: m.Message.Level,
+				Seq: m.Message.Seq, TimestampUsec: m.Message.TimestampUsec, HasSeq: m.Message.Extended,
+				Time: m.Received, Text: m.Message.Text,
+			})
+		}
+	}
+	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		writeMetrics(w, rx.Stats(), up.Stats())
+		var fs *forward.Stats
+		if fwd != nil {
+			st := fwd.Stats()
+			fs = &st
+		}
+		writeMetrics(w, rx.Stats(), up.Stats(), fs)
 	})
-	hl, err := net.Listen("tcp", *httpAddr)
+	mux.HandleFunc("/crashes", func(w http.ResponseWriter, _ *http.Request) {
+		cs, err := listCrashes(c.store)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		writeCrashes(w, cs)
+	})
+	hl, err := net.Listen("tcp", c.http)
 	if err != nil {
+		for _, conn := range conns {
+			conn.Close()
+		}
 		return fmt.Errorf("http listener: %w", err)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Printf("netconsole on udp %s (%d sockets), uploads on http %s, store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(*store))
+	logger.Printf("netconsole on udp %s (%d sockets), uploads on http %s, store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(c.store))
 
 	errc := make(chan error, 2)
-	go func() { errc <- rx.ServeConns(ctx, pcs...) }()
+	rxDone := make(chan struct{})
+	go func() { errc <- rx.ServeConns(ctx, pcs...); close(rxDone) }()
 	go func() {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
+	fctx, fcancel := context.WithCancel(context.Background())
+	fwdDone := make(chan struct{})
+	if fwd != nil {
+		logger.Printf("forwarding to %s", c.forward)
+		go func() { fwd.Run(fctx); close(fwdDone) }()
+	} else {
+		close(fwdDone)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -87,7 +193,48 @@ func run(ctx context.Context, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)
+	select {
+	case <-rxDone:
+	case <-sctx.Done():
+	}
+	if fwd != nil {
+		// Let the forwarder send what shutdown wrote out, briefly.
+		for range 20 {
+			if fwd.Stats().Queued == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fcancel()
+	<-fwdDone
 	return err
+}
+
+// forwardTLS returns the TLS configuration for a tls:// forward, or nil.
+func forwardTLS(c config) (*tls.Config, error) {
+	if c.forwardCA == "" && c.forwardCert == "" && c.forwardKey == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{}
+	if c.forwardCA != "" {
+		pem, err := os.ReadFile(c.forwardCA)
+		if err != nil {
+			return nil, fmt.Errorf("forward-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("forward-ca %s: no PEM certificates", c.forwardCA)
+		}
+	}
+	if c.forwardCert != "" || c.forwardKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.forwardCert, c.forwardKey)
+		if err != nil {
+			return nil, fmt.Errorf("forward client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 func absPath(p string) string {

@@ -5,12 +5,14 @@ import (
 	"io"
 	"sort"
 
+	"github.com/lastgasp/lastgasp/netconsole/forward"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 )
 
 // writeMetrics writes the collector's counters in the Prometheus text format.
-func writeMetrics(w io.Writer, rx receiver.Stats, up shipserver.Stats) {
+// fw is nil when forwarding is off.
+func writeMetrics(w io.Writer, rx receiver.Stats, up shipserver.Stats, fw *forward.Stats) {
 	counter := func(name, help string, v uint64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
 	}
@@ -39,6 +41,14 @@ func writeMetrics(w io.Writer, rx receiver.Stats, up shipserver.Stats) {
 	}
 	gauge("lastgasp_netconsole_sources", "Senders (UDP source addresses) tracked.", rx.Sources)
 	gauge("lastgasp_netconsole_pending_bytes", "Bytes held for senders, bounded by -max-memory.", rx.PendingBytes)
+	if fw != nil {
+		counter("lastgasp_forward_enqueued_total", "Messages queued for the syslog server.", fw.Enqueued)
+		counter("lastgasp_forward_sent_total", "Messages written to the syslog server.", fw.Sent)
+		counter("lastgasp_forward_dropped_total", "Messages dropped because the forward queue was full.", fw.Dropped)
+		counter("lastgasp_forward_connects_total", "Connections made to the syslog server.", fw.Connects)
+		counter("lastgasp_forward_connect_failures_total", "Failed connection attempts to the syslog server.", fw.ConnectFailures)
+		gauge("lastgasp_forward_queued", "Messages waiting to be forwarded.", int64(fw.Queued))
+	}
 	counter("lastgasp_uploads_total", "Crash-record uploads received.", up.Uploads)
 	counter("lastgasp_uploads_stored_total", "Crash records stored durably.", up.Stored)
 	counter("lastgasp_uploads_duplicate_total", "Uploads of records already stored.", up.Duplicates)

@@ -11,4 +11,15 @@
 //
 // Lines received before the announcement are held briefly and filed under the
 // announced host and boot once it arrives.
+//
+// For throughput, ListenUDP opens several sockets on one port with
+// SO_REUSEPORT (the kernel keeps each sender on one socket), Serve reads each
+// with recvmmsg and keeps its own senders, so readers share no locks but the
+// Store's sharded ones, and the Store buffers writes per file. Netconsole
+// logs are best effort: lines reach their file within Server.FlushInterval
+// (and on shutdown) and are never fsynced; crash records, which the agent
+// deletes once acknowledged, are stored durably by package
+// pstore/ship/server instead. Memory is bounded per sender
+// (wire.Config.MaxPendingBytes) and in total (Server.MaxMemory); what does not
+// fit is dropped and counted in Stats.
 package receiver

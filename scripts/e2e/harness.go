@@ -185,7 +185,8 @@ func (c *Collector) CrashRecords() map[string][]byte {
 	out := map[string][]byte{}
 	files, _ := filepath.Glob(filepath.Join(c.Store, "*", "crash", "*"))
 	for _, f := range files {
-		if strings.HasSuffix(f, ".json") || strings.Contains(filepath.Base(f), ".tmp") {
+		// Hidden files are the collector's temporary files, never records.
+		if strings.HasSuffix(f, ".json") || strings.HasPrefix(filepath.Base(f), ".") {
 			continue
 		}
 		d, _ := os.ReadFile(f)

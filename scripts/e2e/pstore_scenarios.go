@@ -40,7 +40,7 @@ type bootResult struct {
 
 var (
 	reRecords = regexp.MustCompile(`lastgasp: pstore: (\d+) records`)
-	reShipped = regexp.MustCompile(`shipped=(\d+) kept=(\d+) to `)
+	reShipped = regexp.MustCompile(`summary .* shipped=(\d+) kept=(\d+) `)
 )
 
 // waitHandoff waits for this boot's handoff and reads the agent's counts.

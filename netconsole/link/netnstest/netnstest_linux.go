@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NS is a network namespace that lives until the test that made it ends.
@@ -28,8 +29,9 @@ type NS struct {
 func New(t testing.TB) *NS {
 	t.Helper()
 	var (
-		h   netns.NsHandle = -1
-		err error
+		h         netns.NsHandle = -1
+		err       error
+		restoreOK = true
 	)
 	done := make(chan struct{})
 	go func() {
@@ -42,18 +44,26 @@ func New(t testing.TB) *NS {
 			return
 		}
 		defer orig.Close()
-		h, err = netns.New() // unshare: this thread is now in the new namespace
+		if err = unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			// The thread never left its namespace.
+			runtime.UnlockOSThread()
+			return
+		}
+		h, err = netns.Get() // this thread is now in the new namespace
 		if e := netns.Set(orig); e != nil {
 			// Leave the thread locked: it is destroyed with this goroutine.
+			if h.IsOpen() {
+				h.Close()
+			}
 			err = fmt.Errorf("netnstest: restore namespace: %w (after %v)", e, err)
-			h = -1
+			h, restoreOK = -1, false
 			return
 		}
 		runtime.UnlockOSThread()
 	}()
 	<-done
 	if err != nil {
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) {
+		if restoreOK && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
 			t.Skipf("netnstest: creating a network namespace needs CAP_NET_ADMIN: %v", err)
 		}
 		t.Fatalf("netnstest: new namespace: %v", err)
