@@ -284,13 +284,31 @@ func (vm *VM) Monitor(cmd string) error {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 4096)
-	c.Read(buf) // banner
+	// Wait for the prompt, send the command, and wait for the next prompt:
+	// the monitor reads its input a character at a time, and closing early
+	// drops what it has not read yet.
+	readPrompt := func() error {
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(got, []byte("(qemu) ")) {
+			n, err := c.Read(buf)
+			if err != nil {
+				return fmt.Errorf("qemu monitor: %w", err)
+			}
+			got = append(got, buf[:n]...)
+			if i := bytes.LastIndex(got, []byte("\n")); i >= 0 {
+				got = got[i+1:]
+			}
+		}
+		return nil
+	}
+	if err := readPrompt(); err != nil {
+		return err
+	}
 	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
 		return fmt.Errorf("qemu monitor: %w", err)
 	}
-	c.Read(buf)
-	return nil
+	return readPrompt()
 }
 
 // Serial returns everything the guest printed so far.
