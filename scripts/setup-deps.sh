@@ -10,6 +10,7 @@ command -v xz >/dev/null || need+=(xz-utils)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v cpio >/dev/null || need+=(cpio)
+[ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null || need+=(rsyslog)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -34,6 +34,7 @@ var scenarios = map[string]Scenario{
 	"pstore-duplicate":         pstoreDuplicate,
 	"pstore-killed-mid-upload": pstoreKilledMidUpload,
 	"pstore-disk-full":         pstoreDiskFull,
+	"forward-rsyslog":          forwardRsyslog,
 	"nic-second-gets-lease":    nicSecondGetsLease,
 	"receiver-routed":          receiverRouted,
 	"receiver-dhcp-option7":    receiverDHCPOption7,
