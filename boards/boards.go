@@ -70,8 +70,12 @@ type Board struct {
 	DHCPTimeout   time.Duration
 	ARPTimeout    time.Duration
 	UploadTimeout time.Duration
-	Handoff       string
-	Host          string
+	Handoff       string // rescue, switch_root or kexec (see the Handoff* constants)
+	Kexec         Kexec  // the main kernel for the kexec handoff
+	// IgnoreLoglevel (console.ignore_loglevel) sends every message to the
+	// consoles, netconsole included, whatever its level.
+	IgnoreLoglevel bool
+	Host           string
 }
 
 // Defaults returns the values a profile starts from before its keys apply.
@@ -82,7 +86,7 @@ func Defaults() Board {
 		DHCPTimeout:   10 * time.Second,
 		ARPTimeout:    2 * time.Second,
 		UploadTimeout: 20 * time.Second,
-		Handoff:       "rescue",
+		Handoff:       HandoffRescue,
 	}
 }
 
@@ -217,11 +221,12 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return dur(&b.ARPTimeout)
 	case "upload.timeout":
 		return dur(&b.UploadTimeout)
-	case "handoff":
-		b.Handoff = v
 	case "host":
 		b.Host = v
 	default:
+		if ok, err := b.handoffKey(k, v); ok {
+			return err
+		}
 		return fmt.Errorf("unknown key: %w", ErrInvalid)
 	}
 	return nil
@@ -273,12 +278,7 @@ func (b *Board) Validate() error {
 			return bad("ramoops.mem_address missing")
 		}
 	}
-	switch b.Handoff {
-	case "rescue":
-	default:
-		return bad("handoff %q: want rescue", b.Handoff)
-	}
-	return nil
+	return b.validateHandoff()
 }
 
 // DefaultReceiverPort is the netconsole UDP port used when a receiver names no port.

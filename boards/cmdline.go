@@ -3,6 +3,7 @@ package boards
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -15,17 +16,30 @@ type Cmdline struct {
 	// found no crash record, so the boot after the panic ships the record
 	// instead of panicking again. For tests only.
 	TestPanic bool
+	// Receivers are the lastgasp.receiver= addresses in command line order,
+	// nil when it names none. ApplyCmdline also puts them in the board's
+	// Receivers; this copy tells the agent that the command line chose them.
+	Receivers []string
+	// ReceiverDHCP (lastgasp.receiver=dhcp or dhcp:PORT) asks for the
+	// receivers from the lease's DHCP option 7 (RFC 2132 log servers) and
+	// drops the board's. ReceiverDHCPPort is the UDP port for them
+	// (DefaultReceiverPort unless given).
+	ReceiverDHCP     bool
+	ReceiverDHCPPort int
 }
 
 // ApplyCmdline applies the lastgasp.* arguments of a kernel command line to
 // b; the command line wins over the board file. Recognised:
 //
 //	lastgasp.receiver=ip[:port][,ip[:port]...]  (may repeat; replaces the board's)
+//	lastgasp.receiver=dhcp[:port]               (DHCP option 7 instead of the board's)
 //	lastgasp.upload=http://host:port
 //	lastgasp.iface=eth1[,eth2]                  (name patterns; replaces the board's)
 //	lastgasp.host=name
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
+//	lastgasp.handoff=, lastgasp.kexec_kernel=, lastgasp.kexec_initrd=,
+//	lastgasp.kexec_cmdline=, lastgasp.ignore_loglevel=  (see handoffArg)
 //
 // Other arguments are ignored; an unknown lastgasp.* key is an error.
 func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
@@ -39,6 +53,14 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 		switch strings.TrimPrefix(k, "lastgasp.") {
 		case "receiver":
 			for _, r := range strings.Split(v, ",") {
+				if r == "dhcp" || strings.HasPrefix(r, "dhcp:") {
+					port, err := receiverDHCPPort(r)
+					if err != nil {
+						return c, fmt.Errorf("cmdline %s: %w", f, err)
+					}
+					c.ReceiverDHCP, c.ReceiverDHCPPort = true, port
+					continue
+				}
 				if _, err := ParseReceiver(r); err != nil {
 					return c, fmt.Errorf("cmdline %s: %w", f, err)
 				}
@@ -52,7 +74,7 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 			b.Upload = v
 		case "iface":
 			for _, p := range strings.Split(v, ",") {
-				if p == "" || strings.ContainsAny(p, "/ ") {
+				if _, err := filepath.Match(p, ""); p == "" || err != nil || strings.ContainsAny(p, "/ ") {
 					return c, fmt.Errorf("cmdline %s: bad interface pattern: %w", f, ErrInvalid)
 				}
 				ifaces = append(ifaces, p)
@@ -71,16 +93,57 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 		case "test_panic":
 			c.TestPanic = v == "1" || v == "" || v == "true"
 		default:
+			if ok, err := b.handoffArg(strings.TrimPrefix(k, "lastgasp."), v); ok {
+				if err != nil {
+					return c, fmt.Errorf("cmdline %s: %w", f, err)
+				}
+				continue
+			}
 			return c, fmt.Errorf("cmdline %s: unknown lastgasp argument: %w", f, ErrInvalid)
 		}
 	}
+	if c.ReceiverDHCP && receivers != nil {
+		return c, fmt.Errorf("cmdline: lastgasp.receiver=dhcp cannot be combined with addresses %v: %w", receivers, ErrInvalid)
+	}
 	if receivers != nil {
 		b.Receivers = receivers
+		c.Receivers = receivers
+	}
+	if c.ReceiverDHCP {
+		b.Receivers = nil
 	}
 	if ifaces != nil {
 		b.NIC = ifaces
 	}
 	return c, nil
+}
+
+// receiverDHCPPort parses "dhcp" or "dhcp:PORT".
+func receiverDHCPPort(s string) (int, error) {
+	p, ok := strings.CutPrefix(s, "dhcp:")
+	if !ok {
+		return DefaultReceiverPort, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || p != strconv.Itoa(n) {
+		return 0, fmt.Errorf("receiver %q: bad port: %w", s, ErrInvalid)
+	}
+	return n, nil
+}
+
+// KernelArg returns the value of the last key=value argument of a kernel
+// command line (the kernel's own ip=, say) and whether there was one.
+func KernelArg(cmdline, key string) (string, bool) {
+	var (
+		val   string
+		found bool
+	)
+	for _, f := range splitCmdline(cmdline) {
+		if k, v, ok := strings.Cut(f, "="); ok && k == key {
+			val, found = v, true
+		}
+	}
+	return val, found
 }
 
 // splitCmdline splits a kernel command line into arguments the way the kernel

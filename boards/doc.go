@@ -27,6 +27,11 @@
 //	                ramoops module parameters (numbers, 0x... allowed)
 //	console.loglevel  console loglevel once netconsole is armed (0-8)
 //	dhcp.timeout, arp.timeout, upload.timeout  Go durations ("10s")
-//	handoff         rescue (switch_root and kexec come later)
+//	console.ignore_loglevel  1: every message reaches the consoles whatever its level
+//	handoff         rescue (default), switch_root or kexec: what runs after the agent
+//	kexec.kernel, kexec.initrd  absolute paths of the main kernel (bzImage) and initrd,
+//	                inside the root= file system (or the initramfs without root=)
+//	kexec.cmdline   extra arguments for the main kernel; the agent adds the board's
+//	                kernel.cmdline, ramoops.*=, loglevel= and netconsole= itself
 //	host            fixed host name (default: derived from the NIC's MAC)
 package boards

@@ -14,6 +14,7 @@ import (
 	"github.com/lastgasp/lastgasp/boards"
 	"github.com/lastgasp/lastgasp/netconsole/nexthop"
 	"github.com/lastgasp/lastgasp/netconsole/target"
+	"github.com/lastgasp/lastgasp/pstore/ramoops"
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/u-root/u-root/pkg/kmodule"
@@ -35,6 +36,8 @@ type Config struct {
 	BootID        string // /proc/sys/kernel/random/boot_id
 	SysrqTrigger  string // /proc/sysrq-trigger
 	RamoopsParams string // /sys/module/ramoops/parameters
+	PstoreParams  string // /sys/module/pstore/parameters
+	Iomem         string // /proc/iomem
 	Console       string // /dev/console
 	Shell         string // rescue shell
 	PID1          bool   // mount /proc, /sys, /dev and never return
@@ -56,6 +59,8 @@ func DefaultConfig() Config {
 		BootID:        "/proc/sys/kernel/random/boot_id",
 		SysrqTrigger:  "/proc/sysrq-trigger",
 		RamoopsParams: "/sys/module/ramoops/parameters",
+		PstoreParams:  "/sys/module/pstore/parameters",
+		Iomem:         "/proc/iomem",
 		Console:       "/dev/console",
 		Shell:         "/bin/sh",
 		PID1:          os.Getpid() == 1,
@@ -106,6 +111,9 @@ func (a *Agent) Run(ctx context.Context) {
 	if err := os.WriteFile(c.Printk, []byte(fmt.Sprint(b.LogLevel)), 0); err != nil {
 		a.Log.Errorf("console loglevel %d: %v", b.LogLevel, err)
 	}
+	if b.IgnoreLoglevel {
+		a.setIgnoreLoglevel()
+	}
 
 	a.loadModules(b)
 	a.mountFS()
@@ -137,7 +145,7 @@ func (a *Agent) Run(ctx context.Context) {
 			a.Log.Infof("test_panic: this boot found crash records; not panicking")
 		}
 	}
-	a.rescue()
+	a.handoff(ctx, b, targets)
 }
 
 func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
@@ -176,6 +184,9 @@ func (a *Agent) loadModules(b *boards.Board) {
 	for i, m := range b.Modules {
 		params := ""
 		if m == "ramoops" {
+			if !a.ramoopsSafe(b) {
+				continue
+			}
 			params = b.Ramoops.Params()
 		}
 		wg.Add(1)
@@ -188,6 +199,25 @@ func (a *Agent) loadModules(b *boards.Board) {
 	}
 	wg.Wait()
 	a.Log.Step("modules", t0, errors.Join(errs...), "loaded %s", strings.Join(b.Modules, " "))
+}
+
+// ramoopsSafe decides whether to load ramoops with the board's region: not
+// when another pstore backend is already registered (the kernel takes one),
+// and never over RAM the kernel uses.
+func (a *Agent) ramoopsSafe(b *boards.Board) bool {
+	t0 := time.Now()
+	if be := ramoops.Backend(a.Config.PstoreParams); be != "" {
+		a.Log.Step("ramoops", t0, nil, "pstore backend %s already registered (kernel command line or firmware); not loading ramoops", be)
+		return false
+	}
+	if !b.Ramoops.Enabled() {
+		return false
+	}
+	if err := ramoops.Check(a.Config.Iomem, b.Ramoops.MemAddress, b.Ramoops.MemSize); err != nil {
+		a.Log.Step("ramoops", t0, fmt.Errorf("refusing to arm: %w", err), "")
+		return false
+	}
+	return true
 }
 
 func (a *Agent) mountFS() {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/lastgasp/lastgasp/boards"
@@ -15,29 +19,109 @@ import (
 	"github.com/mdlayher/arp"
 )
 
+// arpLinger is how long ARP resolution keeps listening after the first
+// answer, to notice a second host claiming the same address.
+const arpLinger = 25 * time.Millisecond
+
+// netCmdline is what the network stage reads from the kernel command line.
+type netCmdline struct {
+	ip    link.IPConfig // the kernel's ip= argument; DHCP without one
+	ipArg string        // its raw value, for the logs
+	hasIP bool
+	// recv tells where the board's receivers came from; zero when the
+	// lastgasp.* arguments were rejected (the agent then uses the board's).
+	recv boards.Cmdline
+}
+
+// readNetCmdline reads the command line again: ApplyCmdline already applied
+// the lastgasp.* overrides to b, but the network stage also needs to know
+// whether the receivers came from the command line, and the ip= argument.
+func (a *Agent) readNetCmdline(b *boards.Board) netCmdline {
+	raw, err := os.ReadFile(a.Config.Cmdline)
+	if err != nil {
+		return netCmdline{ip: link.IPConfig{Method: link.IPDHCP}}
+	}
+	return parseNetCmdline(b, string(raw), a.Log.Errorf)
+}
+
+// parseNetCmdline is readNetCmdline without the file. A malformed ip= is
+// reported through errorf and treated as absent (DHCP).
+func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any)) netCmdline {
+	nc := netCmdline{ip: link.IPConfig{Method: link.IPDHCP}}
+	scratch := *b
+	if c, err := boards.ApplyCmdline(&scratch, cmdline); err == nil {
+		nc.recv = c
+	}
+	nc.ipArg, nc.hasIP = boards.KernelArg(cmdline, "ip")
+	if !nc.hasIP {
+		return nc
+	}
+	ipc, err := link.ParseIPArg(nc.ipArg)
+	if err != nil {
+		errorf("ipconfig: ignoring ip=%s: %v; using DHCP", nc.ipArg, err)
+		nc.hasIP = false
+		return nc
+	}
+	nc.ip = ipc
+	return nc
+}
+
+// describe says what the ip= configuration asks for, for the logs.
+func (nc netCmdline) describe() string {
+	if !nc.hasIP {
+		return "dhcp (no ip= argument)"
+	}
+	dev := "any candidate"
+	if nc.ip.Device != "" {
+		dev = nc.ip.Device
+	}
+	switch nc.ip.Method {
+	case link.IPStatic:
+		s := nc.ip.Static
+		return fmt.Sprintf("static %s gw %v on %s (ip=%s)", s.Address.String(), s.Router, dev, nc.ipArg)
+	case link.IPOff:
+		return fmt.Sprintf("off (ip=%s): no NIC is configured, no netconsole", nc.ipArg)
+	}
+	return fmt.Sprintf("dhcp on %s (ip=%s)", dev, nc.ipArg)
+}
+
 // network brings a NIC up and arms one netconsole target per receiver.
 // It returns the armed targets and the host name it announced.
 func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]armed, string) {
 	host := b.Host
 	t0 := time.Now()
-	cands, err := link.WaitCandidates(a.Config.SysClassNet, b.NIC, 3*time.Second)
-	if a.Log.Step("nic", t0, err, "candidates %v", cands) != nil {
+	nc := a.readNetCmdline(b)
+	a.Log.Step("ipconfig", t0, nil, "%s", nc.describe())
+	if nc.ip.Method == link.IPOff {
 		return nil, orHost(host, "unknown")
+	}
+
+	t0 = time.Now()
+	patterns, why := b.NIC, "board/lastgasp.iface patterns"
+	if nc.ip.Device != "" {
+		patterns, why = []string{nc.ip.Device}, "the ip= device"
+	}
+	cands, err := link.WaitCandidates(a.Config.SysClassNet, patterns, 3*time.Second)
+	if a.Log.Step("nic", t0, err, "candidates %s from %s %q", describeNICs(a.Config.SysClassNet, cands), why, patterns) != nil {
+		return nil, orHost(host, "unknown")
+	}
+
+	t0 = time.Now()
+	lease, c2l, err := a.bringup(ctx, b, cands, nc.ip)
+	step := "dhcp"
+	if nc.ip.Method == link.IPStatic {
+		step = "static"
 	}
 	ifname := cands[0]
-	t0 = time.Now()
-	if err := link.Up(ifname); err != nil {
-		a.Log.Step("link", t0, err, "")
-		return nil, orHost(host, "unknown")
+	if lease != nil {
+		ifname = lease.Interface
 	}
-	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
-	lease, err := link.DHCP(dctx, ifname)
-	cancel()
-	if a.Log.Step("dhcp", t0, err, "%s", lease) != nil {
+	if a.Log.Step(step, t0, err, "%s (first of %d candidates; carrier_to_lease=%v)", lease, len(cands), c2l.Round(100*time.Microsecond)) != nil {
 		return nil, orHost(host, macHost(ifname))
 	}
-	t0 = time.Now()
-	if a.Log.Step("address", t0, link.Apply(lease), "%s on %s", lease.Address.String(), ifname) != nil {
+	tLease := time.Now()
+	t0 = tLease
+	if a.Log.Step("address", t0, link.Apply(lease), "%s on %s router=%v mtu=%d routes=%d", lease.Address.String(), ifname, lease.Router, lease.MTU, len(lease.Routes)) != nil {
 		return nil, orHost(host, macHost(ifname))
 	}
 	if host == "" && lease.Hostname != "" {
@@ -45,24 +129,41 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	}
 	host = orHost(host, macHost(ifname))
 
+	t0 = time.Now()
+	recvs, why, err := chooseReceivers(nc.recv, b, lease)
+	if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+		return nil, host
+	}
+
+	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP per next hop
 	var out []armed
-	for i, r := range b.Receivers {
-		ua, _ := boards.ParseReceiver(r) // validated with the board
-		rip, _ := netip.AddrFromSlice(ua.IP)
-		rip = rip.Unmap()
+	for i, r := range recvs {
+		rip := r.Addr()
 		t0 = time.Now()
 		hop, err := nexthop.Lookup(rip)
-		if a.Log.Step("route", t0, err, "%s", hop) != nil {
+		how := "on-link: frames carry the receiver's own MAC"
+		if !hop.OnLink {
+			how = "routed: frames carry the gateway's MAC"
+		}
+		if a.Log.Step("route", t0, err, "%s (%s)", hop, how) != nil {
 			continue
 		}
 		t0 = time.Now()
-		mac, err := a.resolve(ctx, hop, b.ARPTimeout)
-		if a.Log.Step("arp", t0, err, "%s is at %s", hop.Via, mac) != nil {
+		key := hop.Dev + "/" + hop.Via.String()
+		mac, cached := macs[key]
+		note := ""
+		if cached {
+			note = ", resolved before"
+		} else {
+			mac, err = a.resolve(ctx, hop, b.ARPTimeout)
+		}
+		if a.Log.Step("arp", t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(tLease).Round(100*time.Microsecond), note) != nil {
 			continue
 		}
+		macs[key] = mac
 		t := target.Target{
 			Name: fmt.Sprintf("lastgasp%d", i), Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
-			RemoteIP: rip, RemotePort: ua.Port, RemoteMAC: mac, Extended: true,
+			RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
 		}
 		t0 = time.Now()
 		err = target.Create(filepath.Join(a.Config.ConfigfsMount, "netconsole"), t)
@@ -78,6 +179,129 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	return out, host
 }
 
+// bringup tries every candidate at once (link up, carrier, then DHCP or the
+// static ip= configuration) under the board's DHCP deadline and returns the
+// first lease and how long it took from carrier to lease on that NIC.
+func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig) (*link.Lease, time.Duration, error) {
+	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		carrier = map[string]time.Time{} // DHCP starts right after carrier
+		leased  = map[string]time.Time{}
+	)
+	get := func(ctx context.Context, ifname string) (*link.Lease, error) {
+		mu.Lock()
+		carrier[ifname] = time.Now()
+		mu.Unlock()
+		var (
+			l   *link.Lease
+			err error
+		)
+		if ipc.Method == link.IPStatic {
+			s := *ipc.Static
+			s.Interface = ifname
+			l = &s
+		} else {
+			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Infof))
+		}
+		mu.Lock()
+		leased[ifname] = time.Now()
+		mu.Unlock()
+		return l, err
+	}
+	br := link.Bringup{SysClassNet: a.Config.SysClassNet, Logf: a.Log.Infof}
+	l, err := br.FirstLease(dctx, cands, get)
+	if err != nil {
+		return nil, 0, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return l, leased[l.Interface].Sub(carrier[l.Interface]), nil
+}
+
+// chooseReceivers picks the receivers in the documented precedence: the
+// kernel command line (lastgasp.receiver=), then the board file, then the
+// lease's DHCP option 7 log servers (RFC 2132) on DefaultReceiverPort.
+// lastgasp.receiver=dhcp[:port] skips the board and asks for option 7.
+// why says which source won and what it overrode.
+func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []netip.AddrPort, why string, err error) {
+	var opt7 []net.IP
+	if l != nil {
+		opt7 = l.LogServers
+	}
+	fromOpt7 := func(port int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for _, ip := range opt7 {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(port)))
+			}
+		}
+		return out
+	}
+	ignored := ""
+	if len(opt7) > 0 {
+		ignored = fmt.Sprintf("; DHCP option 7 %v not used", opt7)
+	}
+	switch {
+	case c.ReceiverDHCP:
+		port := c.ReceiverDHCPPort
+		if port == 0 {
+			port = boards.DefaultReceiverPort
+		}
+		rs = fromOpt7(port)
+		if len(rs) == 0 {
+			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option 7 (log server)", serverOf(l))
+		}
+		return rs, fmt.Sprintf("DHCP option 7 of the lease from %v (lastgasp.receiver=dhcp; board receivers ignored; port %d)", serverOf(l), port), nil
+	case len(b.Receivers) > 0:
+		for _, r := range b.Receivers {
+			ua, err := boards.ParseReceiver(r)
+			if err != nil {
+				return nil, "", err // validated with the board: not reached
+			}
+			rs = append(rs, ua.AddrPort())
+		}
+		for i := range rs {
+			rs[i] = netip.AddrPortFrom(rs[i].Addr().Unmap(), rs[i].Port())
+		}
+		if c.Receivers != nil {
+			return rs, "the kernel command line (lastgasp.receiver=; board receivers ignored" + ignored + ")", nil
+		}
+		return rs, "the board file (no lastgasp.receiver=" + ignored + ")", nil
+	}
+	rs = fromOpt7(boards.DefaultReceiverPort)
+	if len(rs) == 0 {
+		return nil, "", errors.New("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option 7 (log server)")
+	}
+	return rs, fmt.Sprintf("DHCP option 7 of the lease from %v (no receiver on the command line or in the board; port %d)", serverOf(l), boards.DefaultReceiverPort), nil
+}
+
+func serverOf(l *link.Lease) string {
+	if l == nil || l.ServerID == nil {
+		return "?"
+	}
+	return l.ServerID.String()
+}
+
+// describeNICs lists interfaces with their MAC and driver, e.g.
+// "eth0(52:54:00:12:34:56 virtio_net)".
+func describeNICs(sysClassNet string, names []string) string {
+	var out []string
+	for _, n := range names {
+		mac := "?"
+		if ifi, err := net.InterfaceByName(n); err == nil && len(ifi.HardwareAddr) > 0 {
+			mac = ifi.HardwareAddr.String()
+		}
+		drv := "?"
+		if p, err := os.Readlink(filepath.Join(sysClassNet, n, "device", "driver")); err == nil {
+			drv = filepath.Base(p)
+		}
+		out = append(out, fmt.Sprintf("%s(%s %s)", n, mac, drv))
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
 func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
 	ifi, err := net.InterfaceByName(hop.Dev)
 	if err != nil {
@@ -90,5 +314,13 @@ func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 	defer c.Close()
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return nexthop.Resolve(actx, c, hop.Via, 200*time.Millisecond)
+	r := nexthop.Resolver{
+		Retry:  200 * time.Millisecond,
+		Linger: arpLinger,
+		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
+			a.Log.Logf(LevelWarn, "arp: conflict: %s answered by %s and by %s; using the first, %s", ip, first, other, first)
+		},
+		Logf: a.Log.Infof,
+	}
+	return r.Resolve(actx, c, hop.Via)
 }

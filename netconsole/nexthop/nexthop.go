@@ -165,6 +165,14 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 			if note(p.SenderHardwareAddr) {
 				return first, nil
 			}
+			// Lingering ends at lingerT, which may come before the
+			// retry interval does.
+			if lingerT.Before(tryEnd) {
+				tryEnd = lingerT
+				if err := c.SetReadDeadline(tryEnd); err != nil {
+					return first, nil
+				}
+			}
 			if !time.Now().Before(tryEnd) {
 				break
 			}

@@ -164,6 +164,23 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// TestResolveLingerShorterThanRetry: lingering after the first answer lasts
+// Linger, not until the next retry is due.
+func TestResolveLingerShorterThanRetry(t *testing.T) {
+	c := &fakeConn{answers: map[int][]*arp.Packet{1: {reply(macA, target)}}}
+	r := Resolver{Retry: 500 * time.Millisecond, Linger: 20 * time.Millisecond, Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	got, err := r.Resolve(ctx, c, target)
+	if err != nil || !bytes.Equal(got, macA) {
+		t.Fatalf("Resolve = %v, %v; want %v", got, err, macA)
+	}
+	if d := time.Since(t0); d > 250*time.Millisecond {
+		t.Errorf("Resolve took %v with an immediate answer, 20ms linger and 500ms retry", d)
+	}
+}
+
 func TestResolveNotIPv4(t *testing.T) {
 	if _, err := Resolve(context.Background(), &fakeConn{}, netip.MustParseAddr("fe80::1"), time.Millisecond); err == nil {
 		t.Error("Resolve(fe80::1) succeeded")

@@ -25,14 +25,27 @@ type Target struct {
 	RemotePort int
 	RemoteMAC  net.HardwareAddr
 	Extended   bool
+	// Release prepends the kernel release to every extended message
+	// (configfs attribute "release", Linux 6.6+). Create sets it on its own
+	// where the attribute exists; Inspect reports it.
+	Release bool
+	// Userdata are key=value pairs the kernel appends to every extended
+	// message (configfs group "userdata/", Linux 6.9+), e.g. host and boot
+	// identity. Skipped on kernels without the group.
+	Userdata map[string]string
 }
 
 // Param returns the equivalent netconsole= module/kernel parameter
-// ("[+]src-port@src-ip/dev,dst-port@dst-ip/dst-mac").
+// ("[+[r]]src-port@src-ip/dev,dst-port@dst-ip/dst-mac"). The r flag (Linux
+// 6.6+) appears only when Release is set, which Create and Inspect do only
+// on kernels that have it. Userdata has no parameter form.
 func (t Target) Param() string {
 	plus := ""
 	if t.Extended {
 		plus = "+"
+		if t.Release {
+			plus = "+r"
+		}
 	}
 	return fmt.Sprintf("%s%d@%s/%s,%d@%s/%s", plus, t.LocalPort, t.LocalIP, t.Dev, t.RemotePort, t.RemoteIP, t.RemoteMAC)
 }
@@ -73,7 +86,14 @@ func Create(root string, t Target) error {
 			return fmt.Errorf("netconsole: target %s: disable: %w", t.Name, err)
 		}
 	}
-	for _, kv := range t.attrs() {
+	f := Detect(dir)
+	attrs := t.attrs()
+	// release needs extended=1 first (the kernel refuses it otherwise);
+	// attrs() ends with extended.
+	if f.Release && t.Extended {
+		attrs = append(attrs, [2]string{"release", "1"})
+	}
+	for _, kv := range attrs {
 		if err := write(dir, kv[0], kv[1]); err != nil {
 			return fmt.Errorf("netconsole: target %s: write %s: %w", t.Name, kv[0], err)
 		}
@@ -83,6 +103,11 @@ func Create(root string, t Target) error {
 		}
 		if !same(kv[0], got, kv[1]) {
 			return fmt.Errorf("netconsole: target %s: %s = %q, wrote %q: %w", t.Name, kv[0], got, kv[1], ErrReadBack)
+		}
+	}
+	if f.Userdata {
+		if err := writeUserdata(dir, t); err != nil {
+			return err
 		}
 	}
 	if err := write(dir, "enabled", "1"); err != nil {

@@ -79,3 +79,93 @@ func TestParam(t *testing.T) {
 		t.Errorf("Param() = %q, want %q", got, want)
 	}
 }
+
+// TestCreateFeatures: the optional attributes of newer kernels are used where
+// the directory has them and skipped where it does not (6.1).
+func TestCreateFeatures(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		release  bool // directory has "release"
+		userdata bool // directory has "userdata/"
+		want     Features
+		param    string
+	}{
+		{name: "6.1", want: Features{}, param: "+6665@10.0.2.15/eth0,6666@10.0.2.2/52:55:0a:00:02:02"},
+		{name: "6.6", release: true, want: Features{Release: true}, param: "+r6665@10.0.2.15/eth0,6666@10.0.2.2/52:55:0a:00:02:02"},
+		{name: "6.9", release: true, userdata: true, want: Features{Release: true, Userdata: true}, param: "+r6665@10.0.2.15/eth0,6666@10.0.2.2/52:55:0a:00:02:02"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			attrs := all
+			if tt.release {
+				attrs = append(append([]string(nil), all...), "release")
+			}
+			fakeTarget(t, root, "lg0", attrs)
+			tg := testTarget()
+			tg.Userdata = map[string]string{"host": "box-1", "boot": "0d5c-11"}
+			if tt.userdata {
+				// configfs makes userdata/<key>/value on mkdir; a temp dir
+				// needs them made in advance.
+				for k := range tg.Userdata {
+					fakeTarget(t, filepath.Join(root, "lg0", "userdata"), k, []string{"value"})
+				}
+			}
+			if err := Create(root, tg); err != nil {
+				t.Fatalf("Create() = %v", err)
+			}
+			st, err := Inspect(root, "lg0")
+			if err != nil {
+				t.Fatalf("Inspect() = %v", err)
+			}
+			if st.Features != tt.want || !st.Enabled || st.Release != tt.release || st.TransmitErrors != -1 {
+				t.Errorf("Inspect() = %+v, want features %+v, enabled, release=%v, transmit_errors -1", st, tt.want, tt.release)
+			}
+			tg.Release = st.Release
+			if got := tg.Param(); got != tt.param {
+				t.Errorf("Param() = %q, want %q", got, tt.param)
+			}
+			for k, v := range tg.Userdata {
+				b, err := os.ReadFile(filepath.Join(root, "lg0", "userdata", k, "value"))
+				if tt.userdata && (err != nil || string(b) != v) {
+					t.Errorf("userdata %s = %q (%v), want %q", k, b, err, v)
+				}
+				if !tt.userdata && err == nil {
+					t.Errorf("userdata %s written on a kernel without userdata/", k)
+				}
+			}
+		})
+	}
+}
+
+func TestInspectTransmitErrors(t *testing.T) {
+	root := t.TempDir()
+	fakeTarget(t, root, "lg0", append(append([]string(nil), all...), "transmit_errors"))
+	os.WriteFile(filepath.Join(root, "lg0", "transmit_errors"), []byte("3\n"), 0o644)
+	st, err := Inspect(root, "lg0")
+	if err != nil || st.TransmitErrors != 3 || !st.Features.TransmitErrors {
+		t.Errorf("Inspect() = %+v, %v; want transmit_errors 3", st, err)
+	}
+	if _, err := Inspect(root, "absent"); err == nil {
+		t.Error("Inspect(absent) succeeded")
+	}
+}
+
+func TestCreateBadUserdata(t *testing.T) {
+	root := t.TempDir()
+	fakeTarget(t, root, "lg0", all)
+	fakeTarget(t, filepath.Join(root, "lg0"), "userdata", nil)
+	tg := testTarget()
+	tg.Userdata = map[string]string{"a/b": "x"}
+	if err := Create(root, tg); !errors.Is(err, ErrUserdata) {
+		t.Errorf("Create(userdata a/b) = %v, want ErrUserdata", err)
+	}
+}
+
+func TestFeaturesString(t *testing.T) {
+	if got := (Features{}).String(); got != "none" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Features{Release: true, Userdata: true}).String(); got != "release,userdata" {
+		t.Errorf("String() = %q", got)
+	}
+}

@@ -221,6 +221,7 @@ type VM struct {
 // BootOpts changes how a VM boots.
 type BootOpts struct {
 	Append  string        // extra kernel arguments
+	Cmdline *string       // replaces the board's kernel.cmdline if set
 	NetArgs []string      // replaces the default user-mode virtio NIC
 	Timeout time.Duration // hard limit for the QEMU process
 }
@@ -235,10 +236,14 @@ func (e *Env) Boot(name string, o BootOpts) (*VM, error) {
 	if net == nil {
 		net = []string{"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="}
 	}
+	base := e.Cmdline
+	if o.Cmdline != nil {
+		base = *o.Cmdline
+	}
 	args := []string{"-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults", "-no-user-config",
 		"-display", "none", "-serial", "stdio",
 		"-kernel", e.Kernel, "-initrd", e.Initrd,
-		"-append", strings.TrimSpace(e.Cmdline + " " + o.Append)}
+		"-append", strings.TrimSpace(base + " " + o.Append)}
 	args = append(args, net...)
 	vm := &VM{serial: &syncBuf{}, done: make(chan struct{}), monitor: filepath.Join(e.Dir, name+".monitor")}
 	args = append(args, "-monitor", "unix:"+vm.monitor+",server=on,wait=off")

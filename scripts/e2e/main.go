@@ -34,10 +34,14 @@ var scenarios = map[string]Scenario{
 	"pstore-duplicate":         pstoreDuplicate,
 	"pstore-killed-mid-upload": pstoreKilledMidUpload,
 	"pstore-disk-full":         pstoreDiskFull,
+	"handoff-switch-root":      handoffSwitchRoot,
+	"handoff-kexec":            handoffKexec,
 	"forward-rsyslog":          forwardRsyslog,
+	"ramoops-unsafe":           ramoopsUnsafe,
 	"nic-second-gets-lease":    nicSecondGetsLease,
 	"receiver-routed":          receiverRouted,
 	"receiver-dhcp-option7":    receiverDHCPOption7,
+	"ip-static":                ipStatic,
 }
 
 func main() {

@@ -381,3 +381,33 @@ func receiverDHCPOption7(e *Env) (string, error) {
 	}
 	return "receiver 10.66.0.1:6666 from option 7; " + stepTimes(out), nil
 }
+
+// ipStatic: the kernel's own ip= argument with a client address: the agent
+// applies it instead of running DHCP (QEMU's user network answers ARP for
+// 10.0.2.2 whether or not the guest asked for a lease), and takes the host
+// name from it.
+func ipStatic(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "ip=10.0.2.15::10.0.2.2:255.255.255.0:box-static:eth0:off")})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed host=box-static ", "mac="+gatewayMAC); err != nil {
+		return "", err
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	out := vm.Serial()[:end]
+	if !strings.Contains(out, "lastgasp: ipconfig: static 10.0.2.15/24 gw 10.0.2.2 on eth0") || !strings.Contains(out, "lastgasp: static: eth0 addr=10.0.2.15/24") {
+		return "", errors.New("no static ipconfig/static step lines on the console")
+	}
+	if strings.Contains(out, "OFFER") {
+		return "", errors.New("the agent ran DHCP despite a static ip=")
+	}
+	return stepTimes(out), nil
+}

@@ -314,3 +314,33 @@ func pstoreDiskFull(e *Env) (string, error) {
 	}
 	return counts(1, stored, 1) + fmt.Sprintf(" disk-full-rejections=%v", full), nil
 }
+
+// ramoopsUnsafe: the board's ramoops region is not reserved (no memmap= on
+// the command line): the agent refuses to arm ramoops over usable RAM, says
+// so in one line, and carries on (netconsole still armed).
+func ramoopsUnsafe(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	cmdline := regexp.MustCompile(`memmap=\S+`).ReplaceAllString(e.Cmdline, "")
+	vm, err := e.Boot("vm", BootOpts{Cmdline: &cmdline, Append: agentArgs(c)})
+	if err != nil {
+		return "", err
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	out := vm.Serial()[:end]
+	if !strings.Contains(out, "ramoops: FAILED") || !strings.Contains(out, "overlaps System RAM") {
+		return "", fmt.Errorf("no clear refusal on the console")
+	}
+	if strings.Contains(out, "ramoops: using") || !strings.Contains(out, "ramoops=off") {
+		return "", fmt.Errorf("ramoops was armed over usable RAM")
+	}
+	if err := c.WaitLog(30*time.Second, "lastgasp: netconsole armed"); err != nil {
+		return "", err
+	}
+	return "", nil
+}

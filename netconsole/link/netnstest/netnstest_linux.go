@@ -24,10 +24,28 @@ type NS struct {
 	NL *netlink.Handle // netlink sockets opened inside the namespace
 }
 
+// ErrNoPrivilege is returned (wrapped) by Create without CAP_NET_ADMIN.
+var ErrNoPrivilege = errors.New("creating a network namespace needs CAP_NET_ADMIN")
+
 // New creates an empty network namespace (only a down loopback) and
 // arranges for its removal. It skips the test without CAP_NET_ADMIN.
 func New(t testing.TB) *NS {
 	t.Helper()
+	n, err := Create()
+	if errors.Is(err, ErrNoPrivilege) {
+		t.Skipf("netnstest: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+// Create is New for programs that are not tests (the QEMU scenario runner):
+// the caller must Close the namespace. Without CAP_NET_ADMIN the error
+// wraps ErrNoPrivilege.
+func Create() (*NS, error) {
 	var (
 		h         netns.NsHandle = -1
 		err       error
@@ -64,18 +82,22 @@ func New(t testing.TB) *NS {
 	<-done
 	if err != nil {
 		if restoreOK && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
-			t.Skipf("netnstest: creating a network namespace needs CAP_NET_ADMIN: %v", err)
+			return nil, fmt.Errorf("netnstest: %w: %v", ErrNoPrivilege, err)
 		}
-		t.Fatalf("netnstest: new namespace: %v", err)
+		return nil, fmt.Errorf("netnstest: new namespace: %w", err)
 	}
 	nl, err := netlink.NewHandleAt(h)
 	if err != nil {
 		h.Close()
-		t.Fatalf("netnstest: netlink handle: %v", err)
+		return nil, fmt.Errorf("netnstest: netlink handle: %w", err)
 	}
-	n := &NS{h: h, NL: nl}
-	t.Cleanup(func() { nl.Close(); h.Close() })
-	return n
+	return &NS{h: h, NL: nl}, nil
+}
+
+// Close releases the namespace; it vanishes once no process runs in it.
+func (n *NS) Close() {
+	n.NL.Close()
+	n.h.Close()
 }
 
 // Do runs fn on an OS thread that is inside n, so that sockets fn opens and
@@ -156,12 +178,30 @@ func Ifname(prefix string) string {
 // Veth creates a veth pair, aname in a and bname in b, both up.
 func Veth(t testing.TB, a *NS, aname string, b *NS, bname string) {
 	t.Helper()
+	if err := AddVeth(a, aname, b, bname); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// AddVeth is Veth for programs that are not tests.
+func AddVeth(a *NS, aname string, b *NS, bname string) error {
 	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: aname}, PeerName: bname, PeerNamespace: netlink.NsFd(b.h)}
 	if err := a.NL.LinkAdd(v); err != nil {
-		t.Fatalf("netnstest: veth %s/%s: %v", aname, bname, err)
+		return fmt.Errorf("netnstest: veth %s/%s: %w", aname, bname, err)
 	}
-	a.LinkUp(t, aname)
-	b.LinkUp(t, bname)
+	for _, x := range []struct {
+		ns   *NS
+		name string
+	}{{a, aname}, {b, bname}} {
+		l, err := x.ns.NL.LinkByName(x.name)
+		if err == nil {
+			err = x.ns.NL.LinkSetUp(l)
+		}
+		if err != nil {
+			return fmt.Errorf("netnstest: %s up: %w", x.name, err)
+		}
+	}
+	return nil
 }
 
 // Link returns ifname in n.
