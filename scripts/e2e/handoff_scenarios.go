@@ -262,7 +262,10 @@ func handoffKexec(e *Env) (string, error) {
 		return "", err
 	}
 	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=kexec root=/dev/vda rootfstype=minix",
-		"lastgasp.kexec_kernel=/boot/vmlinuz", "lastgasp.kexec_initrd=/boot/initrd.img"),
+		"lastgasp.kexec_kernel=/boot/vmlinuz", "lastgasp.kexec_initrd=/boot/initrd.img",
+		// Every level goes out, so a sequence gap at the collector is a
+		// lost line, not a debug line the console loglevel filtered.
+		"lastgasp.ignore_loglevel=1"),
 		NetArgs: diskArgs(img), Timeout: 4 * time.Minute})
 	if err != nil {
 		return "", err
