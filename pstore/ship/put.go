@@ -56,13 +56,16 @@ func put(ctx context.Context, dial func(ctx context.Context, network, addr strin
 		fmt.Fprintf(&req, "%s: %s\r\n", kv[0], kv[1])
 	}
 	req.WriteString("\r\n")
-	if _, err := io.WriteString(conn, req.String()); err != nil {
-		return 0, nil, &transportError{err}
+	_, werr := io.WriteString(conn, req.String())
+	if werr == nil {
+		_, werr = conn.Write(body)
 	}
-	if _, err := conn.Write(body); err != nil {
-		return 0, nil, &transportError{err}
-	}
+	// A server may answer early and close (e.g. 413 for a record too
+	// large) while the body is still being sent: read its answer anyway.
 	code, respBody, err := readResponse(bufio.NewReader(conn), limit)
+	if werr != nil && code == 0 {
+		return 0, nil, &transportError{werr}
+	}
 	if err != nil && !errors.Is(err, errProtocol) {
 		err = &transportError{err}
 	}
