@@ -260,8 +260,14 @@ func (a *Agent) readRecords() ([]records.Record, []error) {
 	}
 	a.Log.Step("pstore", t0, nil, "%d records: %s", len(recs), strings.Join(names, " "))
 	for _, r := range recs {
+		// One line per crash, through netconsole too: a live receiver
+		// sees what happened even if the upload fails.
 		if line := records.PanicLine(r.Data); line != "" {
-			a.Log.Logf(LevelWarn, "crash record %s: %s", r.Name, line)
+			trace := ""
+			if f := records.CallTrace(r.Data, 4); len(f) > 0 {
+				trace = " | " + strings.Join(f, " < ")
+			}
+			a.Log.Logf(LevelWarn, "crash record %s: %s%s", r.Name, line, trace)
 		}
 	}
 	return recs, errs

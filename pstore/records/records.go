@@ -255,3 +255,34 @@ func clean(b []byte) string {
 	}
 	return strings.TrimRight(sb.String(), " ")
 }
+
+// CallTrace returns up to n frames of the first "Call Trace:" in a dmesg
+// record, without the "?" (unreliable) frames and the <TASK> markers, e.g.
+// ["sysrq_handle_crash+0x16/0x20", "__handle_sysrq.cold+0x44/0x11c"].
+func CallTrace(data []byte, n int) []string {
+	var out []string
+	in := false
+	for len(data) > 0 && len(out) < n {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		text := bytes.TrimSpace(stripPrefixes(line))
+		switch {
+		case !in:
+			in = bytes.HasPrefix(text, []byte("Call Trace:"))
+		case bytes.HasPrefix(text, []byte("<")) || bytes.HasPrefix(text, []byte("? ")) || len(text) == 0:
+			// <TASK>, <IRQ> markers and unreliable frames.
+		case bytes.ContainsAny(text, ":") && !bytes.Contains(text, []byte("+0x")):
+			return out // registers or the next section: the trace is over
+		case bytes.Contains(text, []byte("+0x")) || bytes.HasSuffix(text, []byte("]")):
+			f := bytes.Fields(text)
+			out = append(out, clean(f[0]))
+		default:
+			return out
+		}
+	}
+	return out
+}

@@ -303,3 +303,41 @@ func FuzzPanicLine(f *testing.F) {
 		}
 	})
 }
+
+func TestCallTrace(t *testing.T) {
+	rec := []byte(`<0>[    3.577734] Kernel panic - not syncing: sysrq triggered crash
+<4>[    3.578149] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-56-amd64 #1  Debian 6.1.192-2
+<4>[    3.578990] Call Trace:
+<4>[    3.579527]  <TASK>
+<4>[    3.579735]  dump_stack_lvl+0x44/0x5c
+<4>[    3.580484]  panic+0x118/0x2f4
+<4>[    3.580925]  ? _printk+0x68/0x83
+<4>[    3.581552]  sysrq_handle_crash+0x16/0x20
+<4>[    3.581740]  __handle_sysrq.cold+0x44/0x11c
+<4>[    3.590000] RIP: 0033:0x4a1b2c
+`)
+	got := CallTrace(rec, 3)
+	want := []string{"dump_stack_lvl+0x44/0x5c", "panic+0x118/0x2f4", "sysrq_handle_crash+0x16/0x20"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("CallTrace() = %q, want %q", got, want)
+	}
+	if got := CallTrace(rec, 10); len(got) != 4 {
+		t.Errorf("CallTrace(10) = %q, want 4 frames ending before RIP", got)
+	}
+	if got := CallTrace([]byte("no trace here\n"), 3); got != nil {
+		t.Errorf("CallTrace(no trace) = %q", got)
+	}
+}
+
+func FuzzCallTrace(f *testing.F) {
+	f.Add([]byte("Call Trace:\n <TASK>\n a+0x1/0x2\n"), 3)
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		if n > 64 {
+			n = 64
+		}
+		got := CallTrace(data, n)
+		if len(got) > n && n >= 0 {
+			t.Fatalf("%d frames, asked for %d", len(got), n)
+		}
+	})
+}
