@@ -74,6 +74,10 @@ func panicRoundtrip(e *Env) (string, error) {
 	if strings.Contains(listing, "ramoops") || strings.Contains(listing, "no such file") {
 		return "", fmt.Errorf("c: pstore after shipping: %q", listing)
 	}
+	// The one-line crash summary reached the live receiver too.
+	if err := c.WaitLog(10*time.Second, "crash record dmesg-ramoops-0: Kernel panic - not syncing: sysrq triggered crash | ", "sysrq_handle_crash"); err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
 	if !strings.Contains(c.Logs(), "shipped=1 kept=0") {
 		return "", fmt.Errorf("c: collector log lacks the agent's ship summary shipped=1 kept=0")
 	}
