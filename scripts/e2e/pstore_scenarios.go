@@ -166,6 +166,25 @@ func pstoreCollectorDown(e *Env) (string, error) {
 	return counts(1, stored, 1-len(left)), nil
 }
 
+// shipThrough boots with the test panic, uploads going through proxy p to
+// collector c, and returns what the second boot did, what is left in its
+// pstore, and what the collector stored.
+func shipThrough(e *Env, c *Collector, p *Proxy) (r bootResult, left []string, stored int, hasPanic bool, err error) {
+	args := fmt.Sprintf("lastgasp.receiver=10.0.2.2:%d lastgasp.upload=http://10.0.2.2:%d", c.UDPPort, p.Port)
+	vm, off, err := bootAndPanic(e, args)
+	if err != nil {
+		return r, nil, 0, false, err
+	}
+	if r, err = waitHandoff(vm, off); err != nil {
+		return r, nil, 0, false, err
+	}
+	if left, _, err = pstoreListing(vm, r.end); err != nil {
+		return r, nil, 0, false, err
+	}
+	stored, hasPanic, err = checkStored(c)
+	return r, left, stored, hasPanic, err
+}
+
 // pstoreDuplicate: the collector's first acknowledgement is lost on the way
 // back; the agent resends; the collector recognises the record and stores
 // it once.
@@ -178,20 +197,7 @@ func pstoreDuplicate(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	args := fmt.Sprintf("lastgasp.receiver=10.0.2.2:%d lastgasp.upload=http://10.0.2.2:%d", c.UDPPort, p.Port)
-	vm, off, err := bootAndPanic(e, args)
-	if err != nil {
-		return "", err
-	}
-	r, err := waitHandoff(vm, off)
-	if err != nil {
-		return "", err
-	}
-	left, _, err := pstoreListing(vm, r.end)
-	if err != nil {
-		return "", err
-	}
-	stored, hasPanic, err := checkStored(c)
+	r, left, stored, hasPanic, err := shipThrough(e, c, p)
 	if err != nil {
 		return "", err
 	}
@@ -228,20 +234,7 @@ func pstoreKilledMidUpload(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	args := fmt.Sprintf("lastgasp.receiver=10.0.2.2:%d lastgasp.upload=http://10.0.2.2:%d", c.UDPPort, p.Port)
-	vm, off, err := bootAndPanic(e, args)
-	if err != nil {
-		return "", err
-	}
-	r, err := waitHandoff(vm, off)
-	if err != nil {
-		return "", err
-	}
-	left, _, err := pstoreListing(vm, r.end)
-	if err != nil {
-		return "", err
-	}
-	stored, hasPanic, err := checkStored(c)
+	r, left, stored, hasPanic, err := shipThrough(e, c, p)
 	if err != nil {
 		return "", err
 	}
