@@ -14,9 +14,14 @@ KPKG     := $(shell sed -n 's/^kernel.package *= *//p' $(BOARDF))
 KDIR     := $(BUILD)/kernel/$(ARCH)
 IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
 LASTGASPD := $(BUILD)/bin/lastgaspd
+# The TLS variant of the QEMU board (agent built with crypto/tls), for the
+# pstore-tls scenario; the default image stays without TLS (size budget).
+TLSBOARDF := boards/qemu-x86_64-tls.board
+TLSKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(TLSBOARDF))
+TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all kernel image collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -31,6 +36,10 @@ image: $(IMAGE)
 $(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF)
 	go run ./cmd/lastgasp-image -board $(BOARDF) -kernel $(KDIR) -o $(IMAGE)
 
+image-tls: $(TLSIMAGE)
+$(TLSIMAGE): $(TLSKDIR)/kver $(GOSRC) $(TLSBOARDF)
+	go run ./cmd/lastgasp-image -board $(TLSBOARDF) -kernel $(TLSKDIR) -o $(TLSIMAGE)
+
 collector: $(LASTGASPD)
 $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
@@ -41,9 +50,12 @@ run: image collector
 unit:
 	go vet ./...
 	go test ./...
+	# The agent's TLS client is compiled only with this tag (TLS images).
+	go vet -tags lastgasp_tls ./pstore/ship/... ./cmd/lastgasp/
+	go test -tags lastgasp_tls ./pstore/ship/... ./cmd/lastgasp/
 
-e2e: image collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) $(if $(SCENARIO),-scenario $(SCENARIO))
+e2e: image image-tls collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -board $(BOARDF) -collector $(LASTGASPD) $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit e2e
 

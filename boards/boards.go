@@ -62,9 +62,19 @@ type Board struct {
 	KernelPackage string
 	KernelCmdline string
 	Modules       []string
+	ModulesLate   []string
 	NIC           []string
 	Receivers     []string
 	Upload        string
+	// UploadCA (upload.ca) is where the image holds the collector's CA
+	// for https:// uploads; UploadCAFile (upload.ca_file), if set, is a
+	// file relative to the board file that the image build bakes there.
+	// Without it the CA is supplied at boot like the client credential.
+	UploadCA     string
+	UploadCAFile string
+	// BuildTags (build.tags) are Go build tags for the image's binaries,
+	// e.g. lastgasp_tls for an agent that uploads over https://.
+	BuildTags     []string
 	Ramoops       Ramoops
 	LogLevel      int
 	DHCPTimeout   time.Duration
@@ -86,11 +96,21 @@ func Defaults() Board {
 		DHCPTimeout:   10 * time.Second,
 		ARPTimeout:    2 * time.Second,
 		UploadTimeout: 20 * time.Second,
+		UploadCA:      DefaultUploadCA,
 		Handoff:       HandoffRescue,
 	}
 }
 
+// DefaultUploadCA is where the agent looks for the collector's CA unless
+// the board says otherwise (upload.ca).
+const DefaultUploadCA = "/etc/lastgasp/ca.pem"
+
+// TagTLS is the build tag that compiles TLS into the agent (https://
+// uploads; about 0.8 MB of xz).
+const TagTLS = "lastgasp_tls"
+
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Load reads and parses the profile at path.
@@ -159,10 +179,14 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 	switch k {
 	case "modules":
 		return list(&b.Modules)
+	case "modules.late":
+		return list(&b.ModulesLate)
 	case "nic":
 		return list(&b.NIC)
 	case "receiver":
 		return list(&b.Receivers)
+	case "build.tags":
+		return list(&b.BuildTags)
 	}
 	if seen[k] {
 		return fmt.Errorf("given twice: %w", ErrInvalid)
@@ -195,6 +219,10 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		b.KernelCmdline = v
 	case "upload":
 		b.Upload = v
+	case "upload.ca":
+		b.UploadCA = v
+	case "upload.ca_file":
+		b.UploadCAFile = v
 	case "ramoops.mem_address":
 		return num(&b.Ramoops.MemAddress)
 	case "ramoops.mem_size":
@@ -246,7 +274,7 @@ func (b *Board) Validate() error {
 	if b.KernelPackage == "" {
 		return bad("kernel.package missing")
 	}
-	for _, m := range b.Modules {
+	for _, m := range append(append([]string(nil), b.Modules...), b.ModulesLate...) {
 		if !nameRE.MatchString(strings.ToLower(m)) {
 			return bad("module name %q", m)
 		}
@@ -265,6 +293,17 @@ func (b *Board) Validate() error {
 		u, err := url.Parse(b.Upload)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("upload %q: want http(s)://host[:port]", b.Upload)
+		}
+	}
+	if !filepath.IsAbs(b.UploadCA) || filepath.Clean(b.UploadCA) != b.UploadCA || b.UploadCA == "/" {
+		return bad("upload.ca %q: want an absolute path inside the image", b.UploadCA)
+	}
+	if b.UploadCAFile != "" && strings.ContainsAny(b.UploadCAFile, ":") {
+		return bad("upload.ca_file %q: ':' not allowed", b.UploadCAFile)
+	}
+	for _, t := range b.BuildTags {
+		if !tagRE.MatchString(t) {
+			return bad("build tag %q: want [A-Za-z0-9_.]", t)
 		}
 	}
 	if r := b.Ramoops; r.Enabled() {

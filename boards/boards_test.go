@@ -17,8 +17,11 @@ func TestLoadQEMU(t *testing.T) {
 	if b.Name != "qemu-x86_64" || b.Arch != "amd64" {
 		t.Errorf("name/arch = %q/%q", b.Name, b.Arch)
 	}
-	if diff := cmp.Diff([]string{"virtio_pci", "virtio_net", "e1000", "configfs", "netconsole", "ramoops", "virtio_blk", "minix"}, b.Modules); diff != "" {
+	if diff := cmp.Diff([]string{"virtio_pci", "virtio_net", "e1000", "configfs", "netconsole"}, b.Modules); diff != "" {
 		t.Errorf("modules (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"ramoops", "virtio_blk", "minix"}, b.ModulesLate); diff != "" {
+		t.Errorf("modules.late (-want +got):\n%s", diff)
 	}
 	want := "mem_address=0x5000000 mem_size=0x100000 record_size=0x10000 ecc=0"
 	if got := b.Ramoops.Params(); got != want {
@@ -92,6 +95,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("name = b\narch = amd64\nkernel.package = k\nmodules = a\n")
 	f.Add("name=x\narch=arm64\nkernel.package=k\nramoops.mem_address=0x1\nramoops.mem_size=0x10\nramoops.record_size=0x10\n")
 	f.Add("receiver = [::1]:1\n#\n")
+	f.Add("name=t\narch=amd64\nkernel.package=k\nbuild.tags = lastgasp_tls x\nupload=https://[::1]:1\nupload.ca=/etc/ca.pem\nupload.ca_file=ca.pem\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		b, err := Parse(strings.NewReader(in))
 		if err != nil {

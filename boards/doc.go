@@ -10,7 +10,7 @@
 //	key = value
 //
 // and '#' starts a comment that runs to the end of the line. Keys are case
-// sensitive. List keys (modules, nic, receiver) take space-separated values and
+// sensitive. List keys (modules, nic, receiver, build.tags) take space-separated values and
 // may be repeated; each repetition appends. Any other key may appear once.
 // Unknown keys are an error, so a typo never goes unnoticed.
 //
@@ -18,10 +18,22 @@
 //	arch            Go architecture of the image: amd64 or arm64 (required)
 //	kernel.package  Debian kernel package (required)
 //	kernel.cmdline  arguments the board's kernel must be booted with
-//	modules         kernel modules (names as in modules.dep, '-' or '_')
+//	modules         kernel modules loaded first, before the network comes up: the NIC
+//	                drivers, configfs and netconsole (names as in modules.dep, '-' or '_')
+//	modules.late    kernel modules loaded once netconsole is armed (ramoops, storage):
+//	                under one emulated CPU, loading them early delays the network
 //	nic             glob patterns on interface names, in order of preference
 //	receiver        netconsole receiver host:port (port defaults to 6666)
-//	upload          crash-record upload base URL (http:// or https://)
+//	upload          crash-record upload base URL: http:// (plain, unauthenticated:
+//	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls)
+//	upload.ca       path inside the image of the collector's CA (PEM), pinned for
+//	                https:// (default /etc/lastgasp/ca.pem); the client certificate
+//	                and key are read per host from /etc/lastgasp/client.pem and
+//	                client.key (README, "Credentials")
+//	upload.ca_file  file, relative to the board file, baked into the image at
+//	                upload.ca; without it the CA comes at boot with the credential
+//	build.tags      Go build tags for the image's binaries (list): lastgasp_tls
+//	                compiles TLS into the agent (about 0.8 MB of xz)
 //	ramoops.mem_address, ramoops.mem_size, ramoops.record_size,
 //	ramoops.console_size, ramoops.ftrace_size, ramoops.pmsg_size, ramoops.ecc
 //	                ramoops module parameters (numbers, 0x... allowed)

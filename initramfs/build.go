@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/lastgasp/lastgasp/boards"
 )
@@ -61,7 +62,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: modules.builtin: %w", err)
 	}
-	paths, err := dm.Closure(o.Board.Modules, builtin)
+	paths, err := dm.Closure(append(append([]string(nil), o.Board.Modules...), o.Board.ModulesLate...), builtin)
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: board %s: %w", o.Board.Name, err)
 	}
@@ -101,6 +102,22 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		"-tags", "goshsmall",
 		"-files", filepath.Join(stage, "lib") + ":lib",
 		"-files", filepath.Join(stage, "etc", "lastgasp") + ":etc/lastgasp",
+	}
+	// Board build tags, e.g. lastgasp_tls (https:// uploads); u-root
+	// takes one -tags per tag.
+	for _, t := range o.Board.BuildTags {
+		args = append(args, "-tags", t)
+	}
+	// The collector's CA, if the board bakes it into the image; otherwise
+	// it comes at boot with the per-host credential.
+	if f := o.Board.UploadCAFile; f != "" {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(o.BoardFile), f)
+		}
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("initramfs: upload.ca_file: %w", err)
+		}
+		args = append(args, "-files", f+":"+strings.TrimPrefix(o.Board.UploadCA, "/"))
 	}
 	args = append(args, cmds...)
 	args = append(args, AgentPackage)

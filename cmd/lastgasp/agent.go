@@ -42,6 +42,12 @@ type Config struct {
 	Shell         string // rescue shell
 	PID1          bool   // mount /proc, /sys, /dev and never return
 	MaxRecordSize int64  // larger pstore records are reported, kept, not shipped
+	// ClientCert and ClientKey are this host's credential for https://
+	// uploads (PEM). They are not in the image, which a whole fleet boots:
+	// each host supplies them at boot, e.g. in a second initrd (README,
+	// "Credentials"). The collector's CA is at the board's upload.ca.
+	ClientCert string // /etc/lastgasp/client.pem
+	ClientKey  string // /etc/lastgasp/client.key
 }
 
 // DefaultConfig returns the paths of a booted initramfs.
@@ -65,6 +71,8 @@ func DefaultConfig() Config {
 		Shell:         "/bin/sh",
 		PID1:          os.Getpid() == 1,
 		MaxRecordSize: 4 << 20,
+		ClientCert:    "/etc/lastgasp/client.pem",
+		ClientKey:     "/etc/lastgasp/client.key",
 	}
 }
 
@@ -115,12 +123,17 @@ func (a *Agent) Run(ctx context.Context) {
 		a.setIgnoreLoglevel()
 	}
 
-	a.loadModules(b)
-	a.mountFS()
+	// Under one (emulated) CPU every module init competes with the network
+	// bring-up: load what netconsole needs first, the rest once it is armed.
+	a.loadModules(b, b.Modules, "modules")
+	a.mountFS("configfs", c.ConfigfsMount)
 
 	bootID := readTrim(c.BootID)
 	release := kernelRelease()
 	targets, host := a.network(ctx, b, bootID)
+
+	a.loadModules(b, b.ModulesLate, "modules.late")
+	a.mountFS("pstore", c.PstoreMount)
 
 	ramoops := a.checkRamoops(b)
 
@@ -170,18 +183,21 @@ func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
 	return b, test
 }
 
-// loadModules loads every board module (and its dependencies, from the
-// image's modules.dep) concurrently; independent chains load in parallel.
-func (a *Agent) loadModules(b *boards.Board) {
+// loadModules loads the named board modules (and their dependencies, from
+// the image's modules.dep) concurrently; independent chains load in parallel.
+func (a *Agent) loadModules(b *boards.Board, names []string, step string) {
+	if len(names) == 0 {
+		return
+	}
 	t0 := time.Now()
 	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
 	if err != nil {
-		a.Log.Step("modules", t0, err, "")
+		a.Log.Step(step, t0, err, "")
 		return
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(b.Modules))
-	for i, m := range b.Modules {
+	errs := make([]error, len(names))
+	for i, m := range names {
 		params := ""
 		if m == "ramoops" {
 			if !a.ramoopsSafe(b) {
@@ -198,7 +214,7 @@ func (a *Agent) loadModules(b *boards.Board) {
 		}()
 	}
 	wg.Wait()
-	a.Log.Step("modules", t0, errors.Join(errs...), "loaded %s", strings.Join(b.Modules, " "))
+	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s", strings.Join(names, " "))
 }
 
 // ramoopsSafe decides whether to load ramoops with the board's region: not
@@ -220,15 +236,9 @@ func (a *Agent) ramoopsSafe(b *boards.Board) bool {
 	return true
 }
 
-func (a *Agent) mountFS() {
+func (a *Agent) mountFS(fstype, dir string) {
 	t0 := time.Now()
-	var errs []error
-	for _, m := range []struct{ fs, dir string }{{"configfs", a.Config.ConfigfsMount}, {"pstore", a.Config.PstoreMount}} {
-		if err := mount(m.fs, m.dir); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	a.Log.Step("mount", t0, errors.Join(errs...), "configfs at %s, pstore at %s", a.Config.ConfigfsMount, a.Config.PstoreMount)
+	a.Log.Step("mount", t0, mount(fstype, dir), "%s at %s", fstype, dir)
 }
 
 // checkRamoops reports the ramoops region the kernel actually armed.
@@ -284,12 +294,55 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 	}
 	c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release,
 		Timeout: b.UploadTimeout}
+	if strings.HasPrefix(b.Upload, "https://") {
+		tc, desc, err := a.uploadTLS(b)
+		if err != nil {
+			a.Log.Step("ship", t0, err, "")
+			return 0, len(recs)
+		}
+		c.TLS = tc
+		a.Log.Infof("ship: %d records to %s over TLS: %s", len(recs), b.Upload, desc)
+	} else {
+		a.Log.Logf(LevelWarn, "ship: %d records to %s over plain http: INSECURE (not encrypted, not authenticated; for labs and QEMU only)", len(recs), b.Upload)
+	}
 	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
 	defer cancel()
 	shipped, kept, err := ship.ShipAll(sctx, c, recs, records.Remove, func(f string, v ...any) { a.Log.Infof("ship: "+f, v...) })
 	left, _ := os.ReadDir(a.Config.PstoreMount)
 	a.Log.Step("ship", t0, err, "shipped=%d kept=%d to %s; %d files left in %s", shipped, kept, b.Upload, len(left), a.Config.PstoreMount)
 	return shipped, kept
+}
+
+// uploadTLS reads what an https:// upload needs: the collector's CA at the
+// board's upload.ca (pinned: the only root trusted), and this host's client
+// certificate and key, supplied per host at boot. Without a CA it refuses;
+// without a credential it goes on, and a collector that checks identities
+// will refuse the upload.
+func (a *Agent) uploadTLS(b *boards.Board) (*ship.TLSConfig, string, error) {
+	if !ship.TLSBuilt {
+		return nil, "", fmt.Errorf("upload %s: %w", b.Upload, ship.ErrTLSNotBuilt)
+	}
+	ca, err := os.ReadFile(b.UploadCA)
+	if err != nil {
+		return nil, "", fmt.Errorf("collector CA (upload.ca): %w; refusing https without a pinned CA", err)
+	}
+	tc := &ship.TLSConfig{CA: ca}
+	desc := "collector CA " + b.UploadCA + " pinned"
+	cert, cerr := os.ReadFile(a.Config.ClientCert)
+	key, kerr := os.ReadFile(a.Config.ClientKey)
+	switch {
+	case cerr == nil && kerr == nil:
+		tc.Cert, tc.Key = cert, key
+		desc += ", client certificate " + a.Config.ClientCert
+	case errors.Is(cerr, os.ErrNotExist) && errors.Is(kerr, os.ErrNotExist):
+		desc += ", NO client certificate (none supplied at boot: " + a.Config.ClientCert + ")"
+	default:
+		return nil, "", fmt.Errorf("client credential: %w", errors.Join(cerr, kerr))
+	}
+	if err := tc.Check(); err != nil {
+		return nil, "", err
+	}
+	return tc, desc, nil
 }
 
 func orHost(h, def string) string {

@@ -46,6 +46,7 @@ const (
 	LevelWarn   = 4
 	LevelNotice = 5
 	LevelInfo   = 6
+	LevelDebug  = 7
 )
 
 // Logf writes one line at the given kernel log level.
@@ -64,6 +65,12 @@ func (l *Logger) Logf(level int, format string, a ...any) {
 
 // Infof logs at info level.
 func (l *Logger) Infof(format string, a ...any) { l.Logf(LevelInfo, format, a...) }
+
+// Debugf logs at debug level: the detail of a stage (each DHCP message,
+// carrier waits). It stays in the kernel log (dmesg) but, at the default
+// console loglevel 7, does not cost a line on a slow serial console while
+// the network comes up; lastgasp.ignore_loglevel=1 shows it everywhere.
+func (l *Logger) Debugf(format string, a ...any) { l.Logf(LevelDebug, format, a...) }
 
 // Errorf logs at error level.
 func (l *Logger) Errorf(format string, a ...any) { l.Logf(LevelErr, format, a...) }

@@ -203,7 +203,7 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 			s.Interface = ifname
 			l = &s
 		} else {
-			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Infof))
+			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Debugf))
 		}
 		mu.Lock()
 		leased[ifname] = time.Now()

@@ -1,10 +1,12 @@
 // Command lastgaspd is the lastgasp collector: it receives netconsole (plain
 // and extended) over UDP and stores it per host and per boot, accepts
-// crash-record uploads from the agent over HTTP, writing each durably before
-// it acknowledges it, optionally forwards every message to a syslog server
-// (RFC 5424 over TCP or TLS) and lists the last panic of each host.
+// crash-record uploads from the agent over HTTP or HTTPS, writing each
+// durably before it acknowledges it, optionally forwards every message to a
+// syslog server (RFC 5424 over TCP or TLS) and lists the last panic of each
+// host.
 //
 //	lastgaspd -netconsole :6666 -http :6667 -store /var/lib/lastgasp
+//	lastgaspd -tls-cert collector.pem -tls-key collector.key -client-ca agents-ca.pem ...
 //	lastgaspd -config /etc/lastgasp/lastgaspd.conf
 //	lastgaspd crashes -store /var/lib/lastgasp
 //
@@ -60,6 +62,8 @@ type config struct {
 	forwardCert             string
 	forwardKey              string
 	forwardQueue            int
+	tlsCert, tlsKey         string
+	clientCA                string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -79,6 +83,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.forwardCert, "forward-cert", "", "PEM client certificate for tls:// forwarding")
 	fs.StringVar(&c.forwardKey, "forward-key", "", "PEM client key for tls:// forwarding")
 	fs.IntVar(&c.forwardQueue, "forward-queue", forward.DefaultQueueSize, "messages waiting to be forwarded; more are dropped and counted")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) of the collector: -http serves HTTPS (default: plain HTTP, for labs and QEMU only)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
+	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA certificates of the agents' client certificates: require and verify one on every HTTPS connection, and let it upload only for the host it names (CN or DNS name)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -139,7 +146,14 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 			})
 		}
 	}
-	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf}
+	htc, err := httpTLS(c)
+	if err != nil {
+		for _, conn := range conns {
+			conn.Close()
+		}
+		return err
+	}
+	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != ""}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
@@ -168,7 +182,15 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Printf("netconsole on udp %s (%d sockets), uploads on http %s, store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(c.store))
+	uploads := "http %s (plain HTTP: INSECURE, unauthenticated; for labs and QEMU only)"
+	if htc != nil {
+		hl = tls.NewListener(hl, htc)
+		uploads = "https %s (no client certificates: any client may upload for any host)"
+		if c.clientCA != "" {
+			uploads = "https %s (client certificate required; each writes only its own host's records)"
+		}
+	}
+	logger.Printf("netconsole on udp %s (%d sockets), uploads on "+uploads+", store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(c.store))
 
 	errc := make(chan error, 2)
 	rxDone := make(chan struct{})
@@ -209,6 +231,34 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	fcancel()
 	<-fwdDone
 	return err
+}
+
+// httpTLS returns the TLS configuration of the HTTP listener (-tls-cert,
+// -tls-key, -client-ca), or nil for plain HTTP.
+func httpTLS(c config) (*tls.Config, error) {
+	if c.tlsCert == "" && c.tlsKey == "" {
+		if c.clientCA != "" {
+			return nil, errors.New("-client-ca needs -tls-cert and -tls-key")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.clientCA != "" {
+		pem, err := os.ReadFile(c.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("client-ca: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client-ca %s: no PEM certificates", c.clientCA)
+		}
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // forwardTLS returns the TLS configuration for a tls:// forward, or nil.

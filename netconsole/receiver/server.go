@@ -666,6 +666,7 @@ func (in *ingest) forward(src *source, e *wire.Event) {
 func (in *ingest) bind(now time.Time, src *source, host, boot string) {
 	src.bound, src.hostName, src.boot, src.prevHost = true, host, boot, ""
 	src.path = in.Store.Path(host, boot)
+	in.Store.NoteBoot(host, boot)
 	held := src.held
 	src.held, src.heldBytes = nil, 0
 	if len(held) == 0 {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -23,6 +24,8 @@ const LogName = "kernel.log"
 const (
 	DefaultMaxOpenFiles = 1024
 	DefaultBufferSize   = 8 << 10
+	DefaultRotateSize   = 64 << 20
+	DefaultRotateKeep   = 5
 )
 
 // maxNameLen bounds an escaped name; longer ones are cut and hashed.
@@ -36,6 +39,12 @@ const maxShards = 16
 // <Root>/<host>/<boot>/kernel.log. Host and boot names are escaped with
 // EscapeName, and an empty boot is UnknownBoot. A Store is safe for
 // concurrent use.
+//
+// A log that would grow past RotateSize is rotated first: kernel.log
+// becomes kernel.log.1, kernel.log.1 becomes kernel.log.2 and so on up to
+// kernel.log.<RotateKeep>; older files are removed. Rotation happens under
+// the lock that serialises the appends to that log, so no line is lost or
+// split, and the Store is the only writer, so no handle goes stale.
 //
 // Writes are buffered per open file: appended lines reach the file when the
 // buffer fills, when Flush or Close is called, or when the file is closed to
@@ -52,9 +61,19 @@ type Store struct {
 	// BufferSize is the write buffer of each open file, in bytes. Zero
 	// means DefaultBufferSize; negative disables buffering.
 	BufferSize int
+	// RotateSize is the size in bytes past which a log is rotated. Zero
+	// means DefaultRotateSize; negative disables rotation. A single
+	// append larger than RotateSize still goes to one file.
+	RotateSize int64
+	// RotateKeep is how many rotated files (kernel.log.1 ...) are kept.
+	// Zero means DefaultRotateKeep; negative keeps none.
+	RotateKeep int
 
 	once   sync.Once
 	shards []storeShard
+
+	bootsMu sync.Mutex
+	boots   map[string][]string // escaped host -> escaped boot names, oldest first
 }
 
 // storeShard is one independently locked part of a Store's open files.
@@ -70,6 +89,7 @@ type openFile struct {
 	path string
 	f    *os.File
 	w    *bufio.Writer // nil when unbuffered
+	size int64         // bytes in the file, buffered ones included
 }
 
 func (s *Store) init() {
@@ -121,13 +141,18 @@ func (s *Store) Append(host, boot string, lines ...string) error {
 
 // appendPath appends lines to the log file at path, which Path returned.
 func (s *Store) appendPath(path string, lines ...string) error {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 1
+	}
 	sh := s.shard(path)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	of, err := sh.open(path, s.BufferSize)
-	if err != nil {
-		return err
+	of, rerr := s.openRotated(sh, path, n)
+	if of == nil {
+		return rerr
 	}
+	of.size += int64(n)
 	var werr error
 	for _, l := range lines {
 		if of.w != nil {
@@ -144,7 +169,7 @@ func (s *Store) appendPath(path string, lines ...string) error {
 		sh.close(path)
 		return fmt.Errorf("receiver: append to %s: %w", path, werr)
 	}
-	return nil
+	return rerr
 }
 
 // appendBytes appends line and a newline to the log file at path, which
@@ -156,10 +181,11 @@ func (s *Store) appendBytes(path string, line []byte) error {
 	sh := s.shard(path)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	of, err := sh.open(path, s.BufferSize)
-	if err != nil {
-		return err
+	of, rerr := s.openRotated(sh, path, len(line)+1)
+	if of == nil {
+		return rerr
 	}
+	of.size += int64(len(line) + 1)
 	var werr error
 	if of.w != nil {
 		of.w.Write(line)
@@ -171,7 +197,88 @@ func (s *Store) appendBytes(path string, line []byte) error {
 		sh.close(path)
 		return fmt.Errorf("receiver: append to %s: %w", path, werr)
 	}
+	return rerr
+}
+
+// openRotated returns the open log file at path, rotated first if n more
+// bytes would take it past RotateSize. sh.mu must be held. A failed rotation
+// is returned as an error along with the unrotated file, so that lines keep
+// being stored; a nil file comes with the error that prevented opening it.
+func (s *Store) openRotated(sh *storeShard, path string, n int) (*openFile, error) {
+	of, err := sh.open(path, s.BufferSize)
+	if err != nil {
+		return nil, err
+	}
+	limit := s.RotateSize
+	if limit == 0 {
+		limit = DefaultRotateSize
+	}
+	if limit < 0 || of.size == 0 || of.size+int64(n) <= limit {
+		return of, nil
+	}
+	rerr := s.rotate(sh, path)
+	if of, err = sh.open(path, s.BufferSize); err != nil {
+		return nil, errors.Join(rerr, err)
+	}
+	return of, rerr
+}
+
+// rotate closes the log at path and shifts it and its rotated files by one
+// (path -> path.1 -> path.2 ...), keeping RotateKeep of them. sh.mu must be
+// held.
+func (s *Store) rotate(sh *storeShard, path string) error {
+	errs := []error{sh.close(path)}
+	keep := s.RotateKeep
+	if keep == 0 {
+		keep = DefaultRotateKeep
+	}
+	keep = max(keep, 0)
+	// Files beyond keep, left by a larger RotateKeep before.
+	for i := keep + 1; ; i++ {
+		if err := os.Remove(RotatedName(path, i)); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			break
+		}
+	}
+	if keep == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for i := keep; i >= 1; i-- {
+		from := path
+		if i > 1 {
+			from = RotatedName(path, i-1)
+		}
+		if err := os.Rename(from, RotatedName(path, i)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("receiver: rotate %s: %w", path, err)
+	}
 	return nil
+}
+
+// RotatedName returns the name of the i-th rotated file of the log at path:
+// path.i.
+func RotatedName(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// Exclusive runs fn while no line is written to the log in the boot
+// directory dir (a directory Path puts logs in), after writing out and
+// closing that log. Retention uses it to check a log's age and remove it
+// without racing appends; the next append reopens, and recreates, the log.
+func (s *Store) Exclusive(dir string, fn func() error) error {
+	path := filepath.Join(dir, LogName)
+	sh := s.shard(path)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if err := sh.close(path); err != nil {
+		return fmt.Errorf("receiver: close %s: %w", path, err)
+	}
+	return fn()
 }
 
 // open returns the open log file at path, opening it and closing the least
@@ -188,10 +295,15 @@ func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver: open log: %w", err)
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("receiver: open log: %w", err)
+	}
 	for len(sh.files) >= max(1, sh.maxOpen) {
 		sh.close(sh.lru.Back().Value.(*openFile).path)
 	}
-	of := &openFile{path: path, f: f}
+	of := &openFile{path: path, f: f, size: fi.Size()}
 	if bufSize == 0 {
 		bufSize = DefaultBufferSize
 	}

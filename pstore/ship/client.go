@@ -71,6 +71,11 @@ type Client struct {
 	// Timeout bounds one upload (connect, send, acknowledgement); zero
 	// means 30 s. The caller's context can shorten it.
 	Timeout time.Duration
+	// TLS is what an https:// BaseURL needs: the pinned collector CA and
+	// this host's client certificate. It is unused for http://, which is
+	// plain and unauthenticated (for labs and QEMU). Only a binary built
+	// with the lastgasp_tls tag speaks https:// (see TLSBuilt).
+	TLS *TLSConfig
 	// Dial opens the connection; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Attempts bounds the tries per record in ShipAll; zero means
@@ -127,7 +132,7 @@ func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	code, body, err := put(pctx, c.dial(), url, hdr, r.Data, maxAck)
+	code, body, err := put(pctx, c.dial(), c.TLS, url, hdr, r.Data, maxAck)
 	if code != 0 && code != 200 {
 		if len(body) > maxErrorBody {
 			body = body[:maxErrorBody]

@@ -34,13 +34,31 @@
 // stores nothing new. A client removes its copy of a record only after a 200
 // whose digest is the SHA-256 of the bytes it sent.
 //
-// Errors: 400 for a malformed request (bad host, name, digest or header, a
+// Errors: 403 when the client's certificate does not name the host (see
+// Transport), 400 for a malformed request (bad host, name, digest or header, a
 // body whose SHA-256 differs from the path, a body shorter than its
 // Content-Length), 404 for an unknown path, 405 for a method other than PUT,
 // 411 without Content-Length, 413 for a record larger than the collector
 // accepts, 507 when the collector's disk is full (ENOSPC or EDQUOT) and 500
 // for other failures. Clients retry transport errors and 5xx answers, never
 // 4xx ones. A failed or interrupted upload leaves no file behind.
+//
+// # Transport
+//
+// http:// is plain and unauthenticated, for labs and QEMU. https:// is the
+// same request over TLS 1.2 or later: the client trusts only the collector
+// CA it was given (TLSConfig.CA, pinned) and presents the host's client
+// certificate (TLSConfig.Cert, Key). A collector that requires client
+// certificates (server.Server.RequireClientIdentity) answers 403 unless
+// the certificate's subject common name or one of its DNS names is exactly
+// the <host> of the path: each credential writes only its own host's
+// records. A client whose TLS handshake fails because the collector's
+// certificate is not trusted does not retry; the record stays.
+//
+// The agent's client speaks https:// only when built with the lastgasp_tls
+// build tag (put_tls.go); crypto/tls costs about 0.8 MB of xz in an image
+// with a 2 MB budget, so TLS is opt-in per board (build.tags). Without the
+// tag an https:// upload fails with ErrTLSNotBuilt.
 //
 // # Storage
 //

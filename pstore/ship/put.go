@@ -23,29 +23,47 @@ var errProtocol = errors.New("malformed HTTP answer")
 // The agent does not use net/http: the client side of this protocol is one
 // request and one small answer, and net/http with its TLS and HTTP/2 code
 // costs about 1.1 MB of the image's 2 MB budget (xz). The collector side
-// uses net/http.
-func put(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), rawURL string, hdr [][2]string, body []byte, limit int) (int, []byte, error) {
+// uses net/http. https:// needs tc and a binary built with the lastgasp_tls
+// tag (put_tls.go); crypto/tls alone is about 0.8 MB of xz.
+func put(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), tc *TLSConfig, rawURL string, hdr [][2]string, body []byte, limit int) (int, []byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return 0, nil, err
 	}
-	if u.Scheme != "http" {
-		return 0, nil, fmt.Errorf("scheme %q not supported by the agent's client (http only)", u.Scheme)
+	port := "80"
+	switch u.Scheme {
+	case "http":
+	case "https":
+		// TLS is compiled in only with the lastgasp_tls build tag
+		// (put_tls.go); without it this fails before dialling.
+		if !TLSBuilt {
+			return 0, nil, ErrTLSNotBuilt
+		}
+		port = "443"
+	default:
+		return 0, nil, fmt.Errorf("scheme %q not supported by the agent's client (http or https)", u.Scheme)
 	}
 	addr := u.Host
 	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
+		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	conn, err := dial(ctx, "tcp", addr)
+	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return 0, nil, &transportError{err}
 	}
-	defer conn.Close()
+	defer raw.Close()
 	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
+		raw.SetDeadline(d)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	conn := raw
+	if u.Scheme == "https" {
+		if conn, err = startTLS(ctx, raw, tc, u.Hostname()); err != nil {
+			return 0, nil, err
+		}
+		defer conn.Close()
+	}
 
 	var req strings.Builder
 	fmt.Fprintf(&req, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n", u.RequestURI(), u.Host, len(body))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 type Env struct {
 	Kernel    string // vmlinux (PVH) or bzImage
 	Initrd    string
+	InitrdTLS string // the TLS variant of the image (boards/qemu-x86_64-tls.board)
 	Cmdline   string // the board's kernel.cmdline
 	Collector string // lastgaspd binary
 	Dir       string // scratch dir for this scenario
@@ -221,6 +223,7 @@ type VM struct {
 // BootOpts changes how a VM boots.
 type BootOpts struct {
 	Append  string        // extra kernel arguments
+	Initrd  string        // replaces e.Initrd if set
 	Cmdline *string       // replaces the board's kernel.cmdline if set
 	NetArgs []string      // replaces the default user-mode virtio NIC
 	Timeout time.Duration // hard limit for the QEMU process
@@ -242,7 +245,7 @@ func (e *Env) Boot(name string, o BootOpts) (*VM, error) {
 	}
 	args := []string{"-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "1", "-nodefaults", "-no-user-config",
 		"-display", "none", "-serial", "stdio",
-		"-kernel", e.Kernel, "-initrd", e.Initrd,
+		"-kernel", e.Kernel, "-initrd", cmp.Or(o.Initrd, e.Initrd),
 		"-append", strings.TrimSpace(base + " " + o.Append)}
 	args = append(args, net...)
 	vm := &VM{serial: &syncBuf{}, done: make(chan struct{}), monitor: filepath.Join(e.Dir, name+".monitor")}

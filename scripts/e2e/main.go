@@ -42,6 +42,7 @@ var scenarios = map[string]Scenario{
 	"receiver-routed":          receiverRouted,
 	"receiver-dhcp-option7":    receiverDHCPOption7,
 	"ip-static":                ipStatic,
+	"pstore-tls":               pstoreTLS,
 }
 
 func main() {
@@ -53,6 +54,7 @@ func run() int {
 		only      = flag.String("scenario", "", "comma-separated scenarios to run (default: all)")
 		kernel    = flag.String("kernel", "build/kernel/amd64/vmlinux", "kernel to boot")
 		initrd    = flag.String("initrd", "build/qemu-x86_64/initramfs.cpio.xz", "lastgasp image")
+		initrdTLS = flag.String("initrd-tls", "build/qemu-x86_64-tls/initramfs.cpio.xz", "lastgasp image with TLS (boards/qemu-x86_64-tls.board), for pstore-tls")
 		boardFile = flag.String("board", "boards/qemu-x86_64.board", "board profile (for kernel.cmdline)")
 		collector = flag.String("collector", "build/bin/lastgaspd", "lastgaspd binary")
 		work      = flag.String("work", "build/e2e", "scratch directory (logs of each scenario stay here)")
@@ -79,7 +81,7 @@ func run() int {
 			return nil, err
 		}
 		abs, _ := filepath.Abs(dir)
-		return &Env{Kernel: *kernel, Initrd: *initrd, Cmdline: b.KernelCmdline, Collector: *collector, Dir: abs, Verbose: *verbose}, nil
+		return &Env{Kernel: *kernel, Initrd: *initrd, InitrdTLS: *initrdTLS, Cmdline: b.KernelCmdline, Collector: *collector, Dir: abs, Verbose: *verbose}, nil
 	}
 	if *timing > 0 {
 		e, err := newEnv("timing")

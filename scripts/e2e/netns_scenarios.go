@@ -406,7 +406,7 @@ func ipStatic(e *Env) (string, error) {
 	if !strings.Contains(out, "lastgasp: ipconfig: static 10.0.2.15/24 gw 10.0.2.2 on eth0") || !strings.Contains(out, "lastgasp: static: eth0 addr=10.0.2.15/24") {
 		return "", errors.New("no static ipconfig/static step lines on the console")
 	}
-	if strings.Contains(out, "OFFER") {
+	if strings.Contains(out, "lastgasp: dhcp") {
 		return "", errors.New("the agent ran DHCP despite a static ip=")
 	}
 	return stepTimes(out), nil

@@ -62,6 +62,13 @@ type Server struct {
 	CreateTemp func(dir, pattern string) (File, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// RequireClientIdentity scopes each credential to its own host: an
+	// upload must arrive over TLS with a verified client certificate
+	// whose identity (the subject's common name or one of its DNS names)
+	// is the <host> of the path, else it is answered 403. Set it when the
+	// TLS listener verifies client certificates (tls.Config.ClientCAs with
+	// RequireAndVerifyClientCert); the Server checks only the names.
+	RequireClientIdentity bool
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
@@ -80,7 +87,7 @@ type Stats struct {
 	Stored     uint64 // records stored
 	Duplicates uint64 // uploads of records already stored
 	// Rejected counts failed requests by reason: "method", "path",
-	// "host", "digest", "name", "header", "length", "too-large",
+	// "host", "digest", "forbidden", "name", "header", "length", "too-large",
 	// "short-body", "digest-mismatch", "disk-full", "internal".
 	Rejected map[string]uint64
 }
@@ -131,8 +138,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if rerr.code >= 500 {
 			msg = http.StatusText(rerr.code) // details are in the log, not for the client
 		}
-		if rerr.code == http.StatusRequestEntityTooLarge {
-			w.Header().Set("Connection", "close") // do not read a huge body
+		if rerr.code == http.StatusRequestEntityTooLarge || rerr.code == http.StatusForbidden {
+			w.Header().Set("Connection", "close") // do not read a huge or unwanted body
 		}
 		if rerr.code == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPut)
@@ -202,6 +209,11 @@ func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) 
 	}
 	if err := ship.CheckDigest(digest); err != nil {
 		return ship.Ack{}, ship.Metadata{}, reject(http.StatusBadRequest, "digest", "digest %w", err)
+	}
+	if s.RequireClientIdentity {
+		if err := Authorize(req.TLS, host); err != nil {
+			return ship.Ack{}, ship.Metadata{}, reject(http.StatusForbidden, "forbidden", "%w", err)
+		}
 	}
 	meta := ship.Metadata{
 		Host:          host,
