@@ -17,6 +17,8 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/nexthop"
 	"github.com/lastgasp/lastgasp/netconsole/target"
 	"github.com/mdlayher/arp"
+	"github.com/u-root/u-root/pkg/kmodule"
+	"golang.org/x/sys/unix"
 )
 
 // arpLinger is how long ARP resolution keeps listening after the first
@@ -137,6 +139,9 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 
 	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP per next hop
 	var out []armed
+	ncRoot := filepath.Join(a.Config.ConfigfsMount, "netconsole")
+	dynamic := target.Dynamic(ncRoot)
+	var static []armed
 	for i, r := range recvs {
 		rip := r.Addr()
 		t0 = time.Now()
@@ -165,18 +170,55 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 			Name: fmt.Sprintf("lastgasp%d", i), Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
 			RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
 		}
+		if !dynamic {
+			static = append(static, armed{target: t, hop: hop})
+			continue
+		}
 		t0 = time.Now()
-		err = target.Create(filepath.Join(a.Config.ConfigfsMount, "netconsole"), t)
+		err = target.Create(ncRoot, t)
 		if a.Log.Step("netconsole", t0, err, "target %s enabled: %s", t.Name, t.Param()) != nil {
 			continue
 		}
-		// This line is the first to travel through the new target; the
-		// collector binds the stream to host and boot from it.
-		a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s:%d mac=%s via=%s since_init=%v",
-			host, bootID, t.Dev, t.LocalIP, t.RemoteIP, t.RemotePort, t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
+		a.announce(host, bootID, t, hop)
 		out = append(out, armed{target: t, hop: hop})
 	}
+	if len(static) > 0 {
+		// No configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off): reload the
+		// module with the equivalent netconsole= parameter.
+		var ts []target.Target
+		for _, s := range static {
+			ts = append(ts, s.target)
+		}
+		t0 := time.Now()
+		param := target.ModuleParam(ts)
+		if a.Log.Step("netconsole", t0, a.reloadNetconsole(param), "no dynamic netconsole; module loaded with %s", param) == nil {
+			for _, s := range static {
+				a.announce(host, bootID, s.target, s.hop)
+			}
+			out = append(out, static...)
+		}
+	}
 	return out, host
+}
+
+// announce writes the line that is the first to travel through a new
+// target; the collector binds the stream to host and boot from it.
+func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
+	a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s:%d mac=%s via=%s since_init=%v",
+		host, bootID, t.Dev, t.LocalIP, t.RemoteIP, t.RemotePort, t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
+}
+
+// reloadNetconsole unloads netconsole (loaded without targets) and loads it
+// again with param.
+func (a *Agent) reloadNetconsole(param string) error {
+	if err := unix.DeleteModule("netconsole", 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unload netconsole: %w", err)
+	}
+	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
+	if err != nil {
+		return err
+	}
+	return p.Probe("netconsole", param)
 }
 
 // bringup tries every candidate at once (link up, carrier, then DHCP or the

@@ -37,7 +37,9 @@ type Crash struct {
 	// Line is the panic line.
 	Line string
 	// Source says where Line was found, relative to the host directory:
-	// "crash/<record>" or "<boot>/kernel.log seq=<n>".
+	// "crash/<record>", "<boot>/crash/<record>" for a record linked next
+	// to the logs of the boot that produced it, or
+	// "<boot>/kernel.log seq=<n>" (or kernel.log.1, just rotated).
 	Source string
 }
 
@@ -69,8 +71,11 @@ func listCrashes(root string) ([]Crash, error) {
 			if !d.IsDir() {
 				continue
 			}
-			if d.Name() == "crash" {
-				for _, c := range recordCrashes(filepath.Join(hostDir, "crash")) {
+			if d.Name() == receiver.CrashDir {
+				for _, c := range recordCrashes(filepath.Join(hostDir, receiver.CrashDir)) {
+					if boot := linkedBoot(hostDir, dirs, c.Source); boot != "" {
+						c.Source = boot + "/" + c.Source
+					}
 					consider(c)
 				}
 				continue
@@ -87,6 +92,24 @@ func listCrashes(root string) ([]Crash, error) {
 	}
 	slices.SortFunc(out, func(a, b Crash) int { return strings.Compare(a.Host, b.Host) })
 	return out, nil
+}
+
+// linkedBoot returns the boot directory among dirs of hostDir whose crash
+// directory holds a hard link to the record at hostDir/rel, or "".
+func linkedBoot(hostDir string, dirs []os.DirEntry, rel string) string {
+	fi, err := os.Stat(filepath.Join(hostDir, rel))
+	if err != nil {
+		return ""
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || d.Name() == receiver.CrashDir {
+			continue
+		}
+		if li, err := os.Stat(filepath.Join(hostDir, d.Name(), rel)); err == nil && os.SameFile(fi, li) {
+			return d.Name()
+		}
+	}
+	return ""
 }
 
 // recordCrashes returns the panic lines of the crash records in dir.
@@ -131,8 +154,20 @@ func readHead(path string, n int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, n))
 }
 
-// logCrash returns the last panic line in the tail of the kernel.log at path.
+// logCrash returns the last panic line in the tail of the kernel.log at
+// path or, if it has none (it was rotated just after the panic), of
+// kernel.log.1.
 func logCrash(path string) (Crash, bool) {
+	if c, ok := logFileCrash(path); ok {
+		return c, true
+	}
+	c, ok := logFileCrash(receiver.RotatedName(path, 1))
+	return c, ok
+}
+
+// logFileCrash returns the last panic line in the tail of the log file at
+// path.
+func logFileCrash(path string) (Crash, bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Crash{}, false
@@ -151,7 +186,7 @@ func logCrash(path string) (Crash, bool) {
 			continue
 		}
 		if line := records.PanicLine([]byte(text)); line != "" {
-			best, found = Crash{Time: t, Line: line, Source: receiver.LogName}, true
+			best, found = Crash{Time: t, Line: line, Source: filepath.Base(path)}, true
 			if seq != "" {
 				best.Source += " seq=" + seq
 			}

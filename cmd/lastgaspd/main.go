@@ -16,6 +16,11 @@
 // (100 ms) and on shutdown, never fsynced, so a collector crash loses up to
 // one interval of lines.
 //
+// Logs are rotated by size (-rotate-size, -rotate-keep); a crash record is
+// also hard-linked into the directory of the boot that crashed (the host's
+// boot announced before the uploading one); boot directories and crash
+// records older than -retention (14 days) are removed at start and hourly.
+//
 // A config file (-config) holds "key = value" lines whose keys are the flag
 // names; flags given on the command line win over it.
 package main
@@ -40,6 +45,7 @@ import (
 
 	"github.com/lastgasp/lastgasp/netconsole/forward"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	"github.com/lastgasp/lastgasp/netconsole/retention"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 )
 
@@ -64,6 +70,9 @@ type config struct {
 	forwardQueue            int
 	tlsCert, tlsKey         string
 	clientCA                string
+	rotateSize              int64
+	rotateKeep              int
+	retention               time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -86,6 +95,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) of the collector: -http serves HTTPS (default: plain HTTP, for labs and QEMU only)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA certificates of the agents' client certificates: require and verify one on every HTTPS connection, and let it upload only for the host it names (CN or DNS name)")
+	fs.Int64Var(&c.rotateSize, "rotate-size", receiver.DefaultRotateSize, "rotate a kernel.log that would grow past this many bytes to kernel.log.1 (0: never)")
+	fs.IntVar(&c.rotateKeep, "rotate-keep", receiver.DefaultRotateKeep, "rotated logs kept per boot: kernel.log.1 ... kernel.log.N")
+	fs.DurationVar(&c.retention, "retention", retention.DefaultMaxAge, "remove boot directories and crash records not written for this long, at start and hourly (0: keep everything)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -96,6 +108,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if err := applyConfig(fs, *cfgFile); err != nil {
 			return config{}, err
 		}
+	}
+	if c.rotateSize < 0 || c.rotateKeep < 0 || c.retention < 0 {
+		return config{}, errors.New("-rotate-size, -rotate-keep and -retention must not be negative")
 	}
 	return c, nil
 }
@@ -136,7 +151,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	for i, conn := range conns {
 		pcs[i] = conn
 	}
-	rx := &receiver.Server{Store: &receiver.Store{Root: c.store}, Logf: logger.Printf, MaxMemory: c.maxMemory}
+	st := &receiver.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
+	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory}
 	if fwd != nil {
 		rx.Forward = func(m receiver.Forwarded) {
 			fwd.Enqueue(forward.Message{
@@ -153,7 +169,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		}
 		return err
 	}
-	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != ""}
+	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != "",
+		PrevBoot: st.PrevBootDir}
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
@@ -200,6 +217,18 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 			errc <- err
 		}
 	}()
+	sweepCtx, sweepCancel := context.WithCancel(ctx)
+	defer sweepCancel()
+	sweepDone := make(chan struct{})
+	if c.retention > 0 {
+		sw := &retention.Sweeper{
+			Root: c.store, MaxAge: c.retention, Logf: logger.Printf,
+			Exclusive: st.Exclusive, RemoveRecord: up.RemoveRecord,
+		}
+		go func() { sw.Run(sweepCtx); close(sweepDone) }()
+	} else {
+		close(sweepDone)
+	}
 	fctx, fcancel := context.WithCancel(context.Background())
 	fwdDone := make(chan struct{})
 	if fwd != nil {
@@ -217,6 +246,11 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	hs.Shutdown(sctx)
 	select {
 	case <-rxDone:
+	case <-sctx.Done():
+	}
+	sweepCancel()
+	select {
+	case <-sweepDone:
 	case <-sctx.Done():
 	}
 	if fwd != nil {
@@ -292,4 +326,13 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// orNone maps a flag's 0 ("none") to the negative value that turns the
+// corresponding receiver.Store setting off; zero there means its default.
+func orNone(v int64) int64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

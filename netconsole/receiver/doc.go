@@ -10,7 +10,11 @@
 //	lastgasp: netconsole armed host=52-54-00-12-34-56 boot=1b6f... dev=eth0
 //
 // Lines received before the announcement are held briefly and filed under the
-// announced host and boot once it arrives.
+// announced host and boot once it arrives. The Store remembers each host's
+// announced boots in order (Store.PrevBootDir), so that a crash record
+// uploaded by one boot can be filed next to the logs of the boot before it.
+// Logs are rotated by size (Store.RotateSize); package netconsole/retention
+// removes old ones.
 //
 // For throughput, ListenUDP opens several sockets on one port with
 // SO_REUSEPORT (the kernel keeps each sender on one socket), Serve reads each

@@ -154,3 +154,21 @@ func read(dir, attr string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, attr))
 	return strings.TrimSpace(string(b)), err
 }
+
+// ModuleParam returns the netconsole= module parameter that configures all
+// of ts at load time, for kernels without dynamic (configfs) netconsole
+// (targets separated by ';').
+func ModuleParam(ts []Target) string {
+	var p []string
+	for _, t := range ts {
+		p = append(p, t.Param())
+	}
+	return "netconsole=" + strings.Join(p, ";")
+}
+
+// Dynamic reports whether root (normally DefaultRoot) exists, i.e. the
+// kernel's netconsole supports configfs targets (CONFIG_NETCONSOLE_DYNAMIC).
+func Dynamic(root string) bool {
+	st, err := os.Stat(root)
+	return err == nil && st.IsDir()
+}

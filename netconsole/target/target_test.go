@@ -169,3 +169,18 @@ func TestFeaturesString(t *testing.T) {
 		t.Errorf("String() = %q", got)
 	}
 }
+
+func TestModuleParam(t *testing.T) {
+	a, b := testTarget(), testTarget()
+	b.RemotePort, b.LocalPort = 7777, 6664
+	want := "netconsole=+6665@10.0.2.15/eth0,6666@10.0.2.2/52:55:0a:00:02:02;+6664@10.0.2.15/eth0,7777@10.0.2.2/52:55:0a:00:02:02"
+	if got := ModuleParam([]Target{a, b}); got != want {
+		t.Errorf("ModuleParam() = %q, want %q", got, want)
+	}
+	if Dynamic(filepath.Join(t.TempDir(), "netconsole")) {
+		t.Error("Dynamic(missing dir) = true")
+	}
+	if !Dynamic(t.TempDir()) {
+		t.Error("Dynamic(dir) = false")
+	}
+}

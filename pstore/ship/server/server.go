@@ -69,6 +69,14 @@ type Server struct {
 	// TLS listener verifies client certificates (tls.Config.ClientCAs with
 	// RequireAndVerifyClientCert); the Server checks only the names.
 	RequireClientIdentity bool
+	// PrevBoot, if set, returns the directory, relative to Root with '/'
+	// separators, of the logs of host's boot before uploadingBoot (the
+	// boot that crashed and left the record behind), or "" if it is not
+	// known. A stored record is then also hard-linked, with its metadata,
+	// into that directory's "crash" subdirectory; <host>/crash stays the
+	// canonical location. lastgaspd wires it to the netconsole receiver's
+	// Store.PrevBootDir.
+	PrevBoot func(host, uploadingBoot string) string
 
 	mu    sync.Mutex
 	hosts map[string]*hostState
@@ -360,6 +368,8 @@ func (s *Server) store(body io.Reader, meta ship.Metadata) (ship.Ack, *reqError)
 		return ship.Ack{}, classify(fmt.Errorf("close metadata: %w", err))
 	}
 
+	crashedBoot := s.prevBoot(meta)
+
 	// Commit under the lock, so that two uploads of one record store it
 	// once and the index matches the directory.
 	s.mu.Lock()
@@ -397,6 +407,7 @@ func (s *Server) store(body io.Reader, meta ship.Metadata) (ship.Ack, *reqError)
 	committed = true
 	rel := path.Join(meta.Host, "crash", base)
 	hs.byDigest[meta.Digest] = rel
+	s.linkToBoot(meta, crashedBoot, final)
 	return ship.Ack{Digest: meta.Digest, Stored: true, Path: rel}, nil
 }
 

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/lastgasp/lastgasp/netconsole/wire"
+	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+)
+
+func TestRotationAndRetentionFlags(t *testing.T) {
+	c, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rotateSize != 64<<20 || c.rotateKeep != 5 || c.retention != 14*24*time.Hour {
+		t.Errorf("defaults: rotate-size %d, rotate-keep %d, retention %v; want 64 MiB, 5, 336h", c.rotateSize, c.rotateKeep, c.retention)
+	}
+	path := filepath.Join(t.TempDir(), "lastgaspd.conf")
+	os.WriteFile(path, []byte("retention = 720h\nrotate-size = 0\n"), 0o644)
+	c, err = parseFlags([]string{"-config", path, "-rotate-keep", "0"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rotateSize != 0 || c.rotateKeep != 0 || c.retention != 720*time.Hour {
+		t.Errorf("parseFlags = %+v, want rotation off, no rotated logs kept, 30 days", c)
+	}
+	if orNone(0) != -1 || orNone(5) != 5 {
+		t.Errorf("orNone(0), orNone(5) = %d, %d, want -1, 5", orNone(0), orNone(5))
+	}
+	for _, bad := range [][]string{{"-rotate-size", "-1"}, {"-rotate-keep", "-2"}, {"-retention", "-1h"}, {"-retention", "2 weeks"}} {
+		if _, err := parseFlags(bad, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%q) = nil error, want error", bad)
+		}
+	}
+}
+
+func TestListCrashesLinkedAndRotated(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, data string) string {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	meta := `{"host":"a","record_name":"dmesg-ramoops-0","received":"2026-11-25T16:01:00Z"}`
+	rec := write("a/crash/dmesg-ramoops-0.0123456789abcdef", "<0>[    3.1] Kernel panic - not syncing: linked\n")
+	write("a/crash/dmesg-ramoops-0.0123456789abcdef.json", meta)
+	write("a/b1/kernel.log", "2026-11-25T16:00:00Z 6 seq=1 ts=0.1 booting\n")
+	os.MkdirAll(filepath.Join(root, "a/b1/crash"), 0o755)
+	if err := os.Link(rec, filepath.Join(root, "a/b1/crash/dmesg-ramoops-0.0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	// A copy that is not a link does not count.
+	write("a/b0/crash/dmesg-ramoops-0.0123456789abcdef", "<0>[    3.1] Kernel panic - not syncing: linked\n")
+	// host r: the panic is in the log rotated just after it.
+	write("r/b1/kernel.log.1", "2026-11-25T15:00:00Z 0 seq=9 ts=3.1 Kernel panic - not syncing: rotated\n")
+	write("r/b1/kernel.log", "2026-11-25T15:00:01Z lastgaspd: reboot seq=0 expected=10\n")
+
+	got, err := listCrashes(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Crash{
+		{Host: "a", Time: time.Date(2026, 11, 25, 16, 1, 0, 0, time.UTC), Line: "Kernel panic - not syncing: linked", Source: "b1/crash/dmesg-ramoops-0.0123456789abcdef"},
+		{Host: "r", Time: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), Line: "Kernel panic - not syncing: rotated", Source: "b1/kernel.log.1 seq=9"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("listCrashes mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestServeLinksRotatesAndSweeps runs the collector: netconsole from two
+// boots of a host, then an upload from the second, which must be linked
+// into the first boot's directory; small logs rotate; an old boot directory
+// is removed at start.
+func TestServeLinksRotatesAndSweeps(t *testing.T) {
+	store := t.TempDir()
+	stale := filepath.Join(store, "box1", "b0", "kernel.log")
+	os.MkdirAll(filepath.Dir(stale), 0o750)
+	os.WriteFile(stale, []byte("old\n"), 0o640)
+	old := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(filepath.Dir(stale), old, old)
+
+	udp, httpAddr := freePort(t, "udp"), freePort(t, "tcp")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	logs := &syncWriter{w: &strings.Builder{}}
+	go func() {
+		done <- run(ctx, []string{"-netconsole", udp, "-http", httpAddr, "-store", store, "-sockets", "1",
+			"-rotate-size", "300", "-rotate-keep", "2", "-retention", "24h"}, io.Discard, logs)
+	}()
+	logText := func() string {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return logs.w.(*strings.Builder).String()
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; log:\n%s", what, logText())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the collector", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	waitFor("the sweep at start", func() bool { return strings.Contains(logText(), "removed boot directory") })
+	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
+		t.Errorf("stale boot directory: %v, want removed", err)
+	}
+
+	// Two boots, each from its own source port (as after a reboot).
+	for _, boot := range []string{"b1", "b2"} {
+		c, err := net.Dial("udp", udp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for i := range 10 {
+			text := "lastgasp: netconsole armed host=box1 boot=" + boot
+			if i > 0 {
+				text = "some kernel line to fill the log"
+			}
+			c.Write(wire.Format(wire.Packet{Extended: true, Seq: uint64(i), TimestampUsec: uint64(i), Text: text}))
+		}
+		p := filepath.Join(store, "box1", boot, "kernel.log.1")
+		waitFor(boot+" rotated", func() bool { _, err := os.Stat(p); return err == nil })
+	}
+
+	data := []byte("<0>[    3.1] Kernel panic - not syncing: sysrq triggered crash\n")
+	rp := filepath.Join(t.TempDir(), "dmesg-ramoops-0")
+	os.WriteFile(rp, data, 0o600)
+	cl := &ship.Client{BaseURL: "http://" + httpAddr, Host: "box1", BootID: "b2", Attempts: 3, Backoff: time.Millisecond}
+	ack, err := cl.Ship(ctx, records.Record{Name: "dmesg-ramoops-0", Path: rp, Data: data, Size: int64(len(data)), ModTime: time.Now()})
+	if err != nil {
+		t.Fatalf("Ship = %v", err)
+	}
+	link := filepath.Join(store, "box1", "b1", "crash", filepath.Base(ack.Path))
+	for _, p := range []string{link, link + ".json"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("crash record next to the crashed boot's log: %v", err)
+		}
+	}
+	cs, err := listCrashes(store)
+	if err != nil || len(cs) != 1 || cs[0].Source != "b1/crash/"+filepath.Base(ack.Path) {
+		t.Errorf("listCrashes = %+v, %v, want the record linked in b1", cs, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run = %v, want nil after cancel", err)
+	}
+}

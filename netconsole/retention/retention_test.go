@@ -1,0 +1,232 @@
+package retention
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/lastgasp/lastgasp/netconsole/receiver"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// tree writes files under root with the given ages (how long before now
+// they were modified) and returns root.
+func tree(t *testing.T, files map[string]time.Duration) string {
+	t.Helper()
+	root := t.TempDir()
+	var dirs []string
+	for rel, age := range files {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if strings.HasSuffix(rel, "/") {
+			os.MkdirAll(p, 0o750)
+		} else {
+			os.MkdirAll(filepath.Dir(p), 0o750)
+			if err := os.WriteFile(p, []byte(rel), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mt := now.Add(-age)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	// Directories as old as the oldest file, so that their own times
+	// (from creating the files) do not count.
+	old := now.Add(-100 * 24 * time.Hour)
+	slices.Sort(dirs)
+	for _, d := range slices.Backward(dirs) {
+		for ; d != root; d = filepath.Dir(d) {
+			if fi, _ := os.Stat(d); fi != nil && fi.ModTime().After(now.Add(-time.Hour)) {
+				os.Chtimes(d, old, old)
+			}
+		}
+	}
+	return root
+}
+
+// list returns the files and empty directories under root.
+func list(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if ents, _ := os.ReadDir(p); len(ents) == 0 {
+				out = append(out, rel+"/")
+			}
+			return nil
+		}
+		out = append(out, rel)
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}
+
+const day = 24 * time.Hour
+
+func TestSweep(t *testing.T) {
+	root := tree(t, map[string]time.Duration{
+		// An old boot with rotated logs and a crash record link.
+		"h/old/kernel.log":          20 * day,
+		"h/old/kernel.log.1":        21 * day,
+		"h/old/crash/rec.0123.json": 20 * day,
+		"h/old/crash/rec.0123":      20 * day,
+		// An old log whose directory got a recent crash record.
+		"h/linked/kernel.log":          20 * day,
+		"h/linked/crash/rec.4567":      time.Hour,
+		"h/linked/crash/rec.4567.json": time.Hour,
+		// A boot written a minute ago, with an old rotated log.
+		"h/live/kernel.log":   time.Minute,
+		"h/live/kernel.log.1": 30 * day,
+		// An old boot holding a file lastgaspd did not write.
+		"h/notes/kernel.log": 20 * day,
+		"h/notes/README":     20 * day,
+		// An old, empty boot directory.
+		"h/empty/": 20 * day,
+		// Crash records: old, new, orphaned metadata old and new, an
+		// old record with new metadata, an old temporary file.
+		"h/crash/old.aa":             15 * day,
+		"h/crash/old.aa.json":        15 * day,
+		"h/crash/new.bb":             13 * day,
+		"h/crash/new.bb.json":        13 * day,
+		"h/crash/orphan.cc.json":     15 * day,
+		"h/crash/orphan.dd.json":     day,
+		"h/crash/mixed.ee":           15 * day,
+		"h/crash/mixed.ee.json":      day,
+		"h/crash/.upload-1234":       30 * day,
+		".hidden/old/kernel.log":     30 * day,
+		"file-at-root":               30 * day,
+		"h2/boot-unknown/kernel.log": 15 * day,
+	})
+	var logs []string
+	var removedRecords []string
+	sw := &Sweeper{
+		Root: root,
+		Now:  func() time.Time { return now },
+		Logf: func(format string, args ...any) { logs = append(logs, format) },
+		RemoveRecord: func(p string) error {
+			rel, _ := filepath.Rel(root, p)
+			removedRecords = append(removedRecords, filepath.ToSlash(rel))
+			return removeRecordFiles(p)
+		},
+	}
+	res, err := sw.Sweep()
+	if err == nil || !strings.Contains(err.Error(), "h/notes") {
+		t.Errorf("Sweep error = %v, want one about h/notes", err)
+	}
+	if want := (Result{Boots: 3, Records: 2}); res != want {
+		t.Errorf("Sweep = %+v, want %+v", res, want)
+	}
+	want := []string{
+		".hidden/old/kernel.log",
+		"file-at-root",
+		"h/crash/.upload-1234",
+		"h/crash/mixed.ee",
+		"h/crash/mixed.ee.json",
+		"h/crash/new.bb",
+		"h/crash/new.bb.json",
+		"h/crash/orphan.dd.json",
+		"h/linked/crash/rec.4567",
+		"h/linked/crash/rec.4567.json",
+		"h/linked/kernel.log",
+		"h/live/kernel.log",
+		"h/live/kernel.log.1",
+		"h/notes/README",
+		"h2/", // host directories stay
+	}
+	if diff := cmp.Diff(want, list(t, root)); diff != "" {
+		t.Errorf("left after Sweep (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"h/crash/old.aa"}, removedRecords); diff != "" {
+		t.Errorf("RemoveRecord calls (-want +got):\n%s", diff)
+	}
+	if n := len(logs); n != 5 { // 3 boots, a record, an orphan
+		t.Errorf("%d lines logged, want 5: %q", n, logs)
+	}
+
+	// Disabled: nothing goes.
+	sw.MaxAge = -1
+	sw.Now = func() time.Time { return now.Add(365 * day) }
+	if res, err := sw.Sweep(); err != nil || res != (Result{}) {
+		t.Errorf("disabled Sweep = %+v, %v", res, err)
+	}
+	if diff := cmp.Diff(want, list(t, root)); diff != "" {
+		t.Errorf("disabled Sweep removed (-want +got):\n%s", diff)
+	}
+}
+
+// TestSweepBufferedLog checks, with a real receiver.Store, that a log whose
+// file is old but which has lines waiting in the Store's buffer is not
+// removed, and that one removed is recreated by the next line.
+func TestSweepBufferedLog(t *testing.T) {
+	root := t.TempDir()
+	st := &receiver.Store{Root: root}
+	defer st.Close()
+	for _, boot := range []string{"busy", "idle"} {
+		if err := st.Append("h", boot, "first"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Flush()
+	old := time.Now().Add(-2 * time.Hour)
+	for _, boot := range []string{"busy", "idle"} {
+		p := st.Path("h", boot)
+		os.Chtimes(p, old, old)
+		os.Chtimes(filepath.Dir(p), old, old)
+	}
+	st.Append("h", "busy", "buffered, not yet written")
+
+	sw := &Sweeper{Root: root, MaxAge: time.Hour, Logf: t.Logf, Exclusive: st.Exclusive}
+	res, err := sw.Sweep()
+	if err != nil || res != (Result{Boots: 1}) {
+		t.Fatalf("Sweep = %+v, %v, want one boot removed", res, err)
+	}
+	if _, err := os.Stat(st.Path("h", "busy")); err != nil {
+		t.Errorf("busy log: %v, want kept", err)
+	}
+	if _, err := os.Stat(filepath.Dir(st.Path("h", "idle"))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("idle boot directory: %v, want removed", err)
+	}
+	if err := st.Append("h", "idle", "again"); err != nil {
+		t.Fatal(err)
+	}
+	st.Flush()
+	if b, _ := os.ReadFile(st.Path("h", "idle")); string(b) != "again\n" {
+		t.Errorf("idle log after removal = %q, want recreated", b)
+	}
+}
+
+func TestRun(t *testing.T) {
+	root := tree(t, map[string]time.Duration{"h/b/kernel.log": 15 * day})
+	ctx, cancel := context.WithCancel(context.Background())
+	swept := make(chan string, 10)
+	sw := &Sweeper{
+		Root: root, Interval: time.Hour, Now: func() time.Time { return now },
+		Logf: func(format string, args ...any) { swept <- format },
+	}
+	done := make(chan struct{})
+	go func() { sw.Run(ctx); close(done) }()
+	<-swept // the sweep at start
+	cancel()
+	<-done
+	if got := list(t, root); !slices.Equal(got, []string{"h/"}) {
+		t.Errorf("after Run, %q left", got)
+	}
+	if _, err := (&Sweeper{Root: filepath.Join(root, "missing")}).Sweep(); err == nil {
+		t.Errorf("Sweep of a missing root = nil error")
+	}
+}
