@@ -77,6 +77,10 @@ type Board struct {
 	BuildTags     []string
 	Ramoops       Ramoops
 	LogLevel      int
+	// MainLogLevel (console.main_loglevel) is the console loglevel handed
+	// to the main system (switch_root, kexec): 5 by default, so warnings,
+	// oopses and panics always go out and info-level boot noise does not.
+	MainLogLevel int
 	DHCPTimeout   time.Duration
 	ARPTimeout    time.Duration
 	UploadTimeout time.Duration
@@ -93,6 +97,7 @@ func Defaults() Board {
 	return Board{
 		NIC:           []string{"eth*", "en*"},
 		LogLevel:      7,
+		MainLogLevel:  5,
 		DHCPTimeout:   10 * time.Second,
 		ARPTimeout:    2 * time.Second,
 		UploadTimeout: 20 * time.Second,

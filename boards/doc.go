@@ -39,6 +39,8 @@
 //	                ramoops module parameters (numbers, 0x... allowed)
 //	console.loglevel  console loglevel once netconsole is armed (0-8)
 //	dhcp.timeout, arp.timeout, upload.timeout  Go durations ("10s")
+//	console.main_loglevel  console loglevel handed to the main system by switch_root
+//	                and kexec (default 5: warnings, oopses and panics go out, boot noise not)
 //	console.ignore_loglevel  1: every message reaches the consoles whatever its level
 //	handoff         rescue (default), switch_root or kexec: what runs after the agent
 //	kexec.kernel, kexec.initrd  absolute paths of the main kernel (bzImage) and initrd,

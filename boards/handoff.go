@@ -36,6 +36,12 @@ func (b *Board) handoffKey(k, v string) (ok bool, err error) {
 		b.Kexec.Initrd = v
 	case "kexec.cmdline":
 		b.Kexec.Cmdline = v
+	case "console.main_loglevel":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 8 {
+			return true, fmt.Errorf("want 0-8, got %q: %w", v, ErrInvalid)
+		}
+		b.MainLogLevel = n
 	case "console.ignore_loglevel":
 		on, err := parseBool(v)
 		if err != nil {
@@ -56,6 +62,7 @@ func (b *Board) handoffKey(k, v string) (ok bool, err error) {
 //	lastgasp.kexec_kernel=/boot/vmlinuz
 //	lastgasp.kexec_initrd=/boot/initrd.img
 //	lastgasp.kexec_cmdline="root=/dev/vda1 rw"
+//	lastgasp.main_loglevel=0-8
 //	lastgasp.ignore_loglevel=1
 func (b *Board) handoffArg(key, v string) (ok bool, err error) {
 	switch key {
@@ -75,6 +82,12 @@ func (b *Board) handoffArg(key, v string) (ok bool, err error) {
 		}
 	case "kexec_cmdline":
 		b.Kexec.Cmdline = v
+	case "main_loglevel":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 8 {
+			return true, fmt.Errorf("want 0-8, got %q: %w", v, ErrInvalid)
+		}
+		b.MainLogLevel = n
 	case "ignore_loglevel":
 		on, err := parseBool(v)
 		if err != nil {

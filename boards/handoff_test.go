@@ -97,3 +97,19 @@ func TestApplyCmdlineHandoff(t *testing.T) {
 		})
 	}
 }
+
+func TestMainLogLevel(t *testing.T) {
+	b, err := Load("qemu-x86_64.board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.MainLogLevel != 5 {
+		t.Errorf("default MainLogLevel = %d, want 5 (warnings and worse)", b.MainLogLevel)
+	}
+	if _, err := ApplyCmdline(b, "lastgasp.main_loglevel=7"); err != nil || b.MainLogLevel != 7 {
+		t.Errorf("lastgasp.main_loglevel=7: level %d, err %v", b.MainLogLevel, err)
+	}
+	if _, err := ApplyCmdline(b, "lastgasp.main_loglevel=9"); err == nil {
+		t.Error("lastgasp.main_loglevel=9 accepted")
+	}
+}

@@ -42,7 +42,7 @@ func (a *Agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
 	var err error
 	switch b.Handoff {
 	case boards.HandoffSwitchRoot:
-		err = a.switchRoot(ctx, targets)
+		err = a.switchRoot(ctx, b, targets)
 	case boards.HandoffKexec:
 		err = a.kexec(ctx, b, targets)
 	}
@@ -122,7 +122,7 @@ func (a *Agent) mountRoot(ctx context.Context, hc handoffConfig, readOnly bool) 
 // switchRoot mounts root=, checks its init, and switches to it. Netconsole
 // targets and ramoops live in the kernel and stay armed; configfs and pstore
 // move along with /sys.
-func (a *Agent) switchRoot(ctx context.Context, targets []armed) error {
+func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed) error {
 	if !a.Config.PID1 {
 		return errors.New("switch_root needs PID 1")
 	}
@@ -138,9 +138,17 @@ func (a *Agent) switchRoot(ctx context.Context, targets []armed) error {
 	}
 	desc, _ := a.inspectTargets(targets)
 	argv := append([]string{init}, r.InitArgs...)
-	a.Log.Logf(LevelNotice, "handoff: switch_root to %s exec %s targets=%d %s (%v since init)",
-		r.Device, strings.Join(argv, " "), len(desc), strings.Join(desc, " "), time.Since(a.start).Round(time.Millisecond))
+	a.Log.Logf(LevelNotice, "handoff: switch_root to %s exec %s targets=%d %s main_loglevel=%d (%v since init)",
+		r.Device, strings.Join(argv, " "), len(desc), strings.Join(desc, " "), b.MainLogLevel, time.Since(a.start).Round(time.Millisecond))
+	// The main system keeps the kernel's console loglevel: hand it the
+	// policy's (warnings and worse), not the agent's verbose one.
+	if werr := os.WriteFile(a.Config.Printk, []byte(fmt.Sprint(b.MainLogLevel)), 0); werr != nil {
+		a.Log.Errorf("console loglevel %d for the main system: %v", b.MainLogLevel, werr)
+	}
 	err = handoff.SwitchRoot(hc.NewRoot, init, argv, os.Environ())
+	if err != nil {
+		os.WriteFile(a.Config.Printk, []byte(fmt.Sprint(b.LogLevel)), 0)
+	}
 	// Only a failure comes back. Before the move the initramfs is intact;
 	// after it the rescue shell may be gone with it.
 	handoff.Unmount(hc.NewRoot)
@@ -189,7 +197,7 @@ func (a *Agent) kexec(ctx context.Context, b *boards.Board, targets []armed) err
 	}
 	cmdline, err := handoff.KexecCmdline(handoff.KexecParams{
 		Base: b.KernelCmdline, Netconsole: params, Ramoops: b.Ramoops.Params(),
-		LogLevel: b.LogLevel, IgnoreLoglevel: b.IgnoreLoglevel, Extra: b.Kexec.Cmdline,
+		LogLevel: b.MainLogLevel, IgnoreLoglevel: b.IgnoreLoglevel, Extra: b.Kexec.Cmdline,
 	})
 	if err != nil {
 		return err

@@ -177,7 +177,9 @@ func handoffSwitchRoot(e *Env) (string, error) {
 	if err := fsckMinix(img); err != nil {
 		return "", err
 	}
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=switch_root root=/dev/vda rootfstype=minix ro"),
+	// main_loglevel=7: the main system's info lines go out too, so that a
+	// sequence gap at the collector can only mean a lost line.
+	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
 		NetArgs: diskArgs(img), Timeout: 3 * time.Minute})
 	if err != nil {
 		return "", err
