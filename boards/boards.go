@@ -74,13 +74,13 @@ type Board struct {
 	UploadCAFile string
 	// BuildTags (build.tags) are Go build tags for the image's binaries,
 	// e.g. lastgasp_tls for an agent that uploads over https://.
-	BuildTags     []string
-	Ramoops       Ramoops
-	LogLevel      int
+	BuildTags []string
+	Ramoops   Ramoops
+	LogLevel  int
 	// MainLogLevel (console.main_loglevel) is the console loglevel handed
 	// to the main system (switch_root, kexec): 5 by default, so warnings,
 	// oopses and panics always go out and info-level boot noise does not.
-	MainLogLevel int
+	MainLogLevel  int
 	DHCPTimeout   time.Duration
 	ARPTimeout    time.Duration
 	UploadTimeout time.Duration

@@ -82,18 +82,9 @@ func (b *Board) handoffArg(key, v string) (ok bool, err error) {
 		}
 	case "kexec_cmdline":
 		b.Kexec.Cmdline = v
-	case "main_loglevel":
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 8 {
-			return true, fmt.Errorf("want 0-8, got %q: %w", v, ErrInvalid)
-		}
-		b.MainLogLevel = n
-	case "ignore_loglevel":
-		on, err := parseBool(v)
-		if err != nil {
-			return true, err
-		}
-		b.IgnoreLoglevel = on
+	case "main_loglevel", "ignore_loglevel":
+		// Same values as the board's console.* keys.
+		return b.handoffKey("console."+key, v)
 	default:
 		return false, nil
 	}
