@@ -21,8 +21,15 @@ echo "fetch-kernel: $pkg -> $real" >&2
 dl="$out/deb"
 mkdir -p "$dl"
 if ! ls "$dl"/"$real"_*.deb >/dev/null 2>&1; then
+  # Stale package lists name versions the mirror no longer has: refresh once.
   (cd "$dl" && apt-get download "$real" >&2) || {
-    echo "fetch-kernel: apt-get download $real failed (run apt-get update?)" >&2; exit 1; }
+    SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq >&2 || true
+    real=$(apt-cache depends "$pkg" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    [ -n "$real" ] || real=$pkg
+    (cd "$dl" && apt-get download "$real" >&2) || {
+      echo "fetch-kernel: apt-get download $real failed" >&2; exit 1; }
+  }
 fi
 rm -rf "$out/root"
 mkdir -p "$out/root"
