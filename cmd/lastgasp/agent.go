@@ -264,33 +264,87 @@ func (a *Agent) readRecords() ([]records.Record, []error) {
 	for _, err := range errs {
 		a.Log.Errorf("pstore: %v (record kept)", err)
 	}
+	// ".enc.z": data the kernel could not decompress. Inflate it here
+	// (bounded); if it is not a valid stream it is shipped raw and
+	// flagged corrupt, never dropped.
+	for i, r := range recs {
+		nr, err := records.Inflate(r, a.Config.MaxRecordSize)
+		switch {
+		case err != nil && nr.Corrupt:
+			a.Log.Errorf("pstore: %v (shipping the compressed data raw, flagged corrupt)", err)
+		case err != nil:
+			a.Log.Errorf("pstore: %v (shipping the compressed data raw)", err)
+		case nr.Decompressed:
+			a.Log.Infof("pstore: %s: decompressed %d -> %d bytes", r.Name, r.Size, nr.Size)
+		}
+		recs[i] = nr
+	}
 	var names []string
 	for _, r := range recs {
 		names = append(names, fmt.Sprintf("%s(%d)", r.Name, len(r.Data)))
 	}
 	a.Log.Step("pstore", t0, nil, "%d records: %s", len(recs), strings.Join(names, " "))
-	for _, r := range recs {
-		// One line per crash, through netconsole too: a live receiver
-		// sees what happened even if the upload fails.
-		if line := records.PanicLine(r.Data); line != "" {
-			trace := ""
-			if f := records.CallTrace(r.Data, 4); len(f) > 0 {
-				trace = " | " + strings.Join(f, " < ")
-			}
-			a.Log.Logf(LevelWarn, "crash record %s: %s%s", r.Name, line, trace)
+
+	// Multi-part dmesg records of one crash: each still ships (and is
+	// removed) on its own, carrying its crash id and part number; the
+	// crash line comes from the parts put back together.
+	crashes, skipped := records.Crashes(recs)
+	for _, s := range skipped {
+		a.Log.Logf(LevelWarn, "pstore: %s; shipping them as single records", s)
+	}
+	inCrash := map[int]bool{}
+	for _, c := range crashes {
+		if len(c.Records) == 1 {
+			continue // a crash in one record is just that record
+		}
+		parts := make([][]byte, len(c.Records))
+		for p, i := range c.Records {
+			recs[i].CrashID, recs[i].Part, recs[i].Parts = c.ID, p+1, len(c.Records)
+			parts[p] = recs[i].Data
+			inCrash[i] = true
+		}
+		a.Log.Infof("pstore: crash %s: %d parts", c.ID, len(c.Records))
+		a.crashLine(c.ID, records.Assemble(parts))
+	}
+	for i, r := range recs {
+		if !inCrash[i] {
+			a.crashLine(r.Name, r.Data)
 		}
 	}
 	return recs, errs
 }
 
-func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, release string, recs []records.Record) (shipped, kept int) {
+// crashLine logs one line per crash, through netconsole too: a live
+// receiver sees what happened even if the upload fails.
+func (a *Agent) crashLine(name string, data []byte) {
+	line := records.PanicLine(data)
+	if line == "" {
+		return
+	}
+	trace := ""
+	if f := records.CallTrace(data, 4); len(f) > 0 {
+		trace = " | " + strings.Join(f, " < ")
+	}
+	a.Log.Logf(LevelWarn, "crash record %s: %s%s", name, line, trace)
+}
+
+func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, release string, all []records.Record) (shipped, kept int) {
+	// A record not read in full (too large, unreadable) was reported by
+	// readRecords and stays; it must not hold up the others.
+	var recs []records.Record
+	for _, r := range all {
+		if r.Complete() {
+			recs = append(recs, r)
+		}
+	}
+	kept = len(all) - len(recs)
 	if len(recs) == 0 {
-		return 0, 0
+		return 0, kept
 	}
 	t0 := time.Now()
 	if b.Upload == "" {
 		a.Log.Step("ship", t0, errors.New("no upload URL configured"), "")
-		return 0, len(recs)
+		return 0, len(all)
 	}
 	c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release,
 		Timeout: b.UploadTimeout}
@@ -298,7 +352,7 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 		tc, desc, err := a.uploadTLS(b)
 		if err != nil {
 			a.Log.Step("ship", t0, err, "")
-			return 0, len(recs)
+			return 0, len(all)
 		}
 		c.TLS = tc
 		a.Log.Infof("ship: %d records to %s over TLS: %s", len(recs), b.Upload, desc)
@@ -307,7 +361,8 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 	}
 	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
 	defer cancel()
-	shipped, kept, err := ship.ShipAll(sctx, c, recs, records.Remove, func(f string, v ...any) { a.Log.Infof("ship: "+f, v...) })
+	shipped, notShipped, err := ship.ShipAll(sctx, c, recs, records.Remove, a.Log.Infof)
+	kept += notShipped
 	left, _ := os.ReadDir(a.Config.PstoreMount)
 	a.Log.Step("ship", t0, err, "shipped=%d kept=%d to %s; %d files left in %s", shipped, kept, b.Upload, len(left), a.Config.PstoreMount)
 	return shipped, kept

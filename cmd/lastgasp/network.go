@@ -25,6 +25,12 @@ import (
 // answer, to notice a second host claiming the same address.
 const arpLinger = 25 * time.Millisecond
 
+// ipv6Wait bounds the wait for a global IPv6 address (SLAAC: router
+// solicitation delay, advertisement, duplicate address detection of the
+// link-local and then the global address, about 1 s each) when a receiver
+// is IPv6.
+const ipv6Wait = 10 * time.Second
+
 // netCmdline is what the network stage reads from the kernel command line.
 type netCmdline struct {
 	ip    link.IPConfig // the kernel's ip= argument; DHCP without one
@@ -137,15 +143,32 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		return nil, host
 	}
 
-	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP per next hop
+	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
+	if hasIPv6(recvs) {
+		t0 = time.Now()
+		ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
+		p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
+		cancel()
+		if a.Log.Step("ipv6", t0, err, "%s on %s (SLAAC by the kernel; an IPv6 receiver needs a global address)", p, ifname) == nil {
+			src6 = p.Addr()
+		}
+	}
+
+	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP/NDP per next hop
 	var out []armed
 	ncRoot := filepath.Join(a.Config.ConfigfsMount, "netconsole")
 	dynamic := target.Dynamic(ncRoot)
 	var static []armed
 	for i, r := range recvs {
 		rip := r.Addr()
+		if rip.Is6() && !src6.IsValid() {
+			continue // the ipv6 step failed and said so
+		}
 		t0 = time.Now()
 		hop, err := nexthop.Lookup(rip)
+		if err == nil && rip.Is6() && !hop.Src.IsValid() {
+			hop.Src = src6
+		}
 		how := "on-link: frames carry the receiver's own MAC"
 		if !hop.OnLink {
 			how = "routed: frames carry the gateway's MAC"
@@ -156,13 +179,18 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		t0 = time.Now()
 		key := hop.Dev + "/" + hop.Via.String()
 		mac, cached := macs[key]
-		note := ""
+		note, proto := "", "arp"
+		if rip.Is6() {
+			proto = "ndp"
+		}
 		if cached {
 			note = ", resolved before"
+		} else if rip.Is6() {
+			mac, err = a.resolve6(ctx, hop, b.ARPTimeout)
 		} else {
 			mac, err = a.resolve(ctx, hop, b.ARPTimeout)
 		}
-		if a.Log.Step("arp", t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(tLease).Round(100*time.Microsecond), note) != nil {
+		if a.Log.Step(proto, t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(tLease).Round(100*time.Microsecond), note) != nil {
 			continue
 		}
 		macs[key] = mac
@@ -204,8 +232,8 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 // announce writes the line that is the first to travel through a new
 // target; the collector binds the stream to host and boot from it.
 func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
-	a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s:%d mac=%s via=%s since_init=%v",
-		host, bootID, t.Dev, t.LocalIP, t.RemoteIP, t.RemotePort, t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
+	a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s mac=%s via=%s since_init=%v",
+		host, bootID, t.Dev, t.LocalIP, netip.AddrPortFrom(t.RemoteIP, uint16(t.RemotePort)), t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
 }
 
 // reloadNetconsole unloads netconsole (loaded without targets) and loads it
@@ -365,4 +393,38 @@ func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 		Logf: a.Log.Infof,
 	}
 	return r.Resolve(actx, c, hop.Via)
+}
+
+func hasIPv6(rs []netip.AddrPort) bool {
+	for _, r := range rs {
+		if r.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve6 is resolve for an IPv6 next hop: neighbor solicitations (RFC
+// 4861) instead of ARP, with the same retries, deadline and conflict watch.
+func (a *Agent) resolve6(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
+	ifi, err := net.InterfaceByName(hop.Dev)
+	if err != nil {
+		return nil, err
+	}
+	c, err := nexthop.DialNDP(ifi, hop.Src, hop.Via)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r := nexthop.Resolver{
+		Retry:  200 * time.Millisecond,
+		Linger: arpLinger,
+		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
+			a.Log.Logf(LevelWarn, "ndp: conflict: %s answered by %s and by %s; using the first, %s", ip, first, other, first)
+		},
+		Logf: a.Log.Infof,
+	}
+	return r.ResolveNDP(actx, c, ifi.HardwareAddr, hop.Via)
 }

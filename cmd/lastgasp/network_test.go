@@ -44,6 +44,10 @@ func TestChooseReceivers(t *testing.T) {
 			want: []netip.AddrPort{ap("10.0.0.9:7001"), ap("10.0.0.8:7001")}, wantWhy: "lastgasp.receiver=dhcp"},
 		{name: "dhcp keyword without option 7", cmdline: "lastgasp.receiver=dhcp", board: []string{"10.0.2.2:6666"}, lease: none,
 			wantError: "carries no DHCP option 7"},
+		{name: "ipv6 and ipv4 on the cmdline", cmdline: "lastgasp.receiver=[fd00:67::1]:6666,10.1.0.2", board: []string{"10.0.2.2:6666"}, lease: opt7,
+			want: []netip.AddrPort{ap("[fd00:67::1]:6666"), ap("10.1.0.2:6666")}, wantWhy: "kernel command line"},
+		{name: "ipv6 in the board", board: []string{"[fd00::1]:7000"}, lease: none,
+			want: []netip.AddrPort{ap("[fd00::1]:7000")}, wantWhy: "board file"},
 		{name: "nothing anywhere", lease: none, wantError: "no receiver"},
 		{name: "static lease, no option 7", lease: &link.Lease{}, wantError: "no receiver"},
 		{name: "bad override falls back to the board", cmdline: "lastgasp.receiver=dhcp lastgasp.colour=red", board: []string{"10.0.2.2:6666"}, lease: opt7,
@@ -139,4 +143,20 @@ func FuzzNetCmdline(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestHasIPv6(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	for _, tc := range []struct {
+		rs   []netip.AddrPort
+		want bool
+	}{
+		{nil, false},
+		{[]netip.AddrPort{ap("10.0.2.2:6666")}, false},
+		{[]netip.AddrPort{ap("10.0.2.2:6666"), ap("[fd00::1]:6666")}, true},
+	} {
+		if got := hasIPv6(tc.rs); got != tc.want {
+			t.Errorf("hasIPv6(%v) = %v, want %v", tc.rs, got, tc.want)
+		}
+	}
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/mdlayher/ethernet"
 )
 
-// ErrNoAnswer is returned when nobody answered ARP before the deadline.
+// ErrNoAnswer is returned when nobody answered ARP before the deadline. An
+// unanswered neighbor solicitation (ResolveNDP) is also ErrNoAnswer for
+// errors.Is, but reads "no neighbor advertisement".
 var ErrNoAnswer = errors.New("no ARP answer")
 
 // Hop is the result of a route lookup for a receiver.
@@ -78,6 +80,45 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 	if !ip.Is4() {
 		return nil, fmt.Errorf("nexthop: arp %s: not an IPv4 address", ip)
 	}
+	return r.run(ctx, arpProber{c}, ip)
+}
+
+// prober is one address-resolution protocol as the retry loop sees it:
+// ARP (IPv4) or neighbor discovery (IPv6).
+type prober interface {
+	proto() string // "arp" or "ndp", for errors and logs
+	request(ip netip.Addr) error
+	// read returns the next answer's claimed address and MAC; ok is false
+	// for a message that is no answer (a request, another message type).
+	read() (ip netip.Addr, mac net.HardwareAddr, ok bool, err error)
+	SetReadDeadline(t time.Time) error
+	noAnswer() error
+}
+
+type arpProber struct{ c Conn }
+
+func (arpProber) proto() string                 { return "arp" }
+func (p arpProber) request(ip netip.Addr) error { return p.c.Request(ip) }
+func (p arpProber) SetReadDeadline(t time.Time) error {
+	return p.c.SetReadDeadline(t)
+}
+func (arpProber) noAnswer() error { return ErrNoAnswer }
+func (p arpProber) read() (netip.Addr, net.HardwareAddr, bool, error) {
+	pk, _, err := p.c.Read()
+	if err != nil {
+		return netip.Addr{}, nil, false, err
+	}
+	if pk == nil || pk.Operation != arp.OperationReply {
+		return netip.Addr{}, nil, false, nil
+	}
+	return pk.SenderIP, pk.SenderHardwareAddr, true, nil
+}
+
+// run is the retry loop shared by ARP and NDP: a request every retry
+// interval until an answer from ip arrives (then lingering, if asked) or the
+// deadline passes.
+func (r Resolver) run(ctx context.Context, c prober, ip netip.Addr) (net.HardwareAddr, error) {
+	proto := c.proto()
 	retry := r.Retry
 	if retry <= 0 {
 		retry = DefaultRetry
@@ -118,12 +159,12 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 	}
 	for attempt := 1; ctx.Err() == nil && time.Now().Before(deadline); attempt++ {
 		if first == nil {
-			if err := c.Request(ip); err != nil {
+			if err := c.request(ip); err != nil {
 				if errors.Is(err, net.ErrClosed) {
-					return nil, fmt.Errorf("nexthop: arp request %s: %w", ip, err)
+					return nil, fmt.Errorf("nexthop: %s request %s: %w", proto, ip, err)
 				}
 				lastErr = err
-				logf("nexthop: arp request %s (attempt %d): %v", ip, attempt, err)
+				logf("nexthop: %s request %s (attempt %d): %v", proto, ip, attempt, err)
 			}
 		}
 		tryEnd := time.Now().Add(retry)
@@ -134,13 +175,13 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 			tryEnd = deadline
 		}
 		if err := c.SetReadDeadline(tryEnd); err != nil {
-			return nil, fmt.Errorf("nexthop: arp deadline: %w", err)
+			return nil, fmt.Errorf("nexthop: %s deadline: %w", proto, err)
 		}
 		for {
 			if ctx.Err() != nil {
 				break
 			}
-			p, _, err := c.Read()
+			from, mac, ok, err := c.read()
 			if err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
 					break
@@ -149,20 +190,20 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 					if first != nil {
 						return first, nil
 					}
-					return nil, fmt.Errorf("nexthop: arp read: %w", err)
+					return nil, fmt.Errorf("nexthop: %s read: %w", proto, err)
 				}
 				if !time.Now().Before(tryEnd) {
 					break
 				}
 				continue // malformed frame: keep listening
 			}
-			if p == nil || p.Operation != arp.OperationReply || p.SenderIP != ip || !validMAC(p.SenderHardwareAddr) {
+			if !ok || from.WithZone("") != ip.WithZone("") || !validMAC(mac) {
 				if !time.Now().Before(tryEnd) {
 					break
 				}
 				continue
 			}
-			if note(p.SenderHardwareAddr) {
+			if note(mac) {
 				return first, nil
 			}
 			// Lingering ends at lingerT, which may come before the
@@ -181,16 +222,16 @@ func (r Resolver) Resolve(ctx context.Context, c Conn, ip netip.Addr) (net.Hardw
 			return first, nil
 		}
 		if first == nil {
-			logf("nexthop: arp %s: no answer to attempt %d", ip, attempt)
+			logf("nexthop: %s %s: no answer to attempt %d", proto, ip, attempt)
 		}
 	}
 	if first != nil {
 		return first, nil
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("nexthop: arp %s: %w (last send error: %v)", ip, ErrNoAnswer, lastErr)
+		return nil, fmt.Errorf("nexthop: %s %s: %w (last send error: %v)", proto, ip, c.noAnswer(), lastErr)
 	}
-	return nil, fmt.Errorf("nexthop: arp %s: %w", ip, ErrNoAnswer)
+	return nil, fmt.Errorf("nexthop: %s %s: %w", proto, ip, c.noAnswer())
 }
 
 func isTimeout(err error) bool {

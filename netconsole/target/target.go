@@ -133,6 +133,12 @@ func same(attr, got, want string) bool {
 		w, err2 := net.ParseMAC(want)
 		return err1 == nil && err2 == nil && g.String() == w.String()
 	}
+	if attr == "local_ip" || attr == "remote_ip" {
+		// IPv6 reads back in the kernel's own notation (%pI6c).
+		g, err1 := netip.ParseAddr(got)
+		w, err2 := netip.ParseAddr(want)
+		return err1 == nil && err2 == nil && g == w
+	}
 	return got == want
 }
 

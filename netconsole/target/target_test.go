@@ -184,3 +184,32 @@ func TestModuleParam(t *testing.T) {
 		t.Error("Dynamic(dir) = false")
 	}
 }
+
+// TestSameIPv6: an IPv6 address the kernel reads back in its own notation
+// (%pI6c, or uncompressed) is the one written; a different one is not.
+func TestSameIPv6(t *testing.T) {
+	for _, tt := range []struct {
+		got, want string
+		same      bool
+	}{
+		{"fd00:66::5054:ff:fe66:10", "fd00:66::5054:ff:fe66:10", true},
+		{"fd00:0066:0000:0000:5054:00ff:fe66:0010", "fd00:66::5054:ff:fe66:10", true},
+		{"fd00:66::1", "fd00:66::2", false},
+		{"0.0.0.0", "fd00:66::1", false},
+		{"10.0.2.2", "10.0.2.2", true},
+	} {
+		if got := same("remote_ip", tt.got, tt.want); got != tt.same {
+			t.Errorf("same(remote_ip, %q, %q) = %v, want %v", tt.got, tt.want, got, tt.same)
+		}
+	}
+	tg := testTarget()
+	tg.LocalIP, tg.RemoteIP = netip.MustParseAddr("fd00:66::5054:ff:fe66:10"), netip.MustParseAddr("fd00:66::1")
+	if got, want := tg.Param(), "+6665@fd00:66::5054:ff:fe66:10/eth0,6666@fd00:66::1/52:55:0a:00:02:02"; got != want {
+		t.Errorf("Param() = %q, want %q", got, want)
+	}
+	root := t.TempDir()
+	fakeTarget(t, root, "lg0", all)
+	if err := Create(root, tg); err != nil {
+		t.Fatalf("Create(IPv6) = %v", err)
+	}
+}

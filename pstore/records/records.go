@@ -54,6 +54,17 @@ type Record struct {
 	Data       []byte    // contents; nil if the record was not read in full
 	ModTime    time.Time // the record's time as the kernel reports it
 	Size       int64     // size in bytes; equals len(Data) when the record was read in full
+
+	// Set by Inflate: Data is the decompressed text of a ".enc.z" record
+	// (Name keeps the suffix), or Data is compressed and not a valid
+	// deflate stream.
+	Decompressed bool
+	Corrupt      bool
+
+	// Set by the caller for a part of a multi-part crash (see Crashes):
+	// the crash's ID, this record's part number and the number of parts.
+	CrashID     string
+	Part, Parts int
 }
 
 // Complete reports whether Data holds the whole record: Data is not nil and

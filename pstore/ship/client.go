@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +126,18 @@ func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
 	}
 	if !r.ModTime.IsZero() {
 		hdr = append(hdr, [2]string{HeaderRecordTime, r.ModTime.UTC().Format(time.RFC3339)})
+	}
+	if r.CrashID != "" {
+		if _, _, _, err := CrashHeaders(r.CrashID, strconv.Itoa(r.Part), strconv.Itoa(r.Parts)); err != nil {
+			return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
+		}
+		hdr = append(hdr, [2]string{HeaderCrashID, r.CrashID}, [2]string{HeaderPart, strconv.Itoa(r.Part)}, [2]string{HeaderParts, strconv.Itoa(r.Parts)})
+	}
+	if r.Decompressed {
+		hdr = append(hdr, [2]string{HeaderDecompressed, "true"})
+	}
+	if r.Corrupt {
+		hdr = append(hdr, [2]string{HeaderCorrupt, "true"})
 	}
 	timeout := c.Timeout
 	if timeout == 0 {

@@ -15,6 +15,11 @@
 //	Lastgasp-Boot-Id: <boot id of the uploading boot>     (optional)
 //	Lastgasp-Kernel-Release: <uname -r of that boot>      (optional)
 //	Lastgasp-Record-Time: <RFC 3339 time of the record>   (optional)
+//	Lastgasp-Crash-Id: dmesg-efi-Panic-1-1764064800       (optional, with the next two:
+//	Lastgasp-Part: 2                                        part 2 of the 3 dmesg records
+//	Lastgasp-Parts: 3                                       of one crash, 1 = newest chunk)
+//	Lastgasp-Decompressed: true    (optional: the body is a ".enc.z" record the agent inflated)
+//	Lastgasp-Corrupt: true         (optional: the body is ".enc.z" data that does not inflate)
 //
 //	<raw record bytes>
 //
@@ -66,6 +71,11 @@
 //
 //	<Root>/<host>/crash/<record name>.<first 16 hex digits of digest>        the record bytes
 //	<Root>/<host>/crash/<record name>.<first 16 hex digits of digest>.json   Metadata
+//
+// Once it holds every part of a crash (Lastgasp-Crash-Id), the collector
+// also writes <Root>/<host>/crash/<crash id>.dmesg.txt, the parts' text put
+// back together oldest first (records.Assemble), durably the same way; the
+// parts stay, each acknowledged on its own.
 //
 // The metadata file is made durable before the data file is renamed into
 // place, so a data file never lacks its metadata; a crash may leave an

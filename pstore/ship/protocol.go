@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,7 +16,20 @@ const (
 	HeaderBootID        = "Lastgasp-Boot-Id"
 	HeaderKernelRelease = "Lastgasp-Kernel-Release"
 	HeaderRecordTime    = "Lastgasp-Record-Time"
+	// The three crash-group headers come together: a record that is part
+	// Part of the Parts dmesg records of crash CrashID (records.Crashes).
+	HeaderCrashID = "Lastgasp-Crash-Id"
+	HeaderPart    = "Lastgasp-Part"
+	HeaderParts   = "Lastgasp-Parts"
+	// HeaderDecompressed "true": the body is the decompressed text of a
+	// ".enc.z" record. HeaderCorrupt "true": the body is a ".enc.z"
+	// record's compressed data, which is not a valid deflate stream.
+	HeaderDecompressed = "Lastgasp-Decompressed"
+	HeaderCorrupt      = "Lastgasp-Corrupt"
 )
+
+// maxParts bounds Lastgasp-Parts.
+const maxParts = 10000
 
 // Limits on the identifiers of the protocol.
 const (
@@ -54,6 +68,11 @@ type Metadata struct {
 	Received      time.Time `json:"received"`
 	RecordTime    time.Time `json:"record_time,omitzero"`
 	RemoteAddr    string    `json:"remote_addr"`
+	Decompressed  bool      `json:"decompressed,omitempty"` // the agent inflated a ".enc.z" record; RecordName keeps the suffix
+	Corrupt       bool      `json:"corrupt,omitempty"`      // compressed data the agent could not inflate, stored raw
+	CrashID       string    `json:"crash_id,omitempty"`     // the crash this record is one part of
+	Part          int       `json:"part,omitempty"`         // its part number, 1 = newest chunk
+	Parts         int       `json:"parts,omitempty"`        // how many parts the crash has
 }
 
 // Digest returns the lowercase hex SHA-256 of data, the name of a record in
@@ -177,4 +196,32 @@ func SanitizeHost(s string) string {
 		b[0] = '_'
 	}
 	return string(b)
+}
+
+// CrashHeaders checks the crash-group headers: all three absent, or a crash
+// id shaped like a record name and 1 <= part <= parts <= 10000.
+func CrashHeaders(id, part, parts string) (string, int, int, error) {
+	if id == "" && part == "" && parts == "" {
+		return "", 0, 0, nil
+	}
+	if err := CheckRecordName(id); err != nil {
+		return "", 0, 0, fmt.Errorf("%s: %w: %w", HeaderCrashID, err, ErrBadHeader)
+	}
+	p, err1 := strconv.Atoi(part)
+	n, err2 := strconv.Atoi(parts)
+	if err1 != nil || err2 != nil || p < 1 || p > n || n > maxParts {
+		return "", 0, 0, fmt.Errorf("%s %q, %s %q: want 1 <= part <= parts <= %d: %w", HeaderPart, part, HeaderParts, parts, maxParts, ErrBadHeader)
+	}
+	return id, p, n, nil
+}
+
+// ParseFlag checks a boolean header: absent, "true" or "false".
+func ParseFlag(name, v string) (bool, error) {
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s %q: want true or false: %w", name, v, ErrBadHeader)
 }

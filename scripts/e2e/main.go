@@ -42,6 +42,7 @@ var scenarios = map[string]Scenario{
 	"receiver-routed":          receiverRouted,
 	"receiver-dhcp-option7":    receiverDHCPOption7,
 	"ip-static":                ipStatic,
+	"receiver-ipv6":            receiverIPv6,
 	"pstore-tls":               pstoreTLS,
 }
 

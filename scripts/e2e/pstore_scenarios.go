@@ -93,6 +93,12 @@ func checkStored(c *Collector) (int, bool, error) {
 	recs := c.CrashRecords()
 	found := false
 	for p, d := range recs {
+		if strings.HasSuffix(p, ".dmesg.txt") {
+			// A multi-part crash put back together by the collector,
+			// not a record.
+			delete(recs, p)
+			continue
+		}
 		sum := sha256.Sum256(d)
 		ext := filepath.Ext(p)
 		if len(ext) < 2 || !strings.HasPrefix(hex.EncodeToString(sum[:]), ext[1:]) {

@@ -94,6 +94,13 @@ func (s *Server) RemoveRecord(path string) error {
 				delete(hs.byDigest, d)
 			}
 		}
+		for _, c := range hs.crashes {
+			for p, r := range c.rels {
+				if r == rel {
+					delete(c.rels, p)
+				}
+			}
+		}
 	}
 	return nil
 }

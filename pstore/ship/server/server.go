@@ -87,6 +87,7 @@ type Server struct {
 type hostState struct {
 	byDigest map[string]string // digest -> path relative to Root
 	synced   bool              // the host and crash directories are durable
+	crashes  map[string]*crashParts
 }
 
 // Stats counts what a Server did.
@@ -247,8 +248,21 @@ func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) 
 		}
 		meta.RecordTime = t
 	}
+	id, part, parts, err := ship.CrashHeaders(req.Header.Get(ship.HeaderCrashID), req.Header.Get(ship.HeaderPart), req.Header.Get(ship.HeaderParts))
+	if err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
+	}
+	meta.CrashID, meta.Part, meta.Parts = id, part, parts
+	if meta.Decompressed, err = ship.ParseFlag(ship.HeaderDecompressed, req.Header.Get(ship.HeaderDecompressed)); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
+	}
+	if meta.Corrupt, err = ship.ParseFlag(ship.HeaderCorrupt, req.Header.Get(ship.HeaderCorrupt)); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
+	}
 	if typ, _, _, compressed, err := records.ParseName(meta.RecordName); err == nil {
-		meta.RecordType, meta.Compressed = typ, compressed
+		// Compressed describes the stored bytes: not once the agent
+		// inflated them.
+		meta.RecordType, meta.Compressed = typ, compressed && !meta.Decompressed
 	}
 	// The server reports a request without Content-Length and without a
 	// body as ContentLength 0; only the header tells them apart.
@@ -273,6 +287,12 @@ func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) 
 	if rel != "" {
 		// Read the (bounded) body so the connection can be reused.
 		io.Copy(io.Discard, req.Body)
+		if meta.CrashID != "" {
+			// An earlier assembly may have failed: try again.
+			s.mu.Lock()
+			s.assemble(host, meta.CrashID)
+			s.mu.Unlock()
+		}
 		return ship.Ack{Digest: digest, Stored: true, Duplicate: true, Path: rel}, meta, nil
 	}
 	meta.Received = s.now().UTC()
@@ -408,6 +428,10 @@ func (s *Server) store(body io.Reader, meta ship.Metadata) (ship.Ack, *reqError)
 	rel := path.Join(meta.Host, "crash", base)
 	hs.byDigest[meta.Digest] = rel
 	s.linkToBoot(meta, crashedBoot, final)
+	if meta.CrashID != "" {
+		hs.addPart(meta.CrashID, meta.Part, meta.Parts, rel)
+		s.assemble(meta.Host, meta.CrashID)
+	}
 	return ship.Ack{Digest: meta.Digest, Stored: true, Path: rel}, nil
 }
 
@@ -419,11 +443,11 @@ func (s *Server) loadHost(host string) (*hostState, error) {
 	if hs == nil {
 		hostDir := filepath.Join(s.Root, host)
 		dir := filepath.Join(hostDir, "crash")
-		byDigest, err := s.scan(host, dir)
-		if err != nil {
+		hs = &hostState{}
+		var err error
+		if hs.byDigest, err = s.scan(hs, host, dir); err != nil {
 			return nil, err
 		}
-		hs = &hostState{byDigest: byDigest}
 		if s.hosts == nil {
 			s.hosts = map[string]*hostState{}
 		}
@@ -440,7 +464,7 @@ func (s *Server) loadHost(host string) (*hostState, error) {
 
 // scan indexes the records stored in dir by digest, and removes temporary
 // files left by a crash long ago.
-func (s *Server) scan(host, dir string) (map[string]string, error) {
+func (s *Server) scan(hs *hostState, host, dir string) (map[string]string, error) {
 	byDigest := map[string]string{}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -457,38 +481,42 @@ func (s *Server) scan(host, dir string) (map[string]string, error) {
 				os.Remove(filepath.Join(dir, name))
 			}
 			continue
-		case !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".json"):
+		case !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".json") || strings.HasSuffix(name, assembledSuffix):
 			continue
 		}
-		d, err := storedDigest(filepath.Join(dir, name))
+		d, m, err := storedDigest(filepath.Join(dir, name))
 		if err != nil {
 			s.logf("ship: index %s: %v", dir, err)
 			continue
 		}
-		byDigest[d] = path.Join(host, "crash", name)
+		rel := path.Join(host, "crash", name)
+		byDigest[d] = rel
+		if m.CrashID != "" && ship.CheckRecordName(m.CrashID) == nil && m.Part >= 1 && m.Part <= m.Parts {
+			hs.addPart(m.CrashID, m.Part, m.Parts, rel)
+		}
 	}
 	return byDigest, nil
 }
 
 // storedDigest returns the digest of a stored record, from its metadata file
 // or, failing that, by hashing it.
-func storedDigest(p string) (string, error) {
+func storedDigest(p string) (string, ship.Metadata, error) {
+	var m ship.Metadata
 	if b, err := os.ReadFile(p + ".json"); err == nil {
-		var m ship.Metadata
 		if json.Unmarshal(b, &m) == nil && ship.CheckDigest(m.Digest) == nil {
-			return m.Digest, nil
+			return m.Digest, m, nil
 		}
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return "", ship.Metadata{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", p, err)
+		return "", ship.Metadata{}, fmt.Errorf("hash %s: %w", p, err)
 	}
-	return fmt.Sprintf("%x", h.Sum(nil)), nil
+	return fmt.Sprintf("%x", h.Sum(nil)), ship.Metadata{}, nil
 }
 
 // mkdirDurable creates root/elems... as needed and fsyncs each parent of a

@@ -1,0 +1,112 @@
+package main
+
+// IPv6 receivers: the guest gets its IPv6 address by SLAAC (the kernel's
+// own, from router advertisements), the agent resolves the next hop with a
+// neighbor solicitation and arms netconsole with IPv6 addresses. The network
+// is a tap in a namespace this runner creates (see netns_scenarios.go).
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+var reNDPStep = regexp.MustCompile(`lastgasp: ndp: (\S+) is at (\S+) `)
+
+// receiverIPv6: the collector listens on the bridge's IPv6 address.
+//
+//	guest eth0 ── tap0 ─ lgbr6 (lan ns: 10.67.0.1/24, fd00:67::1/64;
+//	                            dnsmasq: DHCPv4 + RA for fd00:67::/64, SLAAC only;
+//	                            lastgaspd on :6666)
+//
+// The agent gets an IPv4 lease (its NIC bring-up is DHCPv4), waits for the
+// kernel's SLAAC address, solicits fd00:67::1 and arms netconsole to
+// [fd00:67::1]:6666. The armed line must reach the collector over IPv6 with
+// the bridge's MAC.
+func receiverIPv6(e *Env) (string, error) {
+	l, err := newLab(e)
+	if err != nil {
+		return "", err
+	}
+	lan, err := l.ns()
+	if err != nil {
+		return "", err
+	}
+	const br = "lgbr6" // a name this machine has not, so a write that escaped the namespace fails
+	if err := l.sh(lan,
+		"ip link set lo up",
+		"ip link add "+br+" type bridge",
+	); err != nil {
+		return "", err
+	}
+	// No duplicate address detection on the bridge, so that dnsmasq can
+	// advertise from its link-local address at once. /proc/sys/net is per
+	// namespace; the write is made by a child running in lan.
+	knob := "/proc/sys/net/ipv6/conf/" + br + "/accept_dad"
+	if _, err := os.Stat(knob); err == nil {
+		return "", fmt.Errorf("%s exists outside the lab namespace; refusing to touch it", knob)
+	}
+	cmd := exec.Command("sh", "-c", "echo 0 > "+knob+" && cat "+knob)
+	out, err := cmdOutput(lan, cmd)
+	fmt.Fprintf(l.log, "$ %s\n%s", cmd, out)
+	if err != nil || strings.TrimSpace(out) != "0" {
+		return "", fmt.Errorf("in namespace: %s: %v: %q", knob, err, out)
+	}
+	if err := l.sh(lan,
+		"ip tuntap add tap0 mode tap",
+		"ip link set tap0 master "+br,
+		"ip addr add 10.67.0.1/24 dev "+br,
+		"ip addr add fd00:67::1/64 dev "+br+" nodad",
+		"ip link set "+br+" up",
+		"ip link set tap0 up",
+	); err != nil {
+		return "", err
+	}
+	brl, err := lan.NL.LinkByName(br)
+	if err != nil {
+		return "", err
+	}
+	brMAC := brl.Attrs().HardwareAddr.String()
+	if err := l.start(lan, "dnsmasq", "dnsmasq", "-d", "--no-ping", "--no-resolv", "--no-hosts", "--leasefile-ro",
+		"--pid-file="+filepath.Join(e.Dir, "dnsmasq.pid"), "--conf-file=/dev/null", "--port=0",
+		"--user=root", "--group=root", "--log-dhcp",
+		"--interface="+br, "--bind-interfaces", "--except-interface=lo",
+		"--dhcp-range=10.67.0.50,10.67.0.99,255.255.255.0,1h",
+		"--enable-ra", "--ra-param="+br+",3",
+		"--dhcp-range=::,constructor:"+br+",ra-only,64,1h",
+	); err != nil {
+		return "", err
+	}
+	c, err := l.collector(lan)
+	if err != nil {
+		return "", err
+	}
+	vm, err := l.bootIn(lan, "vm", BootOpts{
+		Append:  "lastgasp.receiver=[fd00:67::1]:6666 lastgasp.upload=http://10.67.0.1:6667",
+		NetArgs: tapNIC("tap0", "52:54:00:67:00:10"),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "remote=[fd00:67::1]:6666", "mac="+brMAC); err != nil {
+		return "", fmt.Errorf("%w (bridge %s is %s)", err, br, brMAC)
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	out = vm.Serial()[:end]
+	m := reNDPStep.FindStringSubmatch(out)
+	if m == nil || m[1] != "fd00:67::1" || m[2] != brMAC {
+		return "", fmt.Errorf("ndp step %q: want fd00:67::1 is at %s", m, brMAC)
+	}
+	a := regexp.MustCompile(`lastgasp: ipv6: (\S+) on`).FindStringSubmatch(out)
+	if a == nil || !strings.HasPrefix(a[1], "fd00:67:") {
+		return "", errors.New("no ipv6 step line with a SLAAC address in fd00:67::/64 on the console")
+	}
+	return fmt.Sprintf("armed to [fd00:67::1]:6666 from %s, mac=%s by NDP; %s", a[1], brMAC, stepTimes(out)), nil
+}
