@@ -197,6 +197,9 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		t := target.Target{
 			Name: fmt.Sprintf("lastgasp%d", i), Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
 			RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
+			// On kernels with netconsole userdata (6.9+) every message
+			// carries the host identity; older kernels ignore this.
+			Userdata: map[string]string{"host": host, "boot": bootID},
 		}
 		if !dynamic {
 			static = append(static, armed{target: t, hop: hop})
