@@ -226,6 +226,7 @@ type BootOpts struct {
 	Initrd  string        // replaces e.Initrd if set
 	Cmdline *string       // replaces the board's kernel.cmdline if set
 	NetArgs []string      // replaces the default user-mode virtio NIC
+	QEMU    []string      // extra QEMU arguments
 	Timeout time.Duration // hard limit for the QEMU process
 }
 
@@ -248,6 +249,7 @@ func (e *Env) Boot(name string, o BootOpts) (*VM, error) {
 		"-kernel", e.Kernel, "-initrd", cmp.Or(o.Initrd, e.Initrd),
 		"-append", strings.TrimSpace(base + " " + o.Append)}
 	args = append(args, net...)
+	args = append(args, o.QEMU...)
 	vm := &VM{serial: &syncBuf{}, done: make(chan struct{}), monitor: filepath.Join(e.Dir, name+".monitor")}
 	args = append(args, "-monitor", "unix:"+vm.monitor+",server=on,wait=off")
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)

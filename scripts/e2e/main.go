@@ -34,6 +34,7 @@ var scenarios = map[string]Scenario{
 	"pstore-duplicate":         pstoreDuplicate,
 	"pstore-killed-mid-upload": pstoreKilledMidUpload,
 	"pstore-disk-full":         pstoreDiskFull,
+	"pstore-corrupt":           pstoreCorrupt,
 	"handoff-switch-root":      handoffSwitchRoot,
 	"handoff-kexec":            handoffKexec,
 	"forward-rsyslog":          forwardRsyslog,
