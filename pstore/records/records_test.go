@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -340,4 +341,24 @@ func FuzzCallTrace(f *testing.F) {
 			t.Fatalf("%d frames, asked for %d", len(got), n)
 		}
 	})
+}
+
+// TestCapturedQEMURecord reads a real ramoops record captured from a QEMU
+// run of the panic-roundtrip scenario (Debian 6.1, sysrq crash).
+func TestCapturedQEMURecord(t *testing.T) {
+	recs, errs := Read("testdata/qemu", 4<<20)
+	if len(errs) != 0 || len(recs) != 1 {
+		t.Fatalf("Read() = %d records, errors %v", len(recs), errs)
+	}
+	r := recs[0]
+	if r.Type != "dmesg" || r.Backend != "ramoops" || r.ID != "0" || r.Compressed || !r.Complete() {
+		t.Errorf("record = %+v", r)
+	}
+	if got, want := PanicLine(r.Data), "Kernel panic - not syncing: sysrq triggered crash"; got != want {
+		t.Errorf("PanicLine() = %q, want %q", got, want)
+	}
+	trace := CallTrace(r.Data, 8)
+	if !slices.Contains(trace, "sysrq_handle_crash+0x16/0x20") {
+		t.Errorf("CallTrace() = %q, want it to contain sysrq_handle_crash", trace)
+	}
 }
