@@ -94,3 +94,14 @@ func FuzzParseIomem(f *testing.F) {
 		}
 	})
 }
+
+// TestCapturedQEMUIomem checks the region against /proc/iomem captured from
+// a QEMU guest of the qemu-x86_64 board (memmap=1M$0x5000000).
+func TestCapturedQEMUIomem(t *testing.T) {
+	if err := Check("testdata/qemu-iomem", 0x5000000, 0x100000); err != nil {
+		t.Errorf("board region rejected: %v", err)
+	}
+	if err := Check("testdata/qemu-iomem", 0x6000000, 0x100000); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("region in System RAM: err = %v, want ErrUnsafe", err)
+	}
+}
