@@ -22,7 +22,9 @@
 //	                drivers, configfs and netconsole (names as in modules.dep, '-' or '_')
 //	modules.late    kernel modules loaded once netconsole is armed (ramoops, storage):
 //	                under one emulated CPU, loading them early delays the network
-//	nic             glob patterns on interface names, in order of preference
+//	nic             NIC rules in order of preference: a glob on the interface name
+//	                ("eth*"), "mac:<glob>" on its MAC ("mac:52:54:00:*"), or
+//	                "driver:<glob>" on its driver ("driver:e1000")
 //	receiver        netconsole receiver host:port (port defaults to 6666)
 //	upload          crash-record upload base URL: http:// (plain, unauthenticated:
 //	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls)

@@ -16,7 +16,9 @@ var ErrNoInterface = errors.New("no matching network interface")
 
 // Candidates returns the names of the interfaces in sysClassNet (normally
 // /sys/class/net) matching patterns, in pattern order, then name order.
-// Loopback is never a candidate.
+// Loopback is never a candidate. A pattern is a glob on the interface name
+// ("eth*"), on its MAC address ("mac:52:54:00:*", lowercase hex), or on its
+// driver ("driver:e1000", the device's driver link in sysfs).
 func Candidates(sysClassNet string, patterns []string) ([]string, error) {
 	ents, err := os.ReadDir(sysClassNet)
 	if err != nil {
@@ -33,13 +35,37 @@ func Candidates(sysClassNet string, patterns []string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, p := range patterns {
 		for _, n := range names {
-			if ok, _ := filepath.Match(p, n); ok && !seen[n] {
+			if !seen[n] && MatchNIC(sysClassNet, n, p) {
 				seen[n] = true
 				out = append(out, n)
 			}
 		}
 	}
 	return out, nil
+}
+
+// MatchNIC reports whether interface name matches one NIC pattern (see
+// Candidates).
+func MatchNIC(sysClassNet, name, pattern string) bool {
+	var subject string
+	switch {
+	case strings.HasPrefix(pattern, "mac:"):
+		b, err := os.ReadFile(filepath.Join(sysClassNet, name, "address"))
+		if err != nil {
+			return false
+		}
+		subject, pattern = strings.ToLower(strings.TrimSpace(string(b))), strings.ToLower(pattern[len("mac:"):])
+	case strings.HasPrefix(pattern, "driver:"):
+		t, err := os.Readlink(filepath.Join(sysClassNet, name, "device", "driver"))
+		if err != nil {
+			return false
+		}
+		subject, pattern = filepath.Base(t), pattern[len("driver:"):]
+	default:
+		subject = name
+	}
+	ok, _ := filepath.Match(pattern, subject)
+	return ok
 }
 
 // WaitCandidates polls Candidates until at least one interface matches or

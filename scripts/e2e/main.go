@@ -30,6 +30,7 @@ var scenarios = map[string]Scenario{
 	"arp-silent":               arpSilent,
 	"two-receivers":            twoReceivers,
 	"nic-e1000":                nicE1000,
+	"nic-by-driver":            nicByDriver,
 	"pstore-collector-down":    pstoreCollectorDown,
 	"pstore-duplicate":         pstoreDuplicate,
 	"pstore-killed-mid-upload": pstoreKilledMidUpload,

@@ -158,3 +158,32 @@ func nicE1000(e *Env) (string, error) {
 	}
 	return "", nil
 }
+
+// nicByDriver: two NICs that would both get a lease (virtio-net and e1000);
+// lastgasp.iface=driver:e1000 picks the e1000 one, by its driver.
+func nicByDriver(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	netArgs := []string{
+		"-netdev", "user,id=a", "-device", "virtio-net-pci,netdev=a,romfile=,mac=52:54:00:12:00:0a",
+		"-netdev", "user,id=b", "-device", "e1000,netdev=b,romfile=,mac=52:54:00:12:00:0b",
+	}
+	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.iface=driver:e1000"), NetArgs: netArgs})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed host=52-54-00-12-00-0b"); err != nil {
+		return "", err
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`lastgasp: nic: candidates \[([^\]]*)\]`).FindStringSubmatch(vm.Serial()[:end])
+	if m == nil || !strings.Contains(m[1], "e1000") || strings.Contains(m[1], "virtio") {
+		return "", fmt.Errorf("candidates %q: want only the e1000 NIC", m)
+	}
+	return "candidates " + m[1], nil
+}
