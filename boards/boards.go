@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/link"
 )
 
 // ErrInvalid is wrapped by every error that reports a malformed profile.
@@ -80,7 +82,10 @@ type Board struct {
 	// MainLogLevel (console.main_loglevel) is the console loglevel handed
 	// to the main system (switch_root, kexec): 5 by default, so warnings,
 	// oopses and panics always go out and info-level boot noise does not.
-	MainLogLevel  int
+	MainLogLevel int
+	// IP (ip) is a static network configuration in the kernel's ip= syntax;
+	// an ip= on the kernel command line wins over it.
+	IP            string
 	DHCPTimeout   time.Duration
 	ARPTimeout    time.Duration
 	UploadTimeout time.Duration
@@ -256,6 +261,11 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return dur(&b.UploadTimeout)
 	case "host":
 		b.Host = v
+	case "ip":
+		if _, err := link.ParseIPArg(v); err != nil {
+			return fmt.Errorf("kernel ip= syntax: %v: %w", err, ErrInvalid)
+		}
+		b.IP = v
 	default:
 		if ok, err := b.handoffKey(k, v); ok {
 			return err

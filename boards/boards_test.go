@@ -111,3 +111,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBoardIP(t *testing.T) {
+	const base = "name = b\narch = amd64\nkernel.package = k\n"
+	b, err := Parse(strings.NewReader(base + "ip = 10.0.2.15::10.0.2.2:255.255.255.0::eth0:off\n"))
+	if err != nil || b.IP == "" {
+		t.Fatalf("Parse(ip) = %v, %v", b, err)
+	}
+	if _, err := Parse(strings.NewReader(base + "ip = 10.0.2.999::::::\n")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad ip accepted: %v", err)
+	}
+}

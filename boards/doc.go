@@ -49,5 +49,8 @@
 //	                inside the root= file system (or the initramfs without root=)
 //	kexec.cmdline   extra arguments for the main kernel; the agent adds the board's
 //	                kernel.cmdline, ramoops.*=, loglevel= and netconsole= itself
+//	ip              static network configuration in the kernel's ip= syntax
+//	                (client:server:gw:netmask:hostname:device:off); ip= on the
+//	                kernel command line wins
 //	host            fixed host name (default: derived from the NIC's MAC)
 package boards

@@ -36,6 +36,8 @@ type netCmdline struct {
 	ip    link.IPConfig // the kernel's ip= argument; DHCP without one
 	ipArg string        // its raw value, for the logs
 	hasIP bool
+	// fromBoard: the ip= configuration is the board's (no ip= argument).
+	fromBoard bool
 	// recv tells where the board's receivers came from; zero when the
 	// lastgasp.* arguments were rejected (the agent then uses the board's).
 	recv boards.Cmdline
@@ -61,6 +63,9 @@ func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any
 		nc.recv = c
 	}
 	nc.ipArg, nc.hasIP = boards.KernelArg(cmdline, "ip")
+	if !nc.hasIP && b.IP != "" {
+		nc.ipArg, nc.hasIP, nc.fromBoard = b.IP, true, true
+	}
 	if !nc.hasIP {
 		return nc
 	}
@@ -72,6 +77,14 @@ func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any
 	}
 	nc.ip = ipc
 	return nc
+}
+
+// source names where the ip= configuration came from, for the logs.
+func (nc netCmdline) source() string {
+	if nc.fromBoard {
+		return "board ip"
+	}
+	return "ip"
 }
 
 // describe says what the ip= configuration asks for, for the logs.
@@ -86,11 +99,11 @@ func (nc netCmdline) describe() string {
 	switch nc.ip.Method {
 	case link.IPStatic:
 		s := nc.ip.Static
-		return fmt.Sprintf("static %s gw %v on %s (ip=%s)", s.Address.String(), s.Router, dev, nc.ipArg)
+		return fmt.Sprintf("static %s gw %v on %s (%s=%s)", s.Address.String(), s.Router, dev, nc.source(), nc.ipArg)
 	case link.IPOff:
-		return fmt.Sprintf("off (ip=%s): no NIC is configured, no netconsole", nc.ipArg)
+		return fmt.Sprintf("off (%s=%s): no NIC is configured, no netconsole", nc.source(), nc.ipArg)
 	}
-	return fmt.Sprintf("dhcp on %s (ip=%s)", dev, nc.ipArg)
+	return fmt.Sprintf("dhcp on %s (%s=%s)", dev, nc.source(), nc.ipArg)
 }
 
 // network brings a NIC up and arms one netconsole target per receiver.

@@ -160,3 +160,20 @@ func TestHasIPv6(t *testing.T) {
 		}
 	}
 }
+
+func TestBoardStaticIP(t *testing.T) {
+	b := boards.Defaults()
+	b.IP = "10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"
+	nc := parseNetCmdline(&b, "console=ttyS0", t.Errorf)
+	if !nc.hasIP || !nc.fromBoard || nc.ip.Method != link.IPStatic {
+		t.Fatalf("board ip: %+v", nc)
+	}
+	if d := nc.describe(); !strings.Contains(d, "static 10.0.2.15/24") || !strings.Contains(d, "board ip=") {
+		t.Errorf("describe() = %q", d)
+	}
+	// ip= on the command line wins over the board's.
+	nc = parseNetCmdline(&b, "ip=dhcp", t.Errorf)
+	if nc.fromBoard || nc.ip.Method != link.IPDHCP {
+		t.Errorf("cmdline ip=dhcp did not win: %+v", nc)
+	}
+}
