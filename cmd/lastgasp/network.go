@@ -198,8 +198,6 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 		if cached {
 			note = ", resolved before"
-		} else if rip.Is6() {
-			mac, err = a.resolve6(ctx, hop, b.ARPTimeout)
 		} else {
 			mac, err = a.resolve(ctx, hop, b.ARPTimeout)
 		}
@@ -388,26 +386,41 @@ func describeNICs(sysClassNet string, names []string) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
+// resolve finds the MAC of the next hop: ARP (RFC 826) for IPv4, neighbor
+// solicitations (RFC 4861) for IPv6, with the same retries, deadline and
+// conflict watch.
 func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
 	ifi, err := net.InterfaceByName(hop.Dev)
 	if err != nil {
 		return nil, err
 	}
-	c, err := arp.Dial(ifi)
-	if err != nil {
-		return nil, fmt.Errorf("arp socket on %s: %w", hop.Dev, err)
+	proto := "arp"
+	if hop.Via.Is6() {
+		proto = "ndp"
 	}
-	defer c.Close()
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r := nexthop.Resolver{
 		Retry:  200 * time.Millisecond,
 		Linger: arpLinger,
 		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
-			a.Log.Logf(LevelWarn, "arp: conflict: %s answered by %s and by %s; using the first, %s", ip, first, other, first)
+			a.Log.Logf(LevelWarn, "%s: conflict: %s answered by %s and by %s; using the first, %s", proto, ip, first, other, first)
 		},
 		Logf: a.Log.Infof,
 	}
+	if hop.Via.Is6() {
+		c, err := nexthop.DialNDP(ifi, hop.Src, hop.Via)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return r.ResolveNDP(actx, c, ifi.HardwareAddr, hop.Via)
+	}
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		return nil, fmt.Errorf("arp socket on %s: %w", hop.Dev, err)
+	}
+	defer c.Close()
 	return r.Resolve(actx, c, hop.Via)
 }
 
@@ -418,29 +431,4 @@ func hasIPv6(rs []netip.AddrPort) bool {
 		}
 	}
 	return false
-}
-
-// resolve6 is resolve for an IPv6 next hop: neighbor solicitations (RFC
-// 4861) instead of ARP, with the same retries, deadline and conflict watch.
-func (a *Agent) resolve6(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
-	ifi, err := net.InterfaceByName(hop.Dev)
-	if err != nil {
-		return nil, err
-	}
-	c, err := nexthop.DialNDP(ifi, hop.Src, hop.Via)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r := nexthop.Resolver{
-		Retry:  200 * time.Millisecond,
-		Linger: arpLinger,
-		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
-			a.Log.Logf(LevelWarn, "ndp: conflict: %s answered by %s and by %s; using the first, %s", ip, first, other, first)
-		},
-		Logf: a.Log.Infof,
-	}
-	return r.ResolveNDP(actx, c, ifi.HardwareAddr, hop.Via)
 }
