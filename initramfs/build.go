@@ -42,6 +42,7 @@ type Result struct {
 	Modules   []string // module paths, dependency order
 	CPIOBytes int64
 	XZBytes   int64
+	BCJ       string // the xz branch filter used ("x86"), or "" for none
 }
 
 // Build stages the board's modules and profile, runs the u-root builder
@@ -139,7 +140,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
 	// The kernel's xz decompressor supports only CRC32 (or no) checks.
-	xz := exec.CommandContext(ctx, "xz", "-9", "--check=crc32", "-c", cpio)
+	bcj := BCJFilter(o.Board.Arch, filepath.Join(o.KernelRoot, "boot", "config-"+o.KernelRelease))
+	xz := exec.CommandContext(ctx, "xz", XZArgs(bcj, cpio)...)
 	xz.Stdout, xz.Stderr = out, o.Stderr
 	err = xz.Run()
 	if cerr := out.Close(); err == nil {
@@ -155,7 +157,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
-	return &Result{Modules: paths, CPIOBytes: st.Size(), XZBytes: xst.Size()}, nil
+	return &Result{Modules: paths, CPIOBytes: st.Size(), XZBytes: xst.Size(), BCJ: bcj}, nil
 }
 
 func copyFile(src, dst string) error {

@@ -52,7 +52,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("image %s: %d bytes xz (%.2f MiB), %d bytes cpio, %d modules, built in %v\n",
-		*out, res.XZBytes, float64(res.XZBytes)/(1<<20), res.CPIOBytes, len(res.Modules), time.Since(t0).Round(100*time.Millisecond))
+	bcj := res.BCJ
+	if bcj == "" {
+		bcj = "none"
+	}
+	fmt.Printf("image %s: %d bytes xz (%.2f MiB, branch filter %s), %d bytes cpio, %d modules, built in %v\n",
+		*out, res.XZBytes, float64(res.XZBytes)/(1<<20), bcj, res.CPIOBytes, len(res.Modules), time.Since(t0).Round(100*time.Millisecond))
 	return nil
 }
