@@ -65,9 +65,16 @@ type Board struct {
 	KernelCmdline string
 	Modules       []string
 	ModulesLate   []string
-	NIC           []string
-	Receivers     []string
-	Upload        string
+	// ModulesOnDemand (modules.ondemand) go into the image but are loaded
+	// only when a feature asks for them: 8021q for a VLAN.
+	ModulesOnDemand []string
+	NIC             []string
+	// VLAN (vlan) is an 802.1Q VLAN ID (1-4094) the agent's traffic is
+	// tagged with: it creates <nic>.<id> on each candidate NIC and runs
+	// DHCP and netconsole there. 0: untagged.
+	VLAN      int
+	Receivers []string
+	Upload    string
 	// UploadCA (upload.ca) is where the image holds the collector's CA
 	// for https:// uploads; UploadCAFile (upload.ca_file), if set, is a
 	// file relative to the board file that the image build bakes there.
@@ -191,6 +198,8 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return list(&b.Modules)
 	case "modules.late":
 		return list(&b.ModulesLate)
+	case "modules.ondemand":
+		return list(&b.ModulesOnDemand)
 	case "nic":
 		return list(&b.NIC)
 	case "receiver":
@@ -261,6 +270,12 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return dur(&b.UploadTimeout)
 	case "host":
 		b.Host = v
+	case "vlan":
+		id, err := ParseVLAN(v)
+		if err != nil {
+			return err
+		}
+		b.VLAN = id
 	case "ip":
 		if _, err := link.ParseIPArg(v); err != nil {
 			return fmt.Errorf("kernel ip= syntax: %v: %w", err, ErrInvalid)
@@ -289,10 +304,13 @@ func (b *Board) Validate() error {
 	if b.KernelPackage == "" {
 		return bad("kernel.package missing")
 	}
-	for _, m := range append(append([]string(nil), b.Modules...), b.ModulesLate...) {
+	for _, m := range b.ImageModules() {
 		if !nameRE.MatchString(strings.ToLower(m)) {
 			return bad("module name %q", m)
 		}
+	}
+	if b.VLAN < 0 || b.VLAN > 4094 {
+		return bad("vlan %d: want 1-4094 or 0", b.VLAN)
 	}
 	for _, p := range b.NIC {
 		if _, err := filepath.Match(p, ""); err != nil {
@@ -333,6 +351,40 @@ func (b *Board) Validate() error {
 		}
 	}
 	return b.validateHandoff()
+}
+
+// ModuleVLAN is the kernel module that provides 802.1Q VLAN devices.
+const ModuleVLAN = "8021q"
+
+// ImageModules returns every module the image must hold: modules,
+// modules.late and modules.ondemand, plus 8021q when the board sets a VLAN.
+func (b *Board) ImageModules() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range [][]string{b.Modules, b.ModulesLate, b.ModulesOnDemand} {
+		for _, m := range l {
+			if k := strings.ReplaceAll(m, "-", "_"); !seen[k] {
+				seen[k] = true
+				out = append(out, m)
+			}
+		}
+	}
+	if b.VLAN != 0 && !seen[ModuleVLAN] {
+		out = append(out, ModuleVLAN)
+	}
+	return out
+}
+
+// ParseVLAN parses an 802.1Q VLAN ID: 1-4094, or "0"/"off" for none.
+func ParseVLAN(s string) (int, error) {
+	if s == "off" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 4094 || s != strconv.Itoa(n) {
+		return 0, fmt.Errorf("vlan %q: want an 802.1Q VLAN ID 1-4094, or 0/off: %w", s, ErrInvalid)
+	}
+	return n, nil
 }
 
 // DefaultReceiverPort is the netconsole UDP port used when a receiver names no port.

@@ -36,6 +36,7 @@ type Cmdline struct {
 //	lastgasp.upload=http://host:port
 //	lastgasp.iface=eth1[,eth2]                  (name patterns; replaces the board's)
 //	lastgasp.host=name
+//	lastgasp.vlan=ID|off                        (802.1Q VLAN ID 1-4094; replaces the board's)
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
 //	lastgasp.handoff=, lastgasp.kexec_kernel=, lastgasp.kexec_initrd=,
@@ -84,6 +85,12 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 				return c, fmt.Errorf("cmdline %s: want [A-Za-z0-9._-]{1,64}: %w", f, ErrInvalid)
 			}
 			b.Host = v
+		case "vlan":
+			id, err := ParseVLAN(v)
+			if err != nil {
+				return c, fmt.Errorf("cmdline %s: %w", f, err)
+			}
+			b.VLAN = id
 		case "loglevel":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 8 {

@@ -128,6 +128,7 @@ func FuzzApplyCmdline(f *testing.F) {
 	f.Add(`a="b c" lastgasp.host=h lastgasp.test_panic`)
 	f.Add("lastgasp.receiver=dhcp:6666 ip=10.0.0.5::10.0.0.1:255.255.255.0:box:eth0:off")
 	f.Add("lastgasp.receiver=dhcp,dhcp:1 lastgasp.receiver=[fd00::1]:9")
+	f.Add("lastgasp.vlan=100 lastgasp.vlan=off lastgasp.vlan=4095")
 	f.Fuzz(func(t *testing.T, cmdline string) {
 		b := Defaults()
 		b.Name, b.Arch, b.KernelPackage = "b", "amd64", "k"

@@ -10,7 +10,7 @@
 //	key = value
 //
 // and '#' starts a comment that runs to the end of the line. Keys are case
-// sensitive. List keys (modules, nic, receiver, build.tags) take space-separated values and
+// sensitive. List keys (modules, modules.late, modules.ondemand, nic, receiver, build.tags) take space-separated values and
 // may be repeated; each repetition appends. Any other key may appear once.
 // Unknown keys are an error, so a typo never goes unnoticed.
 //
@@ -22,6 +22,13 @@
 //	                drivers, configfs and netconsole (names as in modules.dep, '-' or '_')
 //	modules.late    kernel modules loaded once netconsole is armed (ramoops, storage):
 //	                under one emulated CPU, loading them early delays the network
+//	modules.ondemand  kernel modules packed into the image but loaded only when a
+//	                feature needs them: 8021q (802.1Q VLANs) when vlan= is set, on
+//	                the board or on the kernel command line (lastgasp.vlan=)
+//	vlan            802.1Q VLAN ID (1-4094) to tag the agent's traffic with: the
+//	                agent creates <nic>.<id> on each candidate NIC and runs DHCP
+//	                and netconsole there; 0 or off (default) for untagged. Setting
+//	                it adds 8021q to the image
 //	nic             NIC rules in order of preference: a glob on the interface name
 //	                ("eth*"), "mac:<glob>" on its MAC ("mac:52:54:00:*"), or
 //	                "driver:<glob>" on its driver ("driver:e1000")

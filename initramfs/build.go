@@ -63,7 +63,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: modules.builtin: %w", err)
 	}
-	paths, err := dm.Closure(append(append([]string(nil), o.Board.Modules...), o.Board.ModulesLate...), builtin)
+	paths, err := dm.Closure(o.Board.ImageModules(), builtin)
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: board %s: %w", o.Board.Name, err)
 	}

@@ -37,6 +37,7 @@ type Config struct {
 	SysrqTrigger  string // /proc/sysrq-trigger
 	RamoopsParams string // /sys/module/ramoops/parameters
 	PstoreParams  string // /sys/module/pstore/parameters
+	SysModule     string // /sys/module (which modules are loaded or built in)
 	Iomem         string // /proc/iomem
 	Console       string // /dev/console
 	Shell         string // rescue shell
@@ -66,6 +67,7 @@ func DefaultConfig() Config {
 		SysrqTrigger:  "/proc/sysrq-trigger",
 		RamoopsParams: "/sys/module/ramoops/parameters",
 		PstoreParams:  "/sys/module/pstore/parameters",
+		SysModule:     "/sys/module",
 		Iomem:         "/proc/iomem",
 		Console:       "/dev/console",
 		Shell:         "/bin/sh",

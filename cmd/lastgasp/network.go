@@ -127,8 +127,18 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		return nil, orHost(host, "unknown")
 	}
 
+	vlan := b.VLAN
+	if vlan != 0 {
+		t0 = time.Now()
+		err := a.loadModuleOnDemand(boards.ModuleVLAN)
+		if a.Log.Step("vlan", t0, err, "802.1Q VLAN %d: DHCP and netconsole on %s", vlan, vlanNames(cands, vlan)) != nil {
+			a.Log.Errorf("vlan: continuing untagged on %v", cands)
+			vlan = 0
+		}
+	}
+
 	t0 = time.Now()
-	lease, c2l, err := a.bringup(ctx, b, cands, nc.ip)
+	lease, c2l, err := a.bringup(ctx, b, cands, nc.ip, vlan)
 	step := "dhcp"
 	if nc.ip.Method == link.IPStatic {
 		step = "static"
@@ -243,6 +253,31 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	return out, host
 }
 
+// loadModuleOnDemand loads one of the image's on-demand modules (board
+// key modules.ondemand) unless the kernel already has it.
+func (a *Agent) loadModuleOnDemand(name string) error {
+	if _, err := os.Stat(filepath.Join(a.Config.SysModule, name)); err == nil {
+		return nil // loaded before, or built in
+	}
+	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
+	if err != nil {
+		return err
+	}
+	if err := p.Probe(name, ""); err != nil {
+		return fmt.Errorf("module %s (is it in the board's modules.ondemand?): %w", name, err)
+	}
+	return nil
+}
+
+// vlanNames lists the VLAN interfaces the candidates will get.
+func vlanNames(cands []string, id int) string {
+	out := make([]string, len(cands))
+	for i, c := range cands {
+		out[i] = link.VLANName(c, id) + " on " + c
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
 // announce writes the line that is the first to travel through a new
 // target; the collector binds the stream to host and boot from it.
 func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
@@ -266,7 +301,11 @@ func (a *Agent) reloadNetconsole(param string) error {
 // bringup tries every candidate at once (link up, carrier, then DHCP or the
 // static ip= configuration) under the board's DHCP deadline and returns the
 // first lease and how long it took from carrier to lease on that NIC.
-func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig) (*link.Lease, time.Duration, error) {
+//
+// With a VLAN ID (not 0), each candidate gets its VLAN interface once it has
+// carrier, and DHCP (or the static address) goes there: the lease names the
+// VLAN interface.
+func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int) (*link.Lease, time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
 	defer cancel()
 	var (
@@ -275,8 +314,17 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 		leased  = map[string]time.Time{}
 	)
 	get := func(ctx context.Context, ifname string) (*link.Lease, error) {
+		tc := time.Now()
+		if vlan != 0 {
+			dev, err := link.AddVLAN(ifname, vlan)
+			if err != nil {
+				return nil, err
+			}
+			a.Log.Infof("vlan: %s is VLAN %d on %s (%v)", dev, vlan, ifname, time.Since(tc).Round(100*time.Microsecond))
+			ifname = dev
+		}
 		mu.Lock()
-		carrier[ifname] = time.Now()
+		carrier[ifname] = tc
 		mu.Unlock()
 		var (
 			l   *link.Lease

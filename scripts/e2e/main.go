@@ -46,6 +46,7 @@ var scenarios = map[string]Scenario{
 	"ip-static":                ipStatic,
 	"receiver-ipv6":            receiverIPv6,
 	"pstore-tls":               pstoreTLS,
+	"nic-vlan":                 nicVLAN,
 }
 
 func main() {
