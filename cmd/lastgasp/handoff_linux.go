@@ -194,6 +194,9 @@ func (a *Agent) kexec(ctx context.Context, b *boards.Board, targets []armed) err
 	var params []string
 	for _, t := range tgs {
 		params = append(params, t.Param())
+		if b.VLAN != 0 {
+			a.Log.Logf(LevelWarn, "kexec: netconsole= names VLAN interface %s, which the agent created: the main kernel's netconsole finds it only if the main system creates it before netconsole loads", t.Dev)
+		}
 	}
 	cmdline, err := handoff.KexecCmdline(handoff.KexecParams{
 		Base: b.KernelCmdline, Netconsole: params, Ramoops: b.Ramoops.Params(),
