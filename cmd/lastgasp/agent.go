@@ -38,6 +38,7 @@ type Config struct {
 	RamoopsParams string // /sys/module/ramoops/parameters
 	PstoreParams  string // /sys/module/pstore/parameters
 	SysModule     string // /sys/module (which modules are loaded or built in)
+	IPv6Conf      string // /proc/sys/net/ipv6/conf
 	Iomem         string // /proc/iomem
 	Console       string // /dev/console
 	Shell         string // rescue shell
@@ -68,6 +69,7 @@ func DefaultConfig() Config {
 		RamoopsParams: "/sys/module/ramoops/parameters",
 		PstoreParams:  "/sys/module/pstore/parameters",
 		SysModule:     "/sys/module",
+		IPv6Conf:      "/proc/sys/net/ipv6/conf",
 		Iomem:         "/proc/iomem",
 		Console:       "/dev/console",
 		Shell:         "/bin/sh",

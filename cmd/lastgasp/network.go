@@ -127,6 +127,12 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		return nil, orHost(host, "unknown")
 	}
 
+	if a.Config.IPv6Conf != "" {
+		t0 = time.Now()
+		err := tuneIPv6(a.Config.IPv6Conf, cands)
+		a.Log.Step("ipv6", t0, err, "optimistic DAD, no router solicitation delay on %v", cands)
+	}
+
 	vlan := b.VLAN
 	if vlan != 0 {
 		t0 = time.Now()
@@ -170,6 +176,7 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	if hasIPv6(recvs) {
 		t0 = time.Now()
 		ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
+		go a.solicitRouters(ctx6, ifname)
 		p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
 		cancel()
 		if a.Log.Step("ipv6", t0, err, "%s on %s (SLAAC by the kernel; an IPv6 receiver needs a global address)", p, ifname) == nil {
@@ -251,6 +258,43 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 	}
 	return out, host
+}
+
+// solicitRouters sends up to three router solicitations on ifname (RFC
+// 4861's MAX_RTR_SOLICITATIONS) as soon as the kernel reports the link
+// operationally up, which is when IPv6 starts on it (up to a second after
+// carrier: the kernel batches link state changes); then 0.25 s and 1 s
+// later. Routers that advertise only on request then answer without
+// waiting for the kernel's own solicitation, sent only after duplicate
+// address detection of the link-local address (another second).
+func (a *Agent) solicitRouters(ctx context.Context, ifname string) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return
+	}
+	oper := filepath.Join(a.Config.SysClassNet, ifname, "operstate")
+	for {
+		if b, _ := os.ReadFile(oper); strings.TrimSpace(string(b)) == "up" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for i, wait := range []time.Duration{250 * time.Millisecond, 750 * time.Millisecond, 0} {
+		err := nexthop.SolicitRouters(ifi)
+		a.Log.Debugf("ipv6: router solicitation %d on %s: %v", i+1, ifname, err)
+		if wait == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // loadModuleOnDemand loads one of the image's on-demand modules (board

@@ -13,8 +13,9 @@ import (
 )
 
 // GlobalIPv6 returns a usable global-scope IPv6 address of ifname: neither
-// tentative (duplicate address detection still running), nor failed DAD, nor
-// deprecated; false if there is none yet.
+// tentative (duplicate address detection still running) unless optimistic
+// (RFC 4429: usable while DAD runs), nor failed DAD, nor deprecated; false
+// if there is none yet.
 func GlobalIPv6(ifname string) (netip.Prefix, bool, error) {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
@@ -25,7 +26,7 @@ func GlobalIPv6(ifname string) (netip.Prefix, bool, error) {
 		return netip.Prefix{}, false, fmt.Errorf("nexthop: addresses of %s: %w", ifname, err)
 	}
 	for _, a := range addrs {
-		if a.Scope != unix.RT_SCOPE_UNIVERSE || a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) != 0 {
+		if a.Scope != unix.RT_SCOPE_UNIVERSE || !usable(a.Flags) {
 			continue
 		}
 		ip, ok := netip.AddrFromSlice(a.IP)
@@ -71,4 +72,34 @@ func DialNDP(ifi *net.Interface, src, via netip.Addr) (*ndp.Conn, error) {
 		return nil, fmt.Errorf("nexthop: ndp socket on %s (%s): %w", ifi.Name, addr, err)
 	}
 	return c, nil
+}
+
+// usable reports whether an IPv6 address with these IFA_F_* flags may be
+// used as a source: not failed or deprecated, and either done with DAD or
+// optimistic.
+func usable(flags int) bool {
+	if flags&(unix.IFA_F_DADFAILED|unix.IFA_F_DEPRECATED) != 0 {
+		return false
+	}
+	return flags&unix.IFA_F_TENTATIVE == 0 || flags&unix.IFA_F_OPTIMISTIC != 0
+}
+
+// SolicitRouters sends one router solicitation (RFC 4861 section 6.3.7) on
+// ifi to all routers (ff02::2), so that the kernel's SLAAC gets its router
+// advertisement without waiting for its own solicitation, which it sends
+// only once the link-local address has finished duplicate address
+// detection (a second or more after link up). The message carries no
+// source link-layer address option: its source may be an optimistic or the
+// unspecified address (RFC 4429 section 3.2), so routers answer to all
+// nodes. The kernel processes the advertisement whoever solicited it.
+func SolicitRouters(ifi *net.Interface) error {
+	c, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	if err != nil {
+		return fmt.Errorf("nexthop: ndp socket on %s: %w", ifi.Name, err)
+	}
+	defer c.Close()
+	if err := c.WriteTo(&ndp.RouterSolicitation{}, nil, netip.IPv6LinkLocalAllRouters()); err != nil {
+		return fmt.Errorf("nexthop: router solicitation on %s: %w", ifi.Name, err)
+	}
+	return nil
 }
