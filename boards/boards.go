@@ -74,7 +74,15 @@ type Board struct {
 	// DHCP and netconsole there. 0: untagged.
 	VLAN      int
 	Receivers []string
-	Upload    string
+	// ReceiverOption (receiver.dhcp_option) is the DHCPv4 option that
+	// carries receivers when none is configured: 7 (RFC 2132 log server,
+	// the default) or a site-specific code 128-254 with IPv4 addresses.
+	ReceiverOption int
+	// ReceiverOption6 (receiver.dhcp6_option) is the DHCPv6 option code
+	// that carries IPv6 receivers (16-byte addresses); 0: DHCPv6 is not
+	// asked for receivers. DHCPv6 has no standard log server option.
+	ReceiverOption6 int
+	Upload          string
 	// UploadCA (upload.ca) is where the image holds the collector's CA
 	// for https:// uploads; UploadCAFile (upload.ca_file), if set, is a
 	// file relative to the board file that the image build bakes there.
@@ -107,14 +115,15 @@ type Board struct {
 // Defaults returns the values a profile starts from before its keys apply.
 func Defaults() Board {
 	return Board{
-		NIC:           []string{"eth*", "en*"},
-		LogLevel:      7,
-		MainLogLevel:  5,
-		DHCPTimeout:   10 * time.Second,
-		ARPTimeout:    2 * time.Second,
-		UploadTimeout: 20 * time.Second,
-		UploadCA:      DefaultUploadCA,
-		Handoff:       HandoffRescue,
+		NIC:            []string{"eth*", "en*"},
+		LogLevel:       7,
+		MainLogLevel:   5,
+		ReceiverOption: 7,
+		DHCPTimeout:    10 * time.Second,
+		ARPTimeout:     2 * time.Second,
+		UploadTimeout:  20 * time.Second,
+		UploadCA:       DefaultUploadCA,
+		Handoff:        HandoffRescue,
 	}
 }
 
@@ -270,6 +279,18 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return dur(&b.UploadTimeout)
 	case "host":
 		b.Host = v
+	case "receiver.dhcp_option":
+		n, err := ParseReceiverOption(v)
+		if err != nil {
+			return err
+		}
+		b.ReceiverOption = n
+	case "receiver.dhcp6_option":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 || v != strconv.Itoa(n) {
+			return fmt.Errorf("want a DHCPv6 option code 1-65535, got %q: %w", v, ErrInvalid)
+		}
+		b.ReceiverOption6 = n
 	case "vlan":
 		id, err := ParseVLAN(v)
 		if err != nil {
@@ -373,6 +394,16 @@ func (b *Board) ImageModules() []string {
 		out = append(out, ModuleVLAN)
 	}
 	return out
+}
+
+// ParseReceiverOption parses a DHCPv4 option code for receivers: 7 (RFC
+// 2132 log server) or a site-specific code, 128-254 (RFC 2132 section 2).
+func ParseReceiverOption(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || s != strconv.Itoa(n) || (n != 7 && (n < 128 || n > 254)) {
+		return 0, fmt.Errorf("receiver DHCP option %q: want 7 or a site-specific code 128-254: %w", s, ErrInvalid)
+	}
+	return n, nil
 }
 
 // ParseVLAN parses an 802.1Q VLAN ID: 1-4094, or "0"/"off" for none.

@@ -36,6 +36,7 @@ type Cmdline struct {
 //	lastgasp.upload=http://host:port
 //	lastgasp.iface=eth1[,eth2]                  (name patterns; replaces the board's)
 //	lastgasp.host=name
+//	lastgasp.dhcp_option=N                      (DHCPv4 option with the receivers: 7 or 128-254)
 //	lastgasp.vlan=ID|off                        (802.1Q VLAN ID 1-4094; replaces the board's)
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
@@ -85,6 +86,12 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 				return c, fmt.Errorf("cmdline %s: want [A-Za-z0-9._-]{1,64}: %w", f, ErrInvalid)
 			}
 			b.Host = v
+		case "dhcp_option":
+			n, err := ParseReceiverOption(v)
+			if err != nil {
+				return c, fmt.Errorf("cmdline %s: %w", f, err)
+			}
+			b.ReceiverOption = n
 		case "vlan":
 			id, err := ParseVLAN(v)
 			if err != nil {

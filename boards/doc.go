@@ -33,6 +33,14 @@
 //	                ("eth*"), "mac:<glob>" on its MAC ("mac:52:54:00:*"), or
 //	                "driver:<glob>" on its driver ("driver:e1000")
 //	receiver        netconsole receiver host:port (port defaults to 6666)
+//	receiver.dhcp_option  DHCPv4 option that names receivers when neither the
+//	                command line nor the board does: 7 (RFC 2132 log server,
+//	                default) or a site-specific code 128-254 holding IPv4
+//	                addresses, for networks whose option 7 points at syslog
+//	                servers; lastgasp.dhcp_option= overrides
+//	receiver.dhcp6_option  DHCPv6 option code (1-65535) holding IPv6 receivers
+//	                (16-byte addresses each); DHCPv6 has no standard log server
+//	                option, so a site picks one. Unset: DHCPv6 is not asked
 //	upload          crash-record upload base URL: http:// (plain, unauthenticated:
 //	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls)
 //	upload.ca       path inside the image of the collector's CA (PEM), pinned for

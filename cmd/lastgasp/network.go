@@ -379,7 +379,7 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 			s.Interface = ifname
 			l = &s
 		} else {
-			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Debugf))
+			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Debugf), link.WithLogServerOption(uint8(b.ReceiverOption)))
 		}
 		mu.Lock()
 		leased[ifname] = time.Now()
@@ -403,8 +403,12 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 // why says which source won and what it overrode.
 func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []netip.AddrPort, why string, err error) {
 	var opt7 []net.IP
+	code := uint8(7) // the option the log servers came from
 	if l != nil {
 		opt7 = l.LogServers
+		if l.LogServerOption != 0 {
+			code = l.LogServerOption
+		}
 	}
 	fromOpt7 := func(port int) []netip.AddrPort {
 		var out []netip.AddrPort
@@ -417,7 +421,7 @@ func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []net
 	}
 	ignored := ""
 	if len(opt7) > 0 {
-		ignored = fmt.Sprintf("; DHCP option 7 %v not used", opt7)
+		ignored = fmt.Sprintf("; DHCP option %d %v not used", code, opt7)
 	}
 	switch {
 	case c.ReceiverDHCP:
@@ -427,9 +431,9 @@ func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []net
 		}
 		rs = fromOpt7(port)
 		if len(rs) == 0 {
-			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option 7 (log server)", serverOf(l))
+			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option %d (log server)", serverOf(l), code)
 		}
-		return rs, fmt.Sprintf("DHCP option 7 of the lease from %v (lastgasp.receiver=dhcp; board receivers ignored; port %d)", serverOf(l), port), nil
+		return rs, fmt.Sprintf("DHCP option %d of the lease from %v (lastgasp.receiver=dhcp; board receivers ignored; port %d)", code, serverOf(l), port), nil
 	case len(b.Receivers) > 0:
 		for _, r := range b.Receivers {
 			ua, err := boards.ParseReceiver(r)
@@ -448,9 +452,9 @@ func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []net
 	}
 	rs = fromOpt7(boards.DefaultReceiverPort)
 	if len(rs) == 0 {
-		return nil, "", errors.New("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option 7 (log server)")
+		return nil, "", fmt.Errorf("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option %d (log server)", code)
 	}
-	return rs, fmt.Sprintf("DHCP option 7 of the lease from %v (no receiver on the command line or in the board; port %d)", serverOf(l), boards.DefaultReceiverPort), nil
+	return rs, fmt.Sprintf("DHCP option %d of the lease from %v (no receiver on the command line or in the board; port %d)", code, serverOf(l), boards.DefaultReceiverPort), nil
 }
 
 func serverOf(l *link.Lease) string {

@@ -46,6 +46,15 @@ type dhcpConfig struct {
 	conn       net.PacketConn
 	hwaddr     net.HardwareAddr
 	server     *net.UDPAddr
+	logOption  uint8
+}
+
+// WithLogServerOption asks for a site-specific DHCP option (128-254) that
+// carries the netconsole receivers as IPv4 addresses, and takes the lease's
+// log servers from it instead of option 7 (see SiteLogServers). 0 or 7
+// keep option 7.
+func WithLogServerOption(code uint8) DHCPOption {
+	return func(c *dhcpConfig) { c.logOption = code }
 }
 
 // WithLogf sends one line per step (discover, offer, NAK, retry, ACK) to
@@ -75,10 +84,23 @@ func WithConn(conn net.PacketConn, hwaddr net.HardwareAddr, server *net.UDPAddr)
 }
 
 // requested are the options FromACK reads.
-var requested = dhcpv4.OptParameterRequestList(
-	dhcpv4.OptionSubnetMask, dhcpv4.OptionClasslessStaticRoute, dhcpv4.OptionRouter,
-	dhcpv4.OptionInterfaceMTU, dhcpv4.OptionLogServer, dhcpv4.OptionHostName,
-	dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers)
+var (
+	requestedCodes = []dhcpv4.OptionCode{
+		dhcpv4.OptionSubnetMask, dhcpv4.OptionClasslessStaticRoute, dhcpv4.OptionRouter,
+		dhcpv4.OptionInterfaceMTU, dhcpv4.OptionLogServer, dhcpv4.OptionHostName,
+		dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers}
+	requested = dhcpv4.OptParameterRequestList(requestedCodes...)
+)
+
+// request is the parameter request list: what FromACK reads, and the site
+// log server option if there is one.
+func (cfg dhcpConfig) request() dhcpv4.Option {
+	if cfg.logOption == 0 || cfg.logOption == 7 {
+		return requested
+	}
+	codes := append(dhcpv4.OptionCodeList(nil), requestedCodes...)
+	return dhcpv4.OptParameterRequestList(append(codes, dhcpv4.GenericOptionCode(cfg.logOption))...)
+}
 
 // DHCP obtains a DHCPv4 lease on ifname (a raw socket via nclient4) before
 // ctx is done. Each exchange (DISCOVER→OFFER, REQUEST→ACK) waits for an
@@ -121,9 +143,12 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 		if ctx.Err() != nil {
 			return nil, noLease(ifname, attempt-1, time.Since(start), last)
 		}
-		lease, err := exchange(ctx, c, jitter(wait), cfg.logf, ifname, attempt)
+		lease, err := exchange(ctx, c, jitter(wait), cfg.request(), cfg.logf, ifname, attempt)
 		if err == nil {
 			l, err := FromACK(ifname, lease.ACK)
+			if err == nil && cfg.logOption != 0 && cfg.logOption != 7 {
+				err = SiteLogServers(l, lease.ACK, cfg.logOption)
+			}
 			if err == nil {
 				cfg.logf("dhcp %s: ACK %s after %v (attempt %d)", ifname, l, time.Since(start).Round(time.Millisecond), attempt)
 				return l, nil
@@ -170,7 +195,7 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 var errNoAnswer = errors.New("no answer")
 
 // exchange runs DISCOVER→OFFER and REQUEST→ACK, each waiting at most wait.
-func exchange(ctx context.Context, c *nclient4.Client, wait time.Duration, logf func(string, ...any), ifname string, attempt int) (*nclient4.Lease, error) {
+func exchange(ctx context.Context, c *nclient4.Client, wait time.Duration, requested dhcpv4.Option, logf func(string, ...any), ifname string, attempt int) (*nclient4.Lease, error) {
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	offer, err := c.DiscoverOffer(dctx, dhcpv4.WithOption(requested))
 	cancel()

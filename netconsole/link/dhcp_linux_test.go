@@ -152,7 +152,7 @@ func TestDHCPLoopback(t *testing.T) {
 			}
 			want := &Lease{
 				Interface: "lo-test", Address: net.IPNet{IP: ip4("10.7.0.50"), Mask: net.CIDRMask(24, 32)},
-				Router: ip4("10.7.0.1"), ServerID: ip4("10.7.0.1"), MTU: 1400, LogServers: []net.IP{ip4("10.7.0.9")},
+				Router: ip4("10.7.0.1"), ServerID: ip4("10.7.0.1"), MTU: 1400, LogServers: []net.IP{ip4("10.7.0.9")}, LogServerOption: 7,
 				Routes:   []Route{{Dest: cidr("10.50.0.0/16"), Gateway: ip4("10.7.0.1")}, {Dest: cidr("0.0.0.0/0"), Gateway: ip4("10.7.0.1")}},
 				Duration: 10 * time.Minute,
 			}

@@ -38,14 +38,15 @@ func FromACK(ifname string, ack *dhcpv4.DHCPv4) (*Lease, error) {
 		return nil, fmt.Errorf("link: %s: DHCPACK with invalid subnet mask %v", ifname, net.IP(mask))
 	}
 	l := &Lease{
-		Interface:  ifname,
-		Address:    net.IPNet{IP: ip, Mask: mask},
-		ServerID:   ack.ServerIdentifier().To4(),
-		LogServers: usableIPs(ack.Options.Get(dhcpv4.OptionLogServer)),
-		DNS:        usableIPs(ack.Options.Get(dhcpv4.OptionDomainNameServer)),
-		NTP:        usableIPs(ack.Options.Get(dhcpv4.OptionNTPServers)),
-		Hostname:   ack.HostName(),
-		Duration:   ack.IPAddressLeaseTime(0),
+		Interface:       ifname,
+		Address:         net.IPNet{IP: ip, Mask: mask},
+		ServerID:        ack.ServerIdentifier().To4(),
+		LogServers:      usableIPs(ack.Options.Get(dhcpv4.OptionLogServer)),
+		LogServerOption: uint8(dhcpv4.OptionLogServer.Code()),
+		DNS:             usableIPs(ack.Options.Get(dhcpv4.OptionDomainNameServer)),
+		NTP:             usableIPs(ack.Options.Get(dhcpv4.OptionNTPServers)),
+		Hostname:        ack.HostName(),
+		Duration:        ack.IPAddressLeaseTime(0),
 	}
 	if v := ack.Options.Get(dhcpv4.OptionClasslessStaticRoute); v != nil {
 		routes, err := ParseClasslessRoutes(v)
@@ -73,6 +74,25 @@ func FromACK(ifname string, ack *dhcpv4.DHCPv4) (*Lease, error) {
 		l.MTU = mtu
 	}
 	return l, nil
+}
+
+// SiteLogServers replaces l's log servers with those of option code in
+// ack, a site-specific option (RFC 2132 section 2: codes 128-254) that
+// carries IPv4 addresses the way option 7 does. A network whose option 7
+// names syslog servers (UDP 514, not netconsole receivers) can point
+// lastgasp elsewhere this way. A value that is not a list of addresses is
+// an error; no option at all leaves no log servers.
+func SiteLogServers(l *Lease, ack *dhcpv4.DHCPv4, code uint8) error {
+	l.LogServers, l.LogServerOption = nil, code
+	v := ack.Options.Get(dhcpv4.GenericOptionCode(code))
+	if v == nil {
+		return nil
+	}
+	if len(v) == 0 || len(v)%net.IPv4len != 0 {
+		return fmt.Errorf("link: %s: DHCPACK option %d (site log servers): length %d, want a multiple of 4", l.Interface, code, len(v))
+	}
+	l.LogServers = usableIPs(v)
+	return nil
 }
 
 // ParseClasslessRoutes decodes the value of DHCP option 121 (RFC 3442): a

@@ -45,7 +45,7 @@ func TestFromACK(t *testing.T) {
 	}{
 		{
 			name: "minimal",
-			want: &Lease{Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1")},
+			want: &Lease{Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1"), LogServerOption: 7},
 		},
 		{
 			name: "router, log servers, dns, ntp, lease time, hostname",
@@ -58,7 +58,7 @@ func TestFromACK(t *testing.T) {
 				dhcpv4.WithOption(dhcpv4.OptHostName("box7")),
 			},
 			want: &Lease{
-				Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1"),
+				Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1"), LogServerOption: 7,
 				Router:     ip4("10.1.2.1"),
 				LogServers: []net.IP{ip4("10.9.9.9"), ip4("10.9.9.8")}, // 0.0.0.0 and multicast dropped
 				DNS:        []net.IP{ip4("10.1.2.53")}, NTP: []net.IP{ip4("10.1.2.123")},
@@ -77,7 +77,7 @@ func TestFromACK(t *testing.T) {
 				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, []byte{0x05, 0x78})),
 			},
 			want: &Lease{
-				Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1"),
+				Interface: "eth0", Address: net.IPNet{IP: ip4("10.1.2.3"), Mask: net.CIDRMask(24, 32)}, ServerID: ip4("10.1.2.1"), LogServerOption: 7,
 				Router: ip4("10.1.2.9"),
 				Routes: []Route{
 					{Dest: cidr("10.50.0.0/16"), Gateway: ip4("10.1.2.1")},
@@ -230,4 +230,52 @@ func FuzzParseClasslessRoutes(f *testing.F) {
 			t.Errorf("re-encoded to %d bytes, parsed %d", n, len(b))
 		}
 	})
+}
+
+func TestSiteLogServers(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		value   []byte // nil: option absent
+		want    []net.IP
+		wantErr bool
+	}{
+		{name: "absent"},
+		{name: "two", value: []byte{10, 0, 0, 1, 10, 0, 0, 2}, want: []net.IP{ip4("10.0.0.1"), ip4("10.0.0.2")}},
+		{name: "unusable dropped", value: []byte{0, 0, 0, 0, 224, 0, 0, 1, 10, 0, 0, 3}, want: []net.IP{ip4("10.0.0.3")}},
+		{name: "short", value: []byte{10, 0, 0}, wantErr: true},
+		{name: "empty", value: []byte{}, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ack, err := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeAck), dhcpv4.WithYourIP(ip4("10.0.0.9")),
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionLogServer, []byte{10, 9, 9, 9})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.value != nil {
+				ack.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(224), tt.value))
+			}
+			l, err := FromACK("eth0", ack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = SiteLogServers(l, ack, 224)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("SiteLogServers(%v) = nil, want an error", tt.value)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.LogServerOption != 224 || len(l.LogServers) != len(tt.want) {
+				t.Fatalf("log servers %v (option %d), want %v (option 224)", l.LogServers, l.LogServerOption, tt.want)
+			}
+			for i := range tt.want {
+				if !l.LogServers[i].Equal(tt.want[i]) {
+					t.Errorf("log server %d = %v, want %v", i, l.LogServers[i], tt.want[i])
+				}
+			}
+		})
+	}
 }

@@ -97,7 +97,10 @@ type Lease struct {
 	Routes     []Route
 	MTU        int // 0: leave the interface's MTU alone
 	ServerID   net.IP
-	LogServers []net.IP // RFC 2132 option 7
+	LogServers []net.IP // RFC 2132 option 7, or the site option of WithLogServerOption
+	// LogServerOption is the DHCP option LogServers came from: 7, or the
+	// site-specific code given to WithLogServerOption.
+	LogServerOption uint8
 	DNS        []net.IP // informational; only written through WithResolvConf
 	NTP        []net.IP
 	Hostname   string
@@ -138,7 +141,7 @@ func (l *Lease) String() string {
 		fmt.Fprintf(&b, " mtu=%d", l.MTU)
 	}
 	if len(l.LogServers) > 0 {
-		fmt.Fprintf(&b, " logservers=%v", l.LogServers)
+		fmt.Fprintf(&b, " logservers=%v(option %d)", l.LogServers, l.LogServerOption)
 	}
 	return b.String()
 }

@@ -195,6 +195,7 @@ func TestNetnsDHCPDnsmasq(t *testing.T) {
 		"--interface="+sif, "--bind-interfaces", "--except-interface=lo",
 		"--dhcp-range=10.7.0.50,10.7.0.60,255.255.255.0,1h",
 		"--dhcp-option=7,10.7.0.9",
+		"--dhcp-option=224,10.7.0.77", // a site-specific log server option
 		"--dhcp-option=26,1400",
 		"--dhcp-option=121,10.50.0.0/16,10.7.0.1,0.0.0.0/0,10.7.0.1",
 	)
@@ -220,6 +221,16 @@ func TestNetnsDHCPDnsmasq(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	checkApplied(t, client, cif, l)
+
+	// The site option instead of option 7: asked for in the parameter
+	// request list (dnsmasq sends a non-standard option only when asked).
+	l, err = dhcpIn(ctx, client, cif, WithLogServerOption(224))
+	if err != nil {
+		t.Fatalf("DHCP with option 224: %v\ndnsmasq:\n%s", err, out.String())
+	}
+	if len(l.LogServers) != 1 || !l.LogServers[0].Equal(ip4("10.7.0.77")) || l.LogServerOption != 224 {
+		t.Errorf("log servers %v from option %d, want [10.7.0.77] from option 224", l.LogServers, l.LogServerOption)
+	}
 }
 
 // TestNetnsFirstLease: three NICs, the first without carrier, the second on

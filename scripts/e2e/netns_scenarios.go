@@ -332,6 +332,18 @@ func receiverRouted(e *Env) (string, error) {
 // the board's". dnsmasq in the namespace hands out 10.66.0.0/24 with option
 // 7 = 10.66.0.1, where lastgaspd listens on the default port 6666.
 func receiverDHCPOption7(e *Env) (string, error) {
+	return receiverFromDHCP(e, 7)
+}
+
+// receiverDHCPSiteOption: as receiverDHCPOption7, but the network's option
+// 7 names a syslog server (10.66.0.99, where nothing listens) and the
+// receivers are in site-specific option 224, which the kernel command line
+// selects (lastgasp.dhcp_option=224; a board says receiver.dhcp_option).
+func receiverDHCPSiteOption(e *Env) (string, error) {
+	return receiverFromDHCP(e, 224)
+}
+
+func receiverFromDHCP(e *Env, code int) (string, error) {
 	l, err := newLab(e)
 	if err != nil {
 		return "", err
@@ -351,7 +363,13 @@ func receiverDHCPOption7(e *Env) (string, error) {
 	); err != nil {
 		return "", err
 	}
-	if err := l.dnsmasq(lan, "br0", "10.66.0.50,10.66.0.99,255.255.255.0,1h", "7,10.66.0.1"); err != nil {
+	opts := []string{"7,10.66.0.1"}
+	args := "lastgasp.receiver=dhcp lastgasp.upload=http://10.66.0.1:6667"
+	if code != 7 {
+		opts = []string{"7,10.66.0.99", fmt.Sprintf("%d,10.66.0.1", code)}
+		args += fmt.Sprintf(" lastgasp.dhcp_option=%d", code)
+	}
+	if err := l.dnsmasq(lan, "br0", "10.66.0.50,10.66.0.98,255.255.255.0,1h", opts...); err != nil {
 		return "", err
 	}
 	c, err := l.collector(lan)
@@ -359,7 +377,7 @@ func receiverDHCPOption7(e *Env) (string, error) {
 		return "", err
 	}
 	vm, err := l.bootIn(lan, "vm", BootOpts{
-		Append:  "lastgasp.receiver=dhcp lastgasp.upload=http://10.66.0.1:6667",
+		Append:  args,
 		NetArgs: tapNIC("tap0", "52:54:00:66:00:10"),
 	})
 	if err != nil {
@@ -373,13 +391,13 @@ func receiverDHCPOption7(e *Env) (string, error) {
 		return "", err
 	}
 	out := vm.Serial()[:end]
-	if !strings.Contains(out, "receiver: [10.66.0.1:6666] from DHCP option 7") {
-		return "", errors.New("the agent's receiver line does not name DHCP option 7 as the source")
+	if want := fmt.Sprintf("receiver: [10.66.0.1:6666] from DHCP option %d", code); !strings.Contains(out, want) {
+		return "", fmt.Errorf("the agent's receiver line does not say %q", want)
 	}
-	if strings.Contains(out, "remote=10.0.2.2") {
-		return "", errors.New("the agent also armed the board's receiver 10.0.2.2")
+	if strings.Contains(out, "remote=10.0.2.2") || strings.Contains(out, "remote=10.66.0.99") {
+		return "", errors.New("the agent also armed the board's receiver 10.0.2.2 or option 7's 10.66.0.99")
 	}
-	return "receiver 10.66.0.1:6666 from option 7; " + stepTimes(out), nil
+	return fmt.Sprintf("receiver 10.66.0.1:6666 from option %d; %s", code, stepTimes(out)), nil
 }
 
 // ipStatic: the kernel's own ip= argument with a client address: the agent
