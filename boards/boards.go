@@ -286,9 +286,9 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		}
 		b.ReceiverOption = n
 	case "receiver.dhcp6_option":
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 || v != strconv.Itoa(n) {
-			return fmt.Errorf("want a DHCPv6 option code 1-65535, got %q: %w", v, ErrInvalid)
+		n, err := ParseReceiverOption6(v)
+		if err != nil {
+			return err
 		}
 		b.ReceiverOption6 = n
 	case "vlan":
@@ -402,6 +402,19 @@ func ParseReceiverOption(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || s != strconv.Itoa(n) || (n != 7 && (n < 128 || n > 254)) {
 		return 0, fmt.Errorf("receiver DHCP option %q: want 7 or a site-specific code 128-254: %w", s, ErrInvalid)
+	}
+	return n, nil
+}
+
+// ParseReceiverOption6 parses a DHCPv6 option code for IPv6 receivers,
+// 1-65535, or "0"/"off" for none.
+func ParseReceiverOption6(s string) (int, error) {
+	if s == "off" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 || s != strconv.Itoa(n) {
+		return 0, fmt.Errorf("receiver DHCPv6 option %q: want a code 1-65535, or off: %w", s, ErrInvalid)
 	}
 	return n, nil
 }

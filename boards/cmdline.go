@@ -37,6 +37,7 @@ type Cmdline struct {
 //	lastgasp.iface=eth1[,eth2]                  (name patterns; replaces the board's)
 //	lastgasp.host=name
 //	lastgasp.dhcp_option=N                      (DHCPv4 option with the receivers: 7 or 128-254)
+//	lastgasp.dhcp6_option=N|off                 (DHCPv6 option with IPv6 receivers)
 //	lastgasp.vlan=ID|off                        (802.1Q VLAN ID 1-4094; replaces the board's)
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
@@ -92,6 +93,12 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 				return c, fmt.Errorf("cmdline %s: %w", f, err)
 			}
 			b.ReceiverOption = n
+		case "dhcp6_option":
+			n, err := ParseReceiverOption6(v)
+			if err != nil {
+				return c, fmt.Errorf("cmdline %s: %w", f, err)
+			}
+			b.ReceiverOption6 = n
 		case "vlan":
 			id, err := ParseVLAN(v)
 			if err != nil {

@@ -22,7 +22,10 @@ func TestReceiverOptions(t *testing.T) {
 		{name: "command line site", in: base, cmdline: "lastgasp.dhcp_option=254", opt: 254},
 		{name: "not site-specific", in: base + "receiver.dhcp_option = 6\n", wantErr: true},
 		{name: "255", in: base + "receiver.dhcp_option = 255\n", wantErr: true},
-		{name: "v6 zero", in: base + "receiver.dhcp6_option = 0\n", wantErr: true},
+		{name: "v6 off", in: base + "receiver.dhcp6_option = off\n", opt: 7},
+		{name: "v6 command line", in: base + "receiver.dhcp6_option = 65001\n", cmdline: "lastgasp.dhcp6_option=off", opt: 7},
+		{name: "v6 command line set", in: base, cmdline: "lastgasp.dhcp6_option=65002", opt: 7, opt6: 65002},
+		{name: "v6 negative", in: base + "receiver.dhcp6_option = -1\n", wantErr: true},
 		{name: "v6 big", in: base + "receiver.dhcp6_option = 65536\n", wantErr: true},
 		{name: "bad command line", in: base, cmdline: "lastgasp.dhcp_option=12", wantCmdErr: true},
 	} {
