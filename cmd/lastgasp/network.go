@@ -130,7 +130,7 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	if a.Config.IPv6Conf != "" {
 		t0 = time.Now()
 		err := tuneIPv6(a.Config.IPv6Conf, cands)
-		a.Log.Step("ipv6", t0, err, "optimistic DAD, no router solicitation delay on %v", cands)
+		a.Log.Step("ipv6conf", t0, err, "optimistic DAD, no router solicitation delay on %v", cands)
 	}
 
 	vlan := b.VLAN
@@ -168,19 +168,25 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 
 	t0 = time.Now()
 	recvs, why, err := chooseReceivers(nc.recv, b, lease)
-	if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+	// With receiver.dhcp6_option, DHCP-sourced receivers also come from
+	// DHCPv6: the receiver step waits for the ipv6 step.
+	want6 := b.ReceiverOption6 != 0 && nc.recv.Receivers == nil && (nc.recv.ReceiverDHCP || len(b.Receivers) == 0)
+	if !want6 && a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
 		return nil, host
 	}
 
 	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
-	if hasIPv6(recvs) {
-		t0 = time.Now()
-		ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
-		go a.solicitRouters(ctx6, ifname)
-		p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
-		cancel()
-		if a.Log.Step("ipv6", t0, err, "%s on %s (SLAAC by the kernel; an IPv6 receiver needs a global address)", p, ifname) == nil {
+	if hasIPv6(recvs) || want6 {
+		t6 := time.Now()
+		p, l6, how, err6 := a.ipv6Address(ctx, b, ifname, want6)
+		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
 			src6 = p.Addr()
+		}
+		if want6 {
+			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, l6)
+			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+				return nil, host
+			}
 		}
 	}
 
@@ -258,6 +264,88 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 	}
 	return out, host
+}
+
+// ipv6Address gets ifname a usable global IPv6 address within ipv6Wait:
+// SLAAC (the kernel's, from router advertisements, helped along by
+// solicitRouters) and DHCPv6 (IA_NA, for networks whose routers say
+// "managed") race, and the first usable address wins. With needLease the
+// DHCPv6 lease is waited for even when SLAAC wins, for its receiver
+// option (receiver.dhcp6_option). how says where the address came from.
+func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string, needLease bool) (netip.Prefix, *link.Lease6, string, error) {
+	ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
+	defer cancel()
+	go a.solicitRouters(ctx6, ifname)
+	opts := []link.DHCPv6Option{link.WithLogf6(a.Log.Debugf)}
+	if b.ReceiverOption6 != 0 {
+		opts = append(opts, link.WithLogServerOption6(uint16(b.ReceiverOption6)))
+	}
+	type result6 struct {
+		l   *link.Lease6
+		err error
+	}
+	dctx, dcancel := context.WithCancel(ctx6)
+	defer dcancel()
+	res := make(chan result6, 1)
+	go func() {
+		l, err := link.DHCPv6(dctx, ifname, opts...)
+		if err == nil {
+			a.Log.Infof("dhcpv6: %s", l)
+			err = link.ApplyV6(l)
+		}
+		res <- result6{l, err}
+	}()
+	p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
+	var r result6
+	if needLease {
+		r = <-res // bounded by ctx6
+	} else {
+		dcancel()
+		r = <-res
+	}
+	if err != nil {
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			err = fmt.Errorf("%w; dhcpv6: %w", err, r.err)
+		}
+		return p, r.l, "", err
+	}
+	how := "SLAAC by the kernel"
+	if r.err == nil && r.l != nil && r.l.Address == p.Addr() {
+		how = "DHCPv6 from " + r.l.ServerID
+	}
+	if needLease && r.err != nil {
+		how += fmt.Sprintf("; dhcpv6 (for receivers in option %d): %v", b.ReceiverOption6, r.err)
+		r.l = nil
+	}
+	return p, r.l, how, nil
+}
+
+// addReceivers6 adds the IPv6 receivers of a DHCPv6 lease's receiver
+// option to the DHCPv4-sourced ones (recvs, why, err from chooseReceivers):
+// several receivers, several targets. The port is lastgasp.receiver=dhcp's
+// or DefaultReceiverPort.
+func addReceivers6(c boards.Cmdline, b *boards.Board, recvs []netip.AddrPort, why string, err error, l6 *link.Lease6) ([]netip.AddrPort, string, error) {
+	port := c.ReceiverDHCPPort
+	if port == 0 {
+		port = boards.DefaultReceiverPort
+	}
+	var v6 []netip.AddrPort
+	if l6 != nil {
+		for _, ip := range l6.LogServers {
+			v6 = append(v6, netip.AddrPortFrom(ip, uint16(port)))
+		}
+	}
+	if len(v6) == 0 {
+		if err != nil {
+			return nil, "", fmt.Errorf("%w; and no DHCPv6 option %d", err, b.ReceiverOption6)
+		}
+		return recvs, why + fmt.Sprintf("; no DHCPv6 option %d", b.ReceiverOption6), nil
+	}
+	src := fmt.Sprintf("DHCPv6 option %d of the lease from %s (port %d)", b.ReceiverOption6, l6.ServerID, port)
+	if err != nil || len(recvs) == 0 {
+		return v6, src, nil
+	}
+	return append(recvs, v6...), why + " and " + src, nil
 }
 
 // solicitRouters sends up to three router solicitations on ifname (RFC

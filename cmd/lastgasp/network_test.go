@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -175,5 +176,52 @@ func TestBoardStaticIP(t *testing.T) {
 	nc = parseNetCmdline(&b, "ip=dhcp", t.Errorf)
 	if nc.fromBoard || nc.ip.Method != link.IPDHCP {
 		t.Errorf("cmdline ip=dhcp did not win: %+v", nc)
+	}
+}
+
+func TestAddReceivers6(t *testing.T) {
+	b := &boards.Board{ReceiverOption6: 65001}
+	v4 := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.9:6666")}
+	l6 := &link.Lease6{ServerID: "00:03", LogServers: []netip.Addr{netip.MustParseAddr("fd00::1")}}
+	noOpt7 := errors.New("no option 7")
+	for _, tt := range []struct {
+		name      string
+		c         boards.Cmdline
+		recvs     []netip.AddrPort
+		err       error
+		l6        *link.Lease6
+		want      []string
+		wantWhy   string
+		wantError string
+	}{
+		{name: "v6 only", err: noOpt7, l6: l6, want: []string{"[fd00::1]:6666"}, wantWhy: "DHCPv6 option 65001 of the lease from 00:03 (port 6666)"},
+		{name: "both", recvs: v4, l6: l6, want: []string{"10.0.0.9:6666", "[fd00::1]:6666"}, wantWhy: "v4 and DHCPv6 option 65001"},
+		{name: "dhcp port", c: boards.Cmdline{ReceiverDHCP: true, ReceiverDHCPPort: 7000}, err: noOpt7, l6: l6, want: []string{"[fd00::1]:7000"}},
+		{name: "v4 only", recvs: v4, l6: &link.Lease6{}, want: []string{"10.0.0.9:6666"}, wantWhy: "v4; no DHCPv6 option 65001"},
+		{name: "no lease", recvs: v4, want: []string{"10.0.0.9:6666"}},
+		{name: "neither", err: noOpt7, wantError: "no option 7; and no DHCPv6 option 65001"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why, err := addReceivers6(tt.c, b, tt.recvs, "v4", tt.err, tt.l6)
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) || !errors.Is(err, noOpt7) {
+					t.Fatalf("err = %v, want %q wrapping the v4 error", err, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gs []string
+			for _, r := range got {
+				gs = append(gs, r.String())
+			}
+			if strings.Join(gs, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("receivers %v, want %v", gs, tt.want)
+			}
+			if !strings.Contains(why, tt.wantWhy) {
+				t.Errorf("why %q, want it to contain %q", why, tt.wantWhy)
+			}
+		})
 	}
 }

@@ -110,3 +110,94 @@ func receiverIPv6(e *Env) (string, error) {
 	}
 	return fmt.Sprintf("armed to [fd00:67::1]:6666 from %s, mac=%s by NDP; %s", a[1], brMAC, stepTimes(out)), nil
 }
+
+// receiverDHCPv6: a managed IPv6 network. dnsmasq advertises fd00:68::/64
+// as on-link but not for SLAAC (stateful DHCPv6: the M flag, no A flag), so
+// the guest's only global IPv6 address is the one DHCPv6 leases; the
+// receiver is in DHCPv6 option 65001 (site-specific: DHCPv6 has no standard
+// log server option), selected with lastgasp.dhcp6_option=65001 and
+// lastgasp.receiver=dhcp. DHCPv4 (bring-up) carries no option 7, so the
+// IPv6 receiver is the only one.
+//
+//	guest eth0 ── tap0 ─ lgbr8 (lan ns: 10.68.0.1/24, fd00:68::1/64; dnsmasq: DHCPv4,
+//	                            RA + DHCPv6 fd00:68::100-1ff, option 65001 = fd00:68::1; lastgaspd)
+func receiverDHCPv6(e *Env) (string, error) {
+	l, err := newLab(e)
+	if err != nil {
+		return "", err
+	}
+	lan, err := l.ns()
+	if err != nil {
+		return "", err
+	}
+	const br = "lgbr8"
+	if err := l.sh(lan,
+		"ip link set lo up",
+		"ip link add "+br+" type bridge",
+	); err != nil {
+		return "", err
+	}
+	knob := "/proc/sys/net/ipv6/conf/" + br + "/accept_dad"
+	if _, err := os.Stat(knob); err == nil {
+		return "", fmt.Errorf("%s exists outside the lab namespace; refusing to touch it", knob)
+	}
+	cmd := exec.Command("sh", "-c", "echo 0 > "+knob+" && cat "+knob)
+	out, err := cmdOutput(lan, cmd)
+	fmt.Fprintf(l.log, "$ %s\n%s", cmd, out)
+	if err != nil || strings.TrimSpace(out) != "0" {
+		return "", fmt.Errorf("in namespace: %s: %v: %q", knob, err, out)
+	}
+	if err := l.sh(lan,
+		"ip tuntap add tap0 mode tap",
+		"ip link set tap0 master "+br,
+		"ip addr add 10.68.0.1/24 dev "+br,
+		"ip addr add fd00:68::1/64 dev "+br+" nodad",
+		"ip link set "+br+" up",
+		"ip link set tap0 up",
+	); err != nil {
+		return "", err
+	}
+	brl, err := lan.NL.LinkByName(br)
+	if err != nil {
+		return "", err
+	}
+	brMAC := brl.Attrs().HardwareAddr.String()
+	if err := l.start(lan, "dnsmasq", "dnsmasq", "-d", "--no-ping", "--no-resolv", "--no-hosts", "--leasefile-ro",
+		"--pid-file="+filepath.Join(e.Dir, "dnsmasq.pid"), "--conf-file=/dev/null", "--port=0",
+		"--user=root", "--group=root", "--log-dhcp",
+		"--interface="+br, "--bind-interfaces", "--except-interface=lo",
+		"--dhcp-range=10.68.0.50,10.68.0.99,255.255.255.0,1h",
+		"--enable-ra", "--ra-param="+br+",3",
+		"--dhcp-range=fd00:68::100,fd00:68::1ff,64,1h",
+		"--dhcp-option=option6:65001,[fd00:68::1]",
+	); err != nil {
+		return "", err
+	}
+	c, err := l.collector(lan)
+	if err != nil {
+		return "", err
+	}
+	vm, err := l.bootIn(lan, "vm", BootOpts{
+		Append:  "lastgasp.receiver=dhcp lastgasp.dhcp6_option=65001 lastgasp.upload=http://10.68.0.1:6667",
+		NetArgs: tapNIC("tap0", "52:54:00:68:00:10"),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "remote=[fd00:68::1]:6666", "local=fd00:68::1", "mac="+brMAC); err != nil {
+		return "", fmt.Errorf("%w (bridge %s is %s)", err, br, brMAC)
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	out = vm.Serial()[:end]
+	a := regexp.MustCompile(`lastgasp: ipv6: (fd00:68::1[0-9a-f]{2})/128 on eth0 \(DHCPv6 from `).FindStringSubmatch(out)
+	if a == nil {
+		return "", errors.New("no ipv6 step line with a DHCPv6 address from fd00:68::100-1ff on the console")
+	}
+	if !strings.Contains(out, "receiver: [[fd00:68::1]:6666] from DHCPv6 option 65001") {
+		return "", errors.New("the receiver line does not name DHCPv6 option 65001 as the source")
+	}
+	return fmt.Sprintf("address %s by DHCPv6, receiver [fd00:68::1]:6666 from option 65001, mac=%s; %s", a[1], brMAC, stepTimes(out)), nil
+}

@@ -45,6 +45,7 @@ var scenarios = map[string]Scenario{
 	"receiver-dhcp-option7":     receiverDHCPOption7,
 	"ip-static":                 ipStatic,
 	"receiver-ipv6":             receiverIPv6,
+	"receiver-dhcpv6":           receiverDHCPv6,
 	"pstore-tls":                pstoreTLS,
 	"nic-vlan":                  nicVLAN,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
