@@ -45,6 +45,8 @@ type Lease6 struct {
 	DNS []netip.Addr
 }
 
+// String formats the lease on one line for logs ("eth0 addr=... preferred=...
+// valid=... server=..." and any log and name servers).
 func (l *Lease6) String() string {
 	if l == nil {
 		return "<no lease>"

@@ -385,6 +385,10 @@ func ApplyV6(l *Lease6) error {
 		IPNet:       &net.IPNet{IP: l.Address.AsSlice(), Mask: net.CIDRMask(128, 128)},
 		PreferedLft: seconds6(l.Preferred),
 		ValidLft:    seconds6(l.Valid),
+		// Optimistic DAD (RFC 4429) when the interface has it on: the
+		// address is usable at once while DAD runs; otherwise the kernel
+		// ignores the flag and DAD runs as usual.
+		Flags: unix.IFA_F_OPTIMISTIC,
 	}
 	if err := netlink.AddrReplace(lk, addr); err != nil {
 		return fmt.Errorf("link: %s: add address %s/128: %w", l.Interface, l.Address, err)

@@ -101,10 +101,10 @@ type Lease struct {
 	// LogServerOption is the DHCP option LogServers came from: 7, or the
 	// site-specific code given to WithLogServerOption.
 	LogServerOption uint8
-	DNS        []net.IP // informational; only written through WithResolvConf
-	NTP        []net.IP
-	Hostname   string
-	Duration   time.Duration
+	DNS             []net.IP // informational; only written through WithResolvConf
+	NTP             []net.IP
+	Hostname        string
+	Duration        time.Duration
 }
 
 // Route is one classless static route (RFC 3442, DHCP option 121). A nil or

@@ -2,6 +2,7 @@ package nexthop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -22,6 +23,11 @@ func GlobalIPv6(ifname string) (netip.Prefix, bool, error) {
 		return netip.Prefix{}, false, fmt.Errorf("nexthop: link %s: %w", ifname, err)
 	}
 	addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
+	if errors.Is(err, netlink.ErrDumpInterrupted) {
+		// The address list changed during the dump (SLAAC or DAD at
+		// work): the answer is "not yet"; WaitGlobalIPv6 asks again.
+		return netip.Prefix{}, false, nil
+	}
 	if err != nil {
 		return netip.Prefix{}, false, fmt.Errorf("nexthop: addresses of %s: %w", ifname, err)
 	}
