@@ -158,6 +158,8 @@ func FuzzFromACK(f *testing.F) {
 		{dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClasslessStaticRoute, []byte{0, 10, 1, 2, 9, 24, 10, 60, 0, 0, 0, 0, 0}))},
 		{dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, []byte{0x05, 0xdc}))},
 		{dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClasslessStaticRoute, []byte{33}))},
+		{dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(224), []byte{10, 9, 9, 7, 0, 0, 0, 0}))},
+		{dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(224), []byte{10, 9}))},
 	} {
 		f.Add(ack(f, mods...).ToBytes())
 	}
@@ -197,6 +199,16 @@ func FuzzFromACK(f *testing.F) {
 			}
 		}
 		_ = l.String()
+		// The site log server option (224) read from the same packet.
+		if err := SiteLogServers(l, m, 224); err == nil {
+			for _, ip := range l.LogServers {
+				if !usableUnicast(ip) {
+					t.Errorf("accepted site log server %v", ip)
+				}
+			}
+		} else if v := m.Options.Get(dhcpv4.GenericOptionCode(224)); v != nil && len(v) > 0 && len(v)%4 == 0 {
+			t.Errorf("SiteLogServers rejected a well-formed option 224 %v: %v", v, err)
+		}
 	})
 }
 
