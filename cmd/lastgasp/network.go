@@ -102,6 +102,8 @@ func (nc netCmdline) describe() string {
 		return fmt.Sprintf("static %s gw %v on %s (%s=%s)", s.Address.String(), s.Router, dev, nc.source(), nc.ipArg)
 	case link.IPOff:
 		return fmt.Sprintf("off (%s=%s): no NIC is configured, no netconsole", nc.source(), nc.ipArg)
+	case link.IPAuto6:
+		return fmt.Sprintf("IPv6 only, SLAAC or DHCPv6, no DHCPv4, on %s (%s=%s)", dev, nc.source(), nc.ipArg)
 	}
 	return fmt.Sprintf("dhcp on %s (%s=%s)", dev, nc.source(), nc.ipArg)
 }
@@ -144,21 +146,28 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	}
 
 	t0 = time.Now()
-	lease, c2l, err := a.bringup(ctx, b, cands, nc.ip, vlan)
+	lease, v6, c2l, err := a.bringup(ctx, b, cands, nc.ip, vlan)
 	step := "dhcp"
-	if nc.ip.Method == link.IPStatic {
+	switch nc.ip.Method {
+	case link.IPStatic:
 		step = "static"
+	case link.IPAuto6:
+		step = "ipv6"
 	}
 	ifname := cands[0]
 	if lease != nil {
 		ifname = lease.Interface
 	}
-	if a.Log.Step(step, t0, err, "%s (first of %d candidates; carrier_to_lease=%v)", lease, len(cands), c2l.Round(100*time.Microsecond)) != nil {
+	desc := lease.String()
+	if v6 != nil {
+		desc = fmt.Sprintf("%s on %s (%s)", v6.prefix, ifname, v6.how)
+	}
+	if a.Log.Step(step, t0, err, "%s (first of %d candidates; carrier_to_lease=%v)", desc, len(cands), c2l.Round(100*time.Microsecond)) != nil {
 		return nil, orHost(host, macHost(ifname))
 	}
 	tLease := time.Now()
 	t0 = tLease
-	if a.Log.Step("address", t0, link.Apply(lease), "%s on %s router=%v mtu=%d routes=%d", lease.Address.String(), ifname, lease.Router, lease.MTU, len(lease.Routes)) != nil {
+	if v6 == nil && a.Log.Step("address", t0, link.Apply(lease), "%s on %s router=%v mtu=%d routes=%d", lease.Address.String(), ifname, lease.Router, lease.MTU, len(lease.Routes)) != nil {
 		return nil, orHost(host, macHost(ifname))
 	}
 	if host == "" && lease.Hostname != "" {
@@ -176,7 +185,16 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	}
 
 	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
-	if hasIPv6(recvs) || want6 {
+	switch {
+	case v6 != nil: // ip=auto6: the bring-up's IPv6 address
+		src6 = v6.prefix.Addr()
+		if want6 {
+			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, v6.lease)
+			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+				return nil, host
+			}
+		}
+	case hasIPv6(recvs) || want6:
 		t6 := time.Now()
 		p, l6, how, err6 := a.ipv6Address(ctx, b, ifname, want6)
 		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
@@ -430,20 +448,30 @@ func (a *Agent) reloadNetconsole(param string) error {
 	return p.Probe("netconsole", param)
 }
 
-// bringup tries every candidate at once (link up, carrier, then DHCP or the
-// static ip= configuration) under the board's DHCP deadline and returns the
-// first lease and how long it took from carrier to lease on that NIC.
+// v6Result is an IPv6-only bring-up's outcome (ip=auto6).
+type v6Result struct {
+	prefix netip.Prefix
+	lease  *link.Lease6 // nil unless DHCPv6 gave one
+	how    string
+}
+
+// bringup tries every candidate at once (link up, carrier, then DHCP, the
+// static ip= configuration, or for ip=auto6 an IPv6 address from SLAAC or
+// DHCPv6) under the board's DHCP deadline and returns the first lease
+// (for auto6 an IPv4-less one naming the interface, and the IPv6 result)
+// and how long it took from carrier to lease on that NIC.
 //
 // With a VLAN ID (not 0), each candidate gets its VLAN interface once it has
 // carrier, and DHCP (or the static address) goes there: the lease names the
 // VLAN interface.
-func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int) (*link.Lease, time.Duration, error) {
+func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int) (*link.Lease, *v6Result, time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
 	defer cancel()
 	var (
 		mu      sync.Mutex
 		carrier = map[string]time.Time{} // DHCP starts right after carrier
 		leased  = map[string]time.Time{}
+		v6      = map[string]*v6Result{}
 	)
 	get := func(ctx context.Context, ifname string) (*link.Lease, error) {
 		tc := time.Now()
@@ -462,11 +490,21 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 			l   *link.Lease
 			err error
 		)
-		if ipc.Method == link.IPStatic {
+		switch ipc.Method {
+		case link.IPStatic:
 			s := *ipc.Static
 			s.Interface = ifname
 			l = &s
-		} else {
+		case link.IPAuto6:
+			var r v6Result
+			r.prefix, r.lease, r.how, err = a.ipv6Address(ctx, b, ifname, b.ReceiverOption6 != 0)
+			if err == nil {
+				l = &link.Lease{Interface: ifname}
+				mu.Lock()
+				v6[ifname] = &r
+				mu.Unlock()
+			}
+		default:
 			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Debugf), link.WithLogServerOption(uint8(b.ReceiverOption)))
 		}
 		mu.Lock()
@@ -477,11 +515,11 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 	br := link.Bringup{SysClassNet: a.Config.SysClassNet, Logf: a.Log.Infof}
 	l, err := br.FirstLease(dctx, cands, get)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return l, leased[l.Interface].Sub(carrier[l.Interface]), nil
+	return l, v6[l.Interface], leased[l.Interface].Sub(carrier[l.Interface]), nil
 }
 
 // chooseReceivers picks the receivers in the documented precedence: the

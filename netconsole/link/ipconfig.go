@@ -20,6 +20,10 @@ const (
 	IPDHCP
 	// IPStatic: the client address is given; IPConfig.Static holds the lease.
 	IPStatic
+	// IPAuto6: IPv6 only, no DHCPv4 (dracut's ip=auto6, dhcp6 and either6,
+	// which the kernel itself does not know): the address comes from
+	// SLAAC or DHCPv6, whichever gives one first.
+	IPAuto6
 )
 
 func (m IPMethod) String() string {
@@ -30,6 +34,8 @@ func (m IPMethod) String() string {
 		return "dhcp"
 	case IPStatic:
 		return "static"
+	case IPAuto6:
+		return "auto6"
 	}
 	return fmt.Sprintf("IPMethod(%d)", int(m))
 }
@@ -52,7 +58,8 @@ type IPConfig struct {
 //
 //	<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>:<dns0-ip>:<dns1-ip>:<ntp0-ip>
 //
-// or a lone autoconf method (dhcp, on, any, bootp, both, off, none). As in the
+// or a lone autoconf method (dhcp, on, any, bootp, both, off, none; and
+// dracut's IPv6 methods auto6, dhcp6, either6, see IPAuto6). As in the
 // kernel, fields may be empty or left off, 0.0.0.0 counts as empty, a missing
 // netmask is derived from the address class, and a client address makes the
 // configuration static whatever the autoconf field says. Unlike the kernel,
@@ -175,6 +182,8 @@ func autoconfMethod(s string) (m IPMethod, ok bool, err error) {
 		return IPDHCP, true, nil
 	case s == "dhcp" || strings.HasPrefix(s, "dhcp,"): // dhcp,<type>,<client-id> in the kernel
 		return IPDHCP, true, nil
+	case s == "auto6" || s == "dhcp6" || s == "either6":
+		return IPAuto6, true, nil
 	case s == "rarp":
 		return IPOff, false, fmt.Errorf("autoconf rarp is not supported")
 	}

@@ -201,3 +201,86 @@ func receiverDHCPv6(e *Env) (string, error) {
 	}
 	return fmt.Sprintf("address %s by DHCPv6, receiver [fd00:68::1]:6666 from option 65001, mac=%s; %s", a[1], brMAC, stepTimes(out)), nil
 }
+
+// receiverIPv6Only: an IPv6-only network (router advertisements for SLAAC,
+// no DHCPv4 server at all). With dracut's ip=auto6 the agent skips DHCPv4,
+// takes the first usable IPv6 address (SLAAC here; DHCPv6 races it) and
+// arms netconsole to the IPv6 receiver.
+//
+//	guest eth0 ── tap0 ─ lgbr9 (lan ns: fd00:69::1/64 only; dnsmasq: RA, SLAAC; lastgaspd)
+func receiverIPv6Only(e *Env) (string, error) {
+	l, err := newLab(e)
+	if err != nil {
+		return "", err
+	}
+	lan, err := l.ns()
+	if err != nil {
+		return "", err
+	}
+	const br = "lgbr9"
+	if err := l.sh(lan,
+		"ip link set lo up",
+		"ip link add "+br+" type bridge",
+	); err != nil {
+		return "", err
+	}
+	knob := "/proc/sys/net/ipv6/conf/" + br + "/accept_dad"
+	if _, err := os.Stat(knob); err == nil {
+		return "", fmt.Errorf("%s exists outside the lab namespace; refusing to touch it", knob)
+	}
+	cmd := exec.Command("sh", "-c", "echo 0 > "+knob+" && cat "+knob)
+	out, err := cmdOutput(lan, cmd)
+	fmt.Fprintf(l.log, "$ %s\n%s", cmd, out)
+	if err != nil || strings.TrimSpace(out) != "0" {
+		return "", fmt.Errorf("in namespace: %s: %v: %q", knob, err, out)
+	}
+	if err := l.sh(lan,
+		"ip tuntap add tap0 mode tap",
+		"ip link set tap0 master "+br,
+		"ip addr add fd00:69::1/64 dev "+br+" nodad",
+		"ip link set "+br+" up",
+		"ip link set tap0 up",
+	); err != nil {
+		return "", err
+	}
+	brl, err := lan.NL.LinkByName(br)
+	if err != nil {
+		return "", err
+	}
+	brMAC := brl.Attrs().HardwareAddr.String()
+	if err := l.start(lan, "dnsmasq", "dnsmasq", "-d", "--no-ping", "--no-resolv", "--no-hosts", "--leasefile-ro",
+		"--pid-file="+filepath.Join(e.Dir, "dnsmasq.pid"), "--conf-file=/dev/null", "--port=0",
+		"--user=root", "--group=root", "--log-dhcp",
+		"--interface="+br, "--bind-interfaces", "--except-interface=lo",
+		"--enable-ra", "--ra-param="+br+",3",
+		"--dhcp-range=::,constructor:"+br+",ra-only,64,1h",
+	); err != nil {
+		return "", err
+	}
+	c, err := l.collector(lan)
+	if err != nil {
+		return "", err
+	}
+	vm, err := l.bootIn(lan, "vm", BootOpts{
+		Append:  "ip=auto6 lastgasp.receiver=[fd00:69::1]:6666",
+		NetArgs: tapNIC("tap0", "52:54:00:69:00:10"),
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "remote=[fd00:69::1]:6666", "local=fd00:69::5054:ff:fe69:10", "mac="+brMAC); err != nil {
+		return "", fmt.Errorf("%w (bridge %s is %s)", err, br, brMAC)
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	out = vm.Serial()[:end]
+	if strings.Contains(out, "lastgasp: dhcp:") {
+		return "", errors.New("the agent ran DHCPv4 despite ip=auto6")
+	}
+	if !strings.Contains(out, "lastgasp: ipv6: fd00:69::5054:ff:fe69:10/64 on eth0 (SLAAC by the kernel") {
+		return "", errors.New("no ipv6 bring-up line with the SLAAC address on the console")
+	}
+	return fmt.Sprintf("no DHCPv4; SLAAC fd00:69::5054:ff:fe69:10, mac=%s; %s", brMAC, stepTimes(out)), nil
+}

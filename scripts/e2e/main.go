@@ -46,6 +46,7 @@ var scenarios = map[string]Scenario{
 	"ip-static":                 ipStatic,
 	"receiver-ipv6":             receiverIPv6,
 	"receiver-dhcpv6":           receiverDHCPv6,
+	"receiver-ipv6-only":        receiverIPv6Only,
 	"pstore-tls":                pstoreTLS,
 	"nic-vlan":                  nicVLAN,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
