@@ -406,15 +406,22 @@ func ParseReceiverOption(s string) (int, error) {
 	return n, nil
 }
 
-// ParseReceiverOption6 parses a DHCPv6 option code for IPv6 receivers,
-// 1-65535, or "0"/"off" for none.
+// MaxAssignedOption6 is the highest DHCPv6 option code IANA had assigned
+// when this was written; a receiver option must be above it, so that it
+// never collides with an option the client itself sends or parses (client
+// and server ID, IA_NA, DNS servers, ...).
+const MaxAssignedOption6 = 148
+
+// ParseReceiverOption6 parses a DHCPv6 option code for IPv6 receivers: an
+// unassigned code, MaxAssignedOption6+1 to 65535 (e.g. 65001), or "0"/"off"
+// for none.
 func ParseReceiverOption6(s string) (int, error) {
 	if s == "off" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 65535 || s != strconv.Itoa(n) {
-		return 0, fmt.Errorf("receiver DHCPv6 option %q: want a code 1-65535, or off: %w", s, ErrInvalid)
+	if err != nil || n < 0 || n > 65535 || s != strconv.Itoa(n) || (n != 0 && n <= MaxAssignedOption6) {
+		return 0, fmt.Errorf("receiver DHCPv6 option %q: want an unassigned code %d-65535 (e.g. 65001), or 0/off: %w", s, MaxAssignedOption6+1, ErrInvalid)
 	}
 	return n, nil
 }

@@ -38,7 +38,7 @@
 //	                default) or a site-specific code 128-254 holding IPv4
 //	                addresses, for networks whose option 7 points at syslog
 //	                servers; lastgasp.dhcp_option= overrides
-//	receiver.dhcp6_option  DHCPv6 option code (1-65535, or off) holding IPv6 receivers
+//	receiver.dhcp6_option  DHCPv6 option code (149-65535, i.e. not IANA-assigned; or off) holding IPv6 receivers
 //	                (16-byte addresses each); DHCPv6 has no standard log server
 //	                option, so a site picks one. Unset: DHCPv6 is not asked
 //	upload          crash-record upload base URL: http:// (plain, unauthenticated:

@@ -26,6 +26,9 @@ func TestReceiverOptions(t *testing.T) {
 		{name: "v6 command line", in: base + "receiver.dhcp6_option = 65001\n", cmdline: "lastgasp.dhcp6_option=off", opt: 7},
 		{name: "v6 command line set", in: base, cmdline: "lastgasp.dhcp6_option=65002", opt: 7, opt6: 65002},
 		{name: "v6 negative", in: base + "receiver.dhcp6_option = -1\n", wantErr: true},
+		{name: "v6 client id", in: base + "receiver.dhcp6_option = 1\n", wantErr: true},
+		{name: "v6 dns", in: base + "receiver.dhcp6_option = 23\n", wantErr: true},
+		{name: "v6 first unassigned", in: base + "receiver.dhcp6_option = 149\n", opt: 7, opt6: 149},
 		{name: "v6 big", in: base + "receiver.dhcp6_option = 65536\n", wantErr: true},
 		{name: "bad command line", in: base, cmdline: "lastgasp.dhcp_option=12", wantCmdErr: true},
 	} {

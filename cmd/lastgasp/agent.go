@@ -88,6 +88,9 @@ type Agent struct {
 	Log    *Logger
 
 	start time.Time
+	// restoreIPv6 puts back the IPv6 settings tuneIPv6 changed; the
+	// switch_root handoff calls it (sysctls outlive the initramfs).
+	restoreIPv6 func() error
 }
 
 // armed describes one enabled netconsole target.

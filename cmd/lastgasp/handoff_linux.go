@@ -145,6 +145,12 @@ func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed
 	if werr := os.WriteFile(a.Config.Printk, []byte(fmt.Sprint(b.MainLogLevel)), 0); werr != nil {
 		a.Log.Errorf("console loglevel %d for the main system: %v", b.MainLogLevel, werr)
 	}
+	// The main system gets the kernel's IPv6 defaults back (DAD as usual).
+	if a.restoreIPv6 != nil {
+		if rerr := a.restoreIPv6(); rerr != nil {
+			a.Log.Errorf("ipv6 settings for the main system: %v", rerr)
+		}
+	}
 	err = handoff.SwitchRoot(hc.NewRoot, init, argv, os.Environ())
 	if err != nil {
 		os.WriteFile(a.Config.Printk, []byte(fmt.Sprint(b.LogLevel)), 0)

@@ -19,8 +19,9 @@ import (
 //     address is usable while DAD still runs, and DAD still runs (a
 //     duplicate is still detected and reported by the kernel).
 //
-// The main system's own network configuration sets its own values after a
-// switch_root; a kexec'd kernel starts from its defaults.
+// They belong to the running kernel and so would outlive a switch_root:
+// tuneIPv6 returns a function that puts the old values back, which the
+// switch_root handoff calls. A kexec'd kernel starts from its defaults.
 var ipv6Fast = []struct{ knob, value string }{
 	{"router_solicitation_delay", "0"},
 	{"optimistic_dad", "1"},
@@ -30,22 +31,40 @@ var ipv6Fast = []struct{ knob, value string }{
 // tuneIPv6 writes ipv6Fast for each interface and for "default" (which
 // interfaces created later, such as a VLAN, start from) under confDir
 // (/proc/sys/net/ipv6/conf). A kernel without IPv6, or without optimistic
-// DAD, lacks the files: that is reported, not fatal.
-func tuneIPv6(confDir string, ifnames []string) error {
+// DAD, lacks the files: that is reported, not fatal. restore writes back
+// the values found before, for every file tuneIPv6 changed (interfaces
+// created later keep the values they started with).
+func tuneIPv6(confDir string, ifnames []string) (restore func() error, err error) {
 	var errs []error
 	var done []string
+	type saved struct{ path, value string }
+	var old []saved
 	for _, ifn := range append([]string{"default"}, ifnames...) {
 		for _, k := range ipv6Fast {
 			p := filepath.Join(confDir, ifn, k.knob)
-			if err := os.WriteFile(p, []byte(k.value+"\n"), 0o644); err != nil {
+			v, err := os.ReadFile(p)
+			if err == nil {
+				err = os.WriteFile(p, []byte(k.value+"\n"), 0o644)
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p, err))
 				continue
 			}
+			old = append(old, saved{p, string(v)})
 			done = append(done, ifn+"/"+k.knob+"="+k.value)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("ipv6 settings (set %s): %w", strings.Join(done, " "), errors.Join(errs...))
+	restore = func() error {
+		var errs []error
+		for _, s := range old {
+			if err := os.WriteFile(s.path, []byte(s.value), 0o644); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
 	}
-	return nil
+	if len(errs) > 0 {
+		return restore, fmt.Errorf("ipv6 settings (set %s): %w", strings.Join(done, " "), errors.Join(errs...))
+	}
+	return restore, nil
 }

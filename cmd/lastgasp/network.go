@@ -25,6 +25,10 @@ import (
 // answer, to notice a second host claiming the same address.
 const arpLinger = 25 * time.Millisecond
 
+// dhcpv6Grace is how long the agent still waits for a DHCPv6 lease (for
+// its receiver option) once SLAAC has given an address.
+const dhcpv6Grace = 2 * time.Second
+
 // ipv6Wait bounds the wait for a global IPv6 address (SLAAC: router
 // solicitation delay, advertisement, duplicate address detection of the
 // link-local and then the global address, about 1 s each) when a receiver
@@ -131,22 +135,28 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 
 	if a.Config.IPv6Conf != "" {
 		t0 = time.Now()
-		err := tuneIPv6(a.Config.IPv6Conf, cands)
+		restore, err := tuneIPv6(a.Config.IPv6Conf, cands)
+		a.restoreIPv6 = restore
 		a.Log.Step("ipv6conf", t0, err, "optimistic DAD, no router solicitation delay on %v", cands)
 	}
+
+	// Receivers come from DHCP (option 7, the site options) only when
+	// neither the command line nor the board names them.
+	fromDHCP := nc.recv.Receivers == nil && (nc.recv.ReceiverDHCP || len(b.Receivers) == 0)
 
 	vlan := b.VLAN
 	if vlan != 0 {
 		t0 = time.Now()
 		err := a.loadModuleOnDemand(boards.ModuleVLAN)
 		if a.Log.Step("vlan", t0, err, "802.1Q VLAN %d: DHCP and netconsole on %s", vlan, vlanNames(cands, vlan)) != nil {
-			a.Log.Errorf("vlan: continuing untagged on %v", cands)
-			vlan = 0
+			// Not untagged instead: on a trunk that is another network.
+			a.Log.Errorf("vlan: no VLAN %d, so no network: nothing is sent untagged on %v", vlan, cands)
+			return nil, orHost(host, macHost(cands[0]))
 		}
 	}
 
 	t0 = time.Now()
-	lease, v6, c2l, err := a.bringup(ctx, b, cands, nc.ip, vlan)
+	lease, v6, c2l, err := a.bringup(ctx, b, cands, nc.ip, vlan, fromDHCP)
 	step := "dhcp"
 	switch nc.ip.Method {
 	case link.IPStatic:
@@ -179,33 +189,9 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	recvs, why, err := chooseReceivers(nc.recv, b, lease)
 	// With receiver.dhcp6_option, DHCP-sourced receivers also come from
 	// DHCPv6: the receiver step waits for the ipv6 step.
-	want6 := b.ReceiverOption6 != 0 && nc.recv.Receivers == nil && (nc.recv.ReceiverDHCP || len(b.Receivers) == 0)
+	want6 := b.ReceiverOption6 != 0 && fromDHCP
 	if !want6 && a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
 		return nil, host
-	}
-
-	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
-	switch {
-	case v6 != nil: // ip=auto6: the bring-up's IPv6 address
-		src6 = v6.prefix.Addr()
-		if want6 {
-			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, v6.lease)
-			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return nil, host
-			}
-		}
-	case hasIPv6(recvs) || want6:
-		t6 := time.Now()
-		p, l6, how, err6 := a.ipv6Address(ctx, b, ifname, want6)
-		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
-			src6 = p.Addr()
-		}
-		if want6 {
-			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, l6)
-			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return nil, host
-			}
-		}
 	}
 
 	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP/NDP per next hop
@@ -213,12 +199,16 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	ncRoot := filepath.Join(a.Config.ConfigfsMount, "netconsole")
 	dynamic := target.Dynamic(ncRoot)
 	var static []armed
-	for i, r := range recvs {
+	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
+	n := 0              // targets named so far
+	armOne := func(r netip.AddrPort) {
+		i := n
+		n++
 		rip := r.Addr()
 		if rip.Is6() && !src6.IsValid() {
-			continue // the ipv6 step failed and said so
+			return // the ipv6 step failed and said so
 		}
-		t0 = time.Now()
+		t0 := time.Now()
 		hop, err := nexthop.Lookup(rip)
 		if err == nil && rip.Is6() && !hop.Src.IsValid() {
 			hop.Src = src6
@@ -228,7 +218,7 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 			how = "routed: frames carry the gateway's MAC"
 		}
 		if a.Log.Step("route", t0, err, "%s (%s)", hop, how) != nil {
-			continue
+			return
 		}
 		t0 = time.Now()
 		key := hop.Dev + "/" + hop.Via.String()
@@ -243,7 +233,7 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 			mac, err = a.resolve(ctx, hop, b.ARPTimeout)
 		}
 		if a.Log.Step(proto, t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(tLease).Round(100*time.Microsecond), note) != nil {
-			continue
+			return
 		}
 		macs[key] = mac
 		t := target.Target{
@@ -255,15 +245,53 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 		if !dynamic {
 			static = append(static, armed{target: t, hop: hop})
-			continue
+			return
 		}
 		t0 = time.Now()
 		err = target.Create(ncRoot, t)
 		if a.Log.Step("netconsole", t0, err, "target %s enabled: %s", t.Name, t.Param()) != nil {
-			continue
+			return
 		}
 		a.announce(host, bootID, t, hop)
 		out = append(out, armed{target: t, hop: hop})
+	}
+
+	// With DHCPv6 receivers to come, the DHCPv4 ones are armed first: the
+	// IPv6 step may take seconds on a network without DHCPv6.
+	done := 0
+	if want6 && v6 == nil && err == nil && len(recvs) > 0 && !hasIPv6(recvs) {
+		a.Log.Step("receiver", t0, nil, "%v from %s (armed now; DHCPv6 option %d may add IPv6 receivers)", recvs, why, b.ReceiverOption6)
+		for _, r := range recvs {
+			armOne(r)
+		}
+		done = len(recvs)
+	}
+
+	switch {
+	case v6 != nil: // ip=auto6: the bring-up's IPv6 address
+		src6 = v6.prefix.Addr()
+		if want6 {
+			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, v6.lease)
+			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+				return out, host
+			}
+		}
+	case hasIPv6(recvs) || want6:
+		t6 := time.Now()
+		p, l6, how, err6 := a.ipv6Address(ctx, b, ifname, want6)
+		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
+			src6 = p.Addr()
+		}
+		if want6 {
+			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, l6)
+			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
+				return out, host
+			}
+		}
+	}
+
+	for _, r := range recvs[done:] {
+		armOne(r)
 	}
 	if len(static) > 0 {
 		// No configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off): reload the
@@ -295,7 +323,7 @@ func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string,
 	defer cancel()
 	go a.solicitRouters(ctx6, ifname)
 	opts := []link.DHCPv6Option{link.WithLogf6(a.Log.Debugf)}
-	if b.ReceiverOption6 != 0 {
+	if needLease && b.ReceiverOption6 != 0 {
 		opts = append(opts, link.WithLogServerOption6(uint16(b.ReceiverOption6)))
 	}
 	type result6 struct {
@@ -315,14 +343,28 @@ func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string,
 	}()
 	p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
 	var r result6
-	if needLease {
+	stopped := false // DHCPv6 cancelled here: its error says nothing
+	switch {
+	case needLease && err == nil:
+		// SLAAC won; the lease is wanted for its receiver option, but a
+		// network without DHCPv6 must not hold the boot for long.
+		select {
+		case r = <-res:
+		case <-time.After(dhcpv6Grace):
+			dcancel()
+			stopped = true
+			r = <-res
+			r.err = fmt.Errorf("no lease within %v of the SLAAC address: %w", dhcpv6Grace, r.err)
+		}
+	case needLease:
 		r = <-res // bounded by ctx6
-	} else {
+	default:
+		stopped = dctx.Err() == nil // not already over by ctx6's deadline
 		dcancel()
 		r = <-res
 	}
 	if err != nil {
-		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+		if r.err != nil && !stopped {
 			err = fmt.Errorf("%w; dhcpv6: %w", err, r.err)
 		}
 		return p, r.l, "", err
@@ -354,10 +396,14 @@ func addReceivers6(c boards.Cmdline, b *boards.Board, recvs []netip.AddrPort, wh
 		}
 	}
 	if len(v6) == 0 {
-		if err != nil {
-			return nil, "", fmt.Errorf("%w; and no DHCPv6 option %d", err, b.ReceiverOption6)
+		bad := ""
+		if l6 != nil && l6.LogServersErr != nil {
+			bad = fmt.Sprintf(" (ignored: %v)", l6.LogServersErr)
 		}
-		return recvs, why + fmt.Sprintf("; no DHCPv6 option %d", b.ReceiverOption6), nil
+		if err != nil {
+			return nil, "", fmt.Errorf("%w; and no DHCPv6 option %d%s", err, b.ReceiverOption6, bad)
+		}
+		return recvs, why + fmt.Sprintf("; no DHCPv6 option %d%s", b.ReceiverOption6, bad), nil
 	}
 	src := fmt.Sprintf("DHCPv6 option %d of the lease from %s (port %d)", b.ReceiverOption6, l6.ServerID, port)
 	if err != nil || len(recvs) == 0 {
@@ -380,7 +426,8 @@ func (a *Agent) solicitRouters(ctx context.Context, ifname string) {
 	}
 	oper := filepath.Join(a.Config.SysClassNet, ifname, "operstate")
 	for {
-		if b, _ := os.ReadFile(oper); strings.TrimSpace(string(b)) == "up" {
+		// "unknown": drivers that do not report operational state.
+		if b, _ := os.ReadFile(oper); strings.TrimSpace(string(b)) == "up" || strings.TrimSpace(string(b)) == "unknown" {
 			break
 		}
 		select {
@@ -464,7 +511,7 @@ type v6Result struct {
 // With a VLAN ID (not 0), each candidate gets its VLAN interface once it has
 // carrier, and DHCP (or the static address) goes there: the lease names the
 // VLAN interface.
-func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int) (*link.Lease, *v6Result, time.Duration, error) {
+func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int, fromDHCP bool) (*link.Lease, *v6Result, time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
 	defer cancel()
 	var (
@@ -497,7 +544,7 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 			l = &s
 		case link.IPAuto6:
 			var r v6Result
-			r.prefix, r.lease, r.how, err = a.ipv6Address(ctx, b, ifname, b.ReceiverOption6 != 0)
+			r.prefix, r.lease, r.how, err = a.ipv6Address(ctx, b, ifname, fromDHCP && b.ReceiverOption6 != 0)
 			if err == nil {
 				l = &link.Lease{Interface: ifname}
 				mu.Lock()
@@ -505,7 +552,11 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 				mu.Unlock()
 			}
 		default:
-			l, err = link.DHCP(ctx, ifname, link.WithLogf(a.Log.Debugf), link.WithLogServerOption(uint8(b.ReceiverOption)))
+			opts := []link.DHCPOption{link.WithLogf(a.Log.Debugf)}
+			if fromDHCP {
+				opts = append(opts, link.WithLogServerOption(uint8(b.ReceiverOption)))
+			}
+			l, err = link.DHCP(ctx, ifname, opts...)
 		}
 		mu.Lock()
 		leased[ifname] = time.Now()
@@ -557,7 +608,7 @@ func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []net
 		}
 		rs = fromOpt7(port)
 		if len(rs) == 0 {
-			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option %d (log server)", serverOf(l), code)
+			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option %d (log server)%s", serverOf(l), code, logServersErr(l))
 		}
 		return rs, fmt.Sprintf("DHCP option %d of the lease from %v (lastgasp.receiver=dhcp; board receivers ignored; port %d)", code, serverOf(l), port), nil
 	case len(b.Receivers) > 0:
@@ -578,9 +629,18 @@ func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []net
 	}
 	rs = fromOpt7(boards.DefaultReceiverPort)
 	if len(rs) == 0 {
-		return nil, "", fmt.Errorf("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option %d (log server)", code)
+		return nil, "", fmt.Errorf("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option %d (log server)%s", code, logServersErr(l))
 	}
 	return rs, fmt.Sprintf("DHCP option %d of the lease from %v (no receiver on the command line or in the board; port %d)", code, serverOf(l), boards.DefaultReceiverPort), nil
+}
+
+// logServersErr reports a malformed log server option of l, for the
+// "no receiver" errors.
+func logServersErr(l *link.Lease) string {
+	if l == nil || l.LogServersErr == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (ignored: %v)", l.LogServersErr)
 }
 
 func serverOf(l *link.Lease) string {

@@ -196,9 +196,10 @@ func TestAddReceivers6(t *testing.T) {
 	}{
 		{name: "v6 only", err: noOpt7, l6: l6, want: []string{"[fd00::1]:6666"}, wantWhy: "DHCPv6 option 65001 of the lease from 00:03 (port 6666)"},
 		{name: "both", recvs: v4, l6: l6, want: []string{"10.0.0.9:6666", "[fd00::1]:6666"}, wantWhy: "v4 and DHCPv6 option 65001"},
-		{name: "dhcp port", c: boards.Cmdline{ReceiverDHCP: true, ReceiverDHCPPort: 7000}, err: noOpt7, l6: l6, want: []string{"[fd00::1]:7000"}},
+		{name: "dhcp port", c: boards.Cmdline{ReceiverDHCP: true, ReceiverDHCPPort: 7000}, err: noOpt7, l6: l6, want: []string{"[fd00::1]:7000"}, wantWhy: "(port 7000)"},
+		{name: "bad v6 option", recvs: v4, l6: &link.Lease6{LogServersErr: errors.New("length 4")}, want: []string{"10.0.0.9:6666"}, wantWhy: "v4; no DHCPv6 option 65001 (ignored: length 4)"},
 		{name: "v4 only", recvs: v4, l6: &link.Lease6{}, want: []string{"10.0.0.9:6666"}, wantWhy: "v4; no DHCPv6 option 65001"},
-		{name: "no lease", recvs: v4, want: []string{"10.0.0.9:6666"}},
+		{name: "no lease", recvs: v4, want: []string{"10.0.0.9:6666"}, wantWhy: "v4; no DHCPv6 option 65001"},
 		{name: "neither", err: noOpt7, wantError: "no option 7; and no DHCPv6 option 65001"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

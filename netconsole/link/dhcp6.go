@@ -40,6 +40,10 @@ type Lease6 struct {
 	// WithLogServerOption6 (see ParseLogServers6); nil if not asked or not
 	// sent.
 	LogServers []netip.Addr
+	// LogServersErr says why the log server option, present in the Reply,
+	// was not used (malformed); LogServers is then empty. A bad option
+	// never costs the address.
+	LogServersErr error
 	// DNS are the recursive name servers (RFC 3646, option 23), unusable
 	// entries dropped. Informational only: nothing writes them anywhere.
 	DNS []netip.Addr
@@ -56,6 +60,9 @@ func (l *Lease6) String() string {
 		lifetime6(l.Preferred), lifetime6(l.Valid), l.ServerID)
 	if len(l.LogServers) > 0 {
 		fmt.Fprintf(&b, " logservers=%v", l.LogServers)
+	}
+	if l.LogServersErr != nil {
+		fmt.Fprintf(&b, " logservers_error=%q", l.LogServersErr.Error())
 	}
 	if len(l.DNS) > 0 {
 		fmt.Fprintf(&b, " dns=%v", l.DNS)
@@ -157,9 +164,10 @@ func lease6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease
 		if o := reply.GetOneOption(dhcpv6.OptionCode(want.logCode)); o != nil {
 			ls, err := ParseLogServers6(o.ToBytes())
 			if err != nil {
-				return nil, fmt.Errorf("server %s: option %d (log servers): %w", l.ServerID, want.logCode, err)
+				l.LogServersErr = fmt.Errorf("server %s: option %d (log servers): %w", l.ServerID, want.logCode, err)
+			} else {
+				l.LogServers = ls
 			}
-			l.LogServers = ls
 		}
 	}
 	for _, ip := range reply.Options.DNS() {

@@ -167,8 +167,6 @@ func TestLease6FromReply(t *testing.T) {
 			want: &Lease6{Interface: "eth0", Address: netip.MustParseAddr("fd00:66::150"), Preferred: 30 * time.Minute, Valid: h, ServerID: testServerStr6},
 		},
 		{name: "advertise", mt: dhcpv6.MessageTypeAdvertise, opts: []dhcpv6.Option{sid, ia6(testWant6.iaid, good)}, wantErr: "not a Reply"},
-		{name: "bad log option", opts: []dhcpv6.Option{sid, ia6(testWant6.iaid, good), &dhcpv6.OptionGeneric{OptionCode: testLogCode6, OptionData: []byte{10, 7, 0, 9}}}, wantErr: "option 65001 (log servers): malformed DHCPv6 option: length 4"},
-		{name: "multicast log server", opts: []dhcpv6.Option{sid, ia6(testWant6.iaid, good), logOpt6("ff05::1:3")}, wantErr: "option 65001"},
 		{name: "no server id", opts: []dhcpv6.Option{ia6(testWant6.iaid, good)}, wantErr: "no server DUID"},
 		{name: "NoAddrsAvail", opts: []dhcpv6.Option{sid, status6(iana.StatusNoAddrsAvail, "no addresses available")}, wantErr: `NoAddrsAvail ("no addresses available")`, refusal: true},
 		{name: "NoAddrsAvail in IA_NA", opts: []dhcpv6.Option{sid, ia6(testWant6.iaid, status6(iana.StatusNoAddrsAvail, "pool empty"))}, wantErr: "NoAddrsAvail", refusal: true},
@@ -364,6 +362,10 @@ func FuzzLease6FromReply(f *testing.F) {
 				t.Fatalf("lease6FromReply(%x): dns %s", b, a)
 			}
 		}
+		if l.LogServersErr != nil && len(l.LogServers) != 0 {
+			t.Fatalf("lease6FromReply(%x): log servers %v and error %v", b, l.LogServers, l.LogServersErr)
+		}
+		l.LogServersErr = nil // the re-encoded Reply carries only what was usable
 		again, err := dhcpv6.MessageFromBytes(reply6From(t, l))
 		if err != nil {
 			t.Fatalf("lease %s encodes as an unparsable Reply: %v", l, err)
@@ -376,4 +378,35 @@ func FuzzLease6FromReply(f *testing.F) {
 			t.Fatalf("lease6FromReply(%x) round trip (-first +again):\n%s", b, diff)
 		}
 	})
+}
+
+// TestLease6BadLogOption: a malformed log server option costs the option,
+// not the address.
+func TestLease6BadLogOption(t *testing.T) {
+	sid := dhcpv6.OptServerID(testServerID6)
+	good := iaAddr6("fd00:66::150", 30*time.Minute, time.Hour)
+	for _, tc := range []struct {
+		name    string
+		opt     dhcpv6.Option
+		wantErr string
+	}{
+		{name: "bad length", opt: &dhcpv6.OptionGeneric{OptionCode: testLogCode6, OptionData: []byte{10, 7, 0, 9}}, wantErr: "option 65001 (log servers): malformed DHCPv6 option: length 4"},
+		{name: "multicast", opt: logOpt6("ff05::1:3"), wantErr: "option 65001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := lease6FromReply("eth0", msg6(t, dhcpv6.MessageTypeReply, sid, ia6(testWant6.iaid, good), tc.opt), testWant6)
+			if err != nil {
+				t.Fatalf("lease6FromReply: %v; want the lease without log servers", err)
+			}
+			if l.Address != netip.MustParseAddr("fd00:66::150") || len(l.LogServers) != 0 {
+				t.Errorf("lease %s: want fd00:66::150 and no log servers", l)
+			}
+			if l.LogServersErr == nil || !errors.Is(l.LogServersErr, ErrBadOption6) || !strings.Contains(l.LogServersErr.Error(), tc.wantErr) {
+				t.Errorf("LogServersErr = %v, want ErrBadOption6 mentioning %q", l.LogServersErr, tc.wantErr)
+			}
+			if !strings.Contains(l.String(), "logservers_error=") {
+				t.Errorf("String() = %q does not report the bad option", l.String())
+			}
+		})
+	}
 }

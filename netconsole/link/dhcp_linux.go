@@ -147,7 +147,10 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 		if err == nil {
 			l, err := FromACK(ifname, lease.ACK)
 			if err == nil && cfg.logOption != 0 && cfg.logOption != 7 {
-				err = SiteLogServers(l, lease.ACK, cfg.logOption)
+				if lerr := SiteLogServers(l, lease.ACK, cfg.logOption); lerr != nil {
+					l.LogServersErr = lerr
+					cfg.logf("dhcp %s: %v; keeping the lease without log servers", ifname, lerr)
+				}
 			}
 			if err == nil {
 				cfg.logf("dhcp %s: ACK %s after %v (attempt %d)", ifname, l, time.Since(start).Round(time.Millisecond), attempt)

@@ -101,10 +101,14 @@ type Lease struct {
 	// LogServerOption is the DHCP option LogServers came from: 7, or the
 	// site-specific code given to WithLogServerOption.
 	LogServerOption uint8
-	DNS             []net.IP // informational; only written through WithResolvConf
-	NTP             []net.IP
-	Hostname        string
-	Duration        time.Duration
+	// LogServersErr says why a site log server option present in the ACK
+	// was not used (malformed); LogServers is then empty. A bad option
+	// never costs the lease.
+	LogServersErr error
+	DNS           []net.IP // informational; only written through WithResolvConf
+	NTP           []net.IP
+	Hostname      string
+	Duration      time.Duration
 }
 
 // Route is one classless static route (RFC 3442, DHCP option 121). A nil or
@@ -142,6 +146,9 @@ func (l *Lease) String() string {
 	}
 	if len(l.LogServers) > 0 {
 		fmt.Fprintf(&b, " logservers=%v(option %d)", l.LogServers, l.LogServerOption)
+	}
+	if l.LogServersErr != nil {
+		fmt.Fprintf(&b, " logservers_error=%q", l.LogServersErr.Error())
 	}
 	return b.String()
 }

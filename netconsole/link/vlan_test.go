@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -13,12 +14,16 @@ func TestVLANName(t *testing.T) {
 	}{
 		{"eth0", 100, "eth0.100"},
 		{"enp0s31f6", 4094, "enp0s31f6.4094"},
-		{"enp0s31f6abc", 4094, "vlan4094"}, // 17 bytes as parent.id
 		{"enp0s31f6ab", 7, "enp0s31f6ab.7"},
 	} {
 		if got := VLANName(tt.parent, tt.id); got != tt.want || len(got) > maxIfname {
 			t.Errorf("VLANName(%q, %d) = %q, want %q (<= %d bytes)", tt.parent, tt.id, got, tt.want, maxIfname)
 		}
+	}
+	// Long parent names: short enough, stable, distinct per parent.
+	a, b := VLANName("enp129s0f0np0", 4094), VLANName("enp129s0f1np1", 4094)
+	if a == b || len(a) > maxIfname || len(b) > maxIfname || !strings.HasSuffix(a, ".4094") || a != VLANName("enp129s0f0np0", 4094) {
+		t.Errorf("VLANName for two long parents = %q, %q: want distinct, stable names of <= %d bytes ending .4094", a, b, maxIfname)
 	}
 }
 
