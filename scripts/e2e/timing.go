@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ func runTiming(e *Env, boots int) error {
 	}
 	var sinceInit []float64
 	for i := 0; i < boots; i++ {
-		vm, err := e.Boot(fmt.Sprintf("vm%d", i), BootOpts{Append: agentArgs(c)})
+		vm, err := e.Boot(fmt.Sprintf("vm%d", i), BootOpts{Append: agentArgs(c, os.Getenv("E2E_APPEND"))}) // e.g. E2E_APPEND=GODEBUG=inittrace=1
 		if err != nil {
 			return err
 		}
