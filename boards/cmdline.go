@@ -38,6 +38,7 @@ type Cmdline struct {
 //	lastgasp.host=name
 //	lastgasp.dhcp_option=N                      (DHCPv4 option with the receivers: 7 or 128-254)
 //	lastgasp.dhcp6_option=N|off                 (DHCPv6 option with IPv6 receivers)
+//	vlan=<name>:<phys>                          (dracut's; lastgasp.vlan= wins)
 //	lastgasp.vlan=ID|off                        (802.1Q VLAN ID 1-4094; replaces the board's)
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
@@ -48,6 +49,7 @@ type Cmdline struct {
 func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 	var c Cmdline
 	var receivers, ifaces []string
+	vlanSet := false // lastgasp.vlan= given: it wins over dracut's vlan=
 	for _, f := range splitCmdline(cmdline) {
 		k, v, _ := strings.Cut(f, "=")
 		if !strings.HasPrefix(k, "lastgasp.") {
@@ -104,7 +106,7 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 			if err != nil {
 				return c, fmt.Errorf("cmdline %s: %w", f, err)
 			}
-			b.VLAN = id
+			b.VLAN, vlanSet = id, true
 		case "loglevel":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > 8 {
@@ -136,7 +138,43 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 	if ifaces != nil {
 		b.NIC = ifaces
 	}
+	if v, ok := KernelArg(cmdline, "vlan"); ok && !vlanSet {
+		id, parent, err := ParseDracutVLAN(v)
+		if err != nil {
+			return c, fmt.Errorf("cmdline vlan=%s: %w", v, err)
+		}
+		b.VLAN = id
+		if ifaces == nil {
+			b.NIC = []string{parent}
+		}
+	}
 	return c, nil
+}
+
+// ParseDracutVLAN parses dracut's vlan=<vlanname>:<phys> (dracut.cmdline(7)),
+// which people booting with dracut already write: the VLAN ID is taken from
+// the name in any of vconfig's forms (eth0.100, eth0.0100, vlan100,
+// vlan0100) and phys becomes the only NIC candidate (unless
+// lastgasp.iface= names others). The agent names the interface itself
+// (link.VLANName), which for these forms is usually the same.
+func ParseDracutVLAN(s string) (id int, phys string, err error) {
+	name, phys, ok := strings.Cut(s, ":")
+	if !ok || phys == "" || strings.ContainsAny(phys, "/ :*?[") {
+		return 0, "", fmt.Errorf("want <vlanname>:<phys>: %w", ErrInvalid)
+	}
+	num := name
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		num = name[i+1:]
+	} else if n, ok := strings.CutPrefix(name, "vlan"); ok {
+		num = n
+	} else {
+		return 0, "", fmt.Errorf("VLAN name %q: want <phys>.<id> or vlan<id>: %w", name, ErrInvalid)
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || num == "" || num[0] == '+' || num[0] == '-' || n < 1 || n > 4094 {
+		return 0, "", fmt.Errorf("VLAN name %q: no VLAN ID 1-4094 in it: %w", name, ErrInvalid)
+	}
+	return n, phys, nil
 }
 
 // receiverDHCPPort parses "dhcp" or "dhcp:PORT".

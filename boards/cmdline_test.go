@@ -129,6 +129,7 @@ func FuzzApplyCmdline(f *testing.F) {
 	f.Add("lastgasp.receiver=dhcp:6666 ip=10.0.0.5::10.0.0.1:255.255.255.0:box:eth0:off")
 	f.Add("lastgasp.receiver=dhcp,dhcp:1 lastgasp.receiver=[fd00::1]:9")
 	f.Add("lastgasp.vlan=100 lastgasp.vlan=off lastgasp.vlan=4095")
+	f.Add("vlan=eth0.100:eth0 vlan=vlan7:eth1")
 	f.Fuzz(func(t *testing.T, cmdline string) {
 		b := Defaults()
 		b.Name, b.Arch, b.KernelPackage = "b", "amd64", "k"

@@ -98,3 +98,42 @@ func TestVLANBoardAndCmdline(t *testing.T) {
 		}
 	}
 }
+
+func TestDracutVLAN(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline string
+		vlan    int
+		nic     []string
+		wantErr bool
+	}{
+		{cmdline: "vlan=eth0.100:eth0", vlan: 100, nic: []string{"eth0"}},
+		{cmdline: "vlan=vlan0042:enp1s0", vlan: 42, nic: []string{"enp1s0"}},
+		{cmdline: "vlan=eth1.7:eth1 lastgasp.iface=eth*", vlan: 7, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth1.7:eth1 lastgasp.vlan=off", vlan: 0, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth0.100", wantErr: true},
+		{cmdline: "vlan=eth0.5000:eth0", wantErr: true},
+		{cmdline: "vlan=foo:eth0", wantErr: true},
+		{cmdline: "vlan=eth0.-1:eth0", wantErr: true},
+		{cmdline: "vlan=eth0.:eth0", wantErr: true},
+		{cmdline: "vlan=eth0.1:eth*", wantErr: true},
+	} {
+		b, err := Load("qemu-x86_64.board")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ApplyCmdline(b, tt.cmdline)
+		if tt.wantErr {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("ApplyCmdline(%q) = %v, want ErrInvalid", tt.cmdline, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ApplyCmdline(%q) = %v", tt.cmdline, err)
+			continue
+		}
+		if b.VLAN != tt.vlan || strings.Join(b.NIC, ",") != strings.Join(tt.nic, ",") {
+			t.Errorf("ApplyCmdline(%q): vlan %d nic %q, want %d %q", tt.cmdline, b.VLAN, b.NIC, tt.vlan, tt.nic)
+		}
+	}
+}

@@ -137,7 +137,12 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		t0 = time.Now()
 		restore, err := tuneIPv6(a.Config.IPv6Conf, cands)
 		a.restoreIPv6 = restore
-		a.Log.Step("ipv6conf", t0, err, "optimistic DAD, no router solicitation delay on %v", cands)
+		// On the path of every boot: a console line only on failure.
+		if err != nil {
+			a.Log.Step("ipv6conf", t0, err, "")
+		} else {
+			a.Log.Debugf("ipv6conf: optimistic DAD, no router solicitation delay on %v (%v)", cands, time.Since(t0).Round(100*time.Microsecond))
+		}
 	}
 
 	// Receivers come from DHCP (option 7, the site options) only when
