@@ -343,6 +343,16 @@ func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string,
 		if err == nil {
 			a.Log.Infof("dhcpv6: %s", l)
 			err = link.ApplyV6(l)
+		} else if needLease && dctx.Err() == nil {
+			// Refused at once (NoAddrsAvail): a stateless DHCPv6 network,
+			// addresses by SLAAC, options by Information-request.
+			li, ierr := link.DHCPv6Info(dctx, ifname, opts...)
+			if ierr == nil {
+				a.Log.Infof("dhcpv6: %s (stateless; the address is SLAAC's)", li)
+				l, err = li, nil
+			} else {
+				err = fmt.Errorf("%w; information-request: %w", err, ierr)
+			}
 		}
 		res <- result6{l, err}
 	}()

@@ -28,7 +28,8 @@ const infinite6 = 0xffffffff * time.Second
 type Lease6 struct {
 	Interface string
 	// Address is the leased IA_NA address; always valid in a lease DHCPv6
-	// returns (a server without an address for us is an error, see DHCPv6).
+	// returns (a server without an address for us is an error, see DHCPv6),
+	// invalid in DHCPv6Info's options-only result.
 	Address netip.Addr
 	// Preferred and Valid are the address's lifetimes; 0xffffffff seconds
 	// is RFC 8415's infinity.
@@ -56,8 +57,12 @@ func (l *Lease6) String() string {
 		return "<no lease>"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s addr=%s preferred=%s valid=%s server=%s", l.Interface, l.Address,
-		lifetime6(l.Preferred), lifetime6(l.Valid), l.ServerID)
+	if l.Address.IsValid() {
+		fmt.Fprintf(&b, "%s addr=%s preferred=%s valid=%s server=%s", l.Interface, l.Address,
+			lifetime6(l.Preferred), lifetime6(l.Valid), l.ServerID)
+	} else {
+		fmt.Fprintf(&b, "%s information only, server=%s", l.Interface, l.ServerID)
+	}
 	if len(l.LogServers) > 0 {
 		fmt.Fprintf(&b, " logservers=%v", l.LogServers)
 	}
@@ -165,6 +170,41 @@ func lease6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease
 			ls, err := ParseLogServers6(o.ToBytes())
 			if err != nil {
 				l.LogServersErr = fmt.Errorf("server %s: option %d (log servers): %w", l.ServerID, want.logCode, err)
+			} else {
+				l.LogServers = ls
+			}
+		}
+	}
+	for _, ip := range reply.Options.DNS() {
+		if a, ok := netip.AddrFromSlice(ip); ok && usable6(a) {
+			l.DNS = append(l.DNS, a)
+		}
+	}
+	return l, nil
+}
+
+// info6FromReply reads a Reply to an Information-request: it must be for
+// us (our client DUID) from an identified server, and not a refusal.
+func info6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease6, error) {
+	if reply == nil || reply.MessageType != dhcpv6.MessageTypeReply {
+		return nil, fmt.Errorf("not a Reply")
+	}
+	if cid := reply.Options.ClientID(); cid == nil || string(cid.ToBytes()) != string(want.clientID) {
+		return nil, fmt.Errorf("Reply for another client")
+	}
+	if reply.Options.ServerID() == nil {
+		return nil, fmt.Errorf("Reply without a server DUID")
+	}
+	server := duid6(reply)
+	if st := reply.Options.Status(); st != nil && st.StatusCode != 0 {
+		return nil, fmt.Errorf("server %s: %s (%q)", server, st.StatusCode, st.StatusMessage)
+	}
+	l := &Lease6{Interface: ifname, ServerID: server}
+	if want.logCode != 0 {
+		if o := reply.GetOneOption(dhcpv6.OptionCode(want.logCode)); o != nil {
+			ls, err := ParseLogServers6(o.ToBytes())
+			if err != nil {
+				l.LogServersErr = fmt.Errorf("server %s: option %d (log servers): %w", server, want.logCode, err)
 			} else {
 				l.LogServers = ls
 			}

@@ -551,3 +551,52 @@ func TestDHCPv6LoopbackBadLogOption(t *testing.T) {
 		t.Errorf("server saw %s, want SOLICIT,REQUEST", got)
 	}
 }
+
+// TestNetnsDHCPv6InfoDnsmasq: stateless DHCPv6 (dnsmasq ra-stateless: SLAAC
+// addresses, options by Information-request). DHCPv6 is refused; DHCPv6Info
+// gets the log server option.
+func TestNetnsDHCPv6InfoDnsmasq(t *testing.T) {
+	client, cif, server, sif := pair6(t, false)
+	out := dnsmasq6(t, server, sif,
+		"--dhcp-range=fd00:66::,ra-stateless,64,1h",
+		"--dhcp-option=option6:65001,[fd00:66::1]",
+		"--dhcp-option=option6:dns-server,[fd00:66::53]")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	var l *Lease6
+	err := client.Do(func() (err error) {
+		l, err = DHCPv6Info(ctx, cif, WithLogf6(t.Logf), WithLogServerOption6(testLogCode6))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("DHCPv6Info from dnsmasq: %v\ndnsmasq:\n%s", err, out.String())
+	}
+	t.Logf("options from dnsmasq after %v: %s", time.Since(t0).Round(time.Millisecond), l)
+	if l.Address.IsValid() || !strings.Contains(l.String(), "information only") {
+		t.Errorf("info result %s has an address", l)
+	}
+	if diff := cmp.Diff(addrs6("fd00:66::1"), l.LogServers, cmpAddr); diff != "" {
+		t.Errorf("log servers (option 65001) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(addrs6("fd00:66::53"), l.DNS, cmpAddr); diff != "" {
+		t.Errorf("dns (-want +got):\n%s", diff)
+	}
+}
+
+// TestNetnsDHCPv6InfoSilent: nobody answers Information-requests: ErrNoLease
+// within the deadline.
+func TestNetnsDHCPv6InfoSilent(t *testing.T) {
+	client, cif, _, _ := pair6(t, false)
+	const deadline = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	t0 := time.Now()
+	err := client.Do(func() error {
+		_, err := DHCPv6Info(ctx, cif, WithBackoff6(100*time.Millisecond, 400*time.Millisecond))
+		return err
+	})
+	if took := time.Since(t0); !errors.Is(err, ErrNoLease) || took > deadline+500*time.Millisecond {
+		t.Fatalf("DHCPv6Info on a silent network = %v after %v; want ErrNoLease by the %v deadline", err, took, deadline)
+	}
+}

@@ -350,6 +350,16 @@ func FuzzLease6FromReply(f *testing.F) {
 			return // nclient6 drops it before it reaches us
 		}
 		_ = checkAdvertise6(m, testWant6)
+		if li, err := info6FromReply("eth0", m, testWant6); err == nil {
+			if li.Address.IsValid() || (li.LogServersErr != nil && len(li.LogServers) != 0) {
+				t.Fatalf("info6FromReply(%x) = %s", b, li)
+			}
+			for _, a := range append(append([]netip.Addr{}, li.LogServers...), li.DNS...) {
+				if !usable6(a) {
+					t.Fatalf("info6FromReply(%x): unusable %s", b, a)
+				}
+			}
+		}
 		l, err := lease6FromReply("eth0", m, testWant6)
 		if err != nil {
 			return
@@ -408,5 +418,48 @@ func TestLease6BadLogOption(t *testing.T) {
 				t.Errorf("String() = %q does not report the bad option", l.String())
 			}
 		})
+	}
+}
+
+func TestInfo6FromReply(t *testing.T) {
+	sid := dhcpv6.OptServerID(testServerID6)
+	for _, tc := range []struct {
+		name    string
+		opts    []dhcpv6.Option
+		logs    []string
+		badLog  bool
+		wantErr string
+	}{
+		{name: "log servers", opts: []dhcpv6.Option{sid, logOpt6("fd00:66::1")}, logs: []string{"fd00:66::1"}},
+		{name: "no option", opts: []dhcpv6.Option{sid}},
+		{name: "bad option kept apart", opts: []dhcpv6.Option{sid, &dhcpv6.OptionGeneric{OptionCode: testLogCode6, OptionData: []byte{1}}}, badLog: true},
+		{name: "no server id", opts: []dhcpv6.Option{logOpt6("fd00:66::1")}, wantErr: "without a server DUID"},
+		{name: "refusal", opts: []dhcpv6.Option{sid, status6(iana.StatusNotOnLink, "wrong link")}, wantErr: "wrong link"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := info6FromReply("eth0", msg6(t, dhcpv6.MessageTypeReply, tc.opts...), testWant6)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("info6FromReply = %v, %v; want error mentioning %q", l, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(addrs6(tc.logs...), l.LogServers, cmpAddr); diff != "" {
+				t.Errorf("log servers (-want +got):\n%s", diff)
+			}
+			if (l.LogServersErr != nil) != tc.badLog || l.Address.IsValid() {
+				t.Errorf("lease %s, log servers error %v: want error %v and no address", l, l.LogServersErr, tc.badLog)
+			}
+		})
+	}
+	// Another client's Reply.
+	m := msg6(t, dhcpv6.MessageTypeReply, sid)
+	m.Options.Del(dhcpv6.OptionClientID)
+	m.AddOption(dhcpv6.OptClientID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: []byte{9, 9, 9, 9, 9, 9}}))
+	if _, err := info6FromReply("eth0", m, testWant6); err == nil {
+		t.Error("info6FromReply accepted another client's Reply")
 	}
 }

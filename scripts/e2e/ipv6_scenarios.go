@@ -197,3 +197,32 @@ func receiverIPv6Only(e *Env) (string, error) {
 	}
 	return fmt.Sprintf("no DHCPv4; SLAAC fd00:69::5054:ff:fe69:10, mac=%s; %s", n.brMAC, stepTimes(out)), nil
 }
+
+// receiverDHCPv6Stateless: SLAAC for addresses, stateless DHCPv6 for options
+// (dnsmasq ra-stateless: the O flag). The server refuses Solicits; the
+// agent then asks with an Information-request and takes the receiver from
+// option 65001, while the address stays the SLAAC one.
+//
+//	guest eth0 ── tap0 ─ lgbr10 (lan ns: 10.70.0.1/24, fd00:70::1/64; dnsmasq: DHCPv4,
+//	                             RA (SLAAC + other config), DHCPv6 options only; lastgaspd)
+func receiverDHCPv6Stateless(e *Env) (string, error) {
+	n, err := newLAN6(e, "lgbr10", []string{"10.70.0.1/24", "fd00:70::1/64"},
+		"--dhcp-range=10.70.0.50,10.70.0.99,255.255.255.0,1h",
+		"--dhcp-range=fd00:70::,ra-stateless,64,1h",
+		"--dhcp-option=option6:65001,[fd00:70::1]")
+	if err != nil {
+		return "", err
+	}
+	out, err := n.boot("52:54:00:70:00:10", "lastgasp.receiver=dhcp lastgasp.dhcp6_option=65001 lastgasp.upload=http://10.70.0.1:6667",
+		"remote=[fd00:70::1]:6666", "local=fd00:70::5054:ff:fe70:10")
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(out, "(stateless; the address is SLAAC's)") {
+		return "", errors.New("no stateless dhcpv6 line on the console")
+	}
+	if !strings.Contains(out, "receiver: [[fd00:70::1]:6666] from DHCPv6 option 65001") {
+		return "", errors.New("the receiver line does not name DHCPv6 option 65001 as the source")
+	}
+	return fmt.Sprintf("SLAAC address, receiver [fd00:70::1]:6666 from option 65001 by Information-request, mac=%s; %s", n.brMAC, stepTimes(out)), nil
+}

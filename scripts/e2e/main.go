@@ -47,6 +47,7 @@ var scenarios = map[string]Scenario{
 	"receiver-ipv6":             receiverIPv6,
 	"receiver-dhcpv6":           receiverDHCPv6,
 	"receiver-ipv6-only":        receiverIPv6Only,
+	"receiver-dhcpv6-stateless": receiverDHCPv6Stateless,
 	"pstore-tls":                pstoreTLS,
 	"nic-vlan":                  nicVLAN,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
