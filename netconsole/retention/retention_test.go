@@ -99,15 +99,18 @@ func TestSweep(t *testing.T) {
 		"h/empty/": 20 * day,
 		// Crash records: old, new, orphaned metadata old and new, an
 		// old record with new metadata, an old temporary file.
-		"h/crash/old.aa":             15 * day,
-		"h/crash/old.aa.json":        15 * day,
-		"h/crash/new.bb":             13 * day,
-		"h/crash/new.bb.json":        13 * day,
-		"h/crash/orphan.cc.json":     15 * day,
-		"h/crash/orphan.dd.json":     day,
-		"h/crash/mixed.ee":           15 * day,
-		"h/crash/mixed.ee.json":      day,
-		"h/crash/.upload-1234":       30 * day,
+		"h/crash/old.aa":         15 * day,
+		"h/crash/old.aa.json":    15 * day,
+		"h/crash/new.bb":         13 * day,
+		"h/crash/new.bb.json":    13 * day,
+		"h/crash/orphan.cc.json": 15 * day,
+		"h/crash/orphan.dd.json": day,
+		"h/crash/mixed.ee":       15 * day,
+		"h/crash/mixed.ee.json":  day,
+		"h/crash/.upload-1234":   30 * day,
+		// An assembled multi-part crash (pstore/ship/server), old and new.
+		"h/crash/old.ff.dmesg.txt":   15 * day,
+		"h/crash/new.gg.dmesg.txt":   day,
 		".hidden/old/kernel.log":     30 * day,
 		"file-at-root":               30 * day,
 		"h2/boot-unknown/kernel.log": 15 * day,
@@ -128,7 +131,7 @@ func TestSweep(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "h/notes") {
 		t.Errorf("Sweep error = %v, want one about h/notes", err)
 	}
-	if want := (Result{Boots: 3, Records: 2}); res != want {
+	if want := (Result{Boots: 3, Records: 3}); res != want {
 		t.Errorf("Sweep = %+v, want %+v", res, want)
 	}
 	want := []string{
@@ -139,6 +142,7 @@ func TestSweep(t *testing.T) {
 		"h/crash/mixed.ee.json",
 		"h/crash/new.bb",
 		"h/crash/new.bb.json",
+		"h/crash/new.gg.dmesg.txt",
 		"h/crash/orphan.dd.json",
 		"h/linked/crash/rec.4567",
 		"h/linked/crash/rec.4567.json",
@@ -151,11 +155,11 @@ func TestSweep(t *testing.T) {
 	if diff := cmp.Diff(want, list(t, root)); diff != "" {
 		t.Errorf("left after Sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"h/crash/old.aa"}, removedRecords); diff != "" {
+	if diff := cmp.Diff([]string{"h/crash/old.aa", "h/crash/old.ff.dmesg.txt"}, removedRecords); diff != "" {
 		t.Errorf("RemoveRecord calls (-want +got):\n%s", diff)
 	}
-	if n := len(logs); n != 5 { // 3 boots, a record, an orphan
-		t.Errorf("%d lines logged, want 5: %q", n, logs)
+	if n := len(logs); n != 6 { // 3 boots, a record, an assembled crash, an orphan
+		t.Errorf("%d lines logged, want 6: %q", n, logs)
 	}
 
 	// Disabled: nothing goes.
