@@ -72,8 +72,12 @@ type Board struct {
 	// VLAN (vlan) is an 802.1Q VLAN ID (1-4094) the agent's traffic is
 	// tagged with: it creates <nic>.<id> on each candidate NIC and runs
 	// DHCP and netconsole there. 0: untagged.
-	VLAN      int
-	Receivers []string
+	VLAN int
+	// VLANName and VLANParent come from dracut's vlan=<name>:<parent> on
+	// the kernel command line: the VLAN interface on VLANParent gets that
+	// name (other candidates get link.VLANName's). Not board keys.
+	VLANName, VLANParent string
+	Receivers            []string
 	// ReceiverOption (receiver.dhcp_option) is the DHCPv4 option that
 	// carries receivers when none is configured: 7 (RFC 2132 log server,
 	// the default) or a site-specific code 128-254 with IPv4 addresses.

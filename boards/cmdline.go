@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -26,6 +27,10 @@ type Cmdline struct {
 	// (DefaultReceiverPort unless given).
 	ReceiverDHCP     bool
 	ReceiverDHCPPort int
+	// VLANProblem says why dracut's vlan= argument, meant for other tools
+	// too, was not used; it is not an error of ApplyCmdline, so it never
+	// costs the lastgasp.* overrides.
+	VLANProblem error
 }
 
 // ApplyCmdline applies the lastgasp.* arguments of a kernel command line to
@@ -139,11 +144,12 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 		b.NIC = ifaces
 	}
 	if v, ok := KernelArg(cmdline, "vlan"); ok && !vlanSet {
-		id, parent, err := ParseDracutVLAN(v)
+		name, id, parent, err := ParseDracutVLAN(v)
 		if err != nil {
-			return c, fmt.Errorf("cmdline vlan=%s: %w", v, err)
+			c.VLANProblem = fmt.Errorf("cmdline vlan=%s: %w", v, err)
+			return c, nil
 		}
-		b.VLAN = id
+		b.VLAN, b.VLANName, b.VLANParent = id, name, parent
 		if ifaces == nil {
 			b.NIC = []string{parent}
 		}
@@ -152,30 +158,29 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 }
 
 // ParseDracutVLAN parses dracut's vlan=<vlanname>:<phys> (dracut.cmdline(7)),
-// which people booting with dracut already write: the VLAN ID is taken from
-// the name in any of vconfig's forms (eth0.100, eth0.0100, vlan100,
-// vlan0100) and phys becomes the only NIC candidate (unless
-// lastgasp.iface= names others). The agent names the interface itself
-// (link.VLANName), which for these forms is usually the same.
-func ParseDracutVLAN(s string) (id int, phys string, err error) {
+// which people booting with dracut already write: the VLAN ID is the
+// name's trailing digits, as dracut and NetworkManager read it (eth0.100,
+// eth0.0100, vlan100, vlan0100, prod42), and phys becomes the only NIC
+// candidate (unless lastgasp.iface= names others). The agent gives the VLAN
+// interface that name, so the main system finds the one it expects.
+func ParseDracutVLAN(s string) (name string, id int, phys string, err error) {
 	name, phys, ok := strings.Cut(s, ":")
-	if !ok || phys == "" || strings.ContainsAny(phys, "/ :*?[") {
-		return 0, "", fmt.Errorf("want <vlanname>:<phys>: %w", ErrInvalid)
+	if !ok || phys == "" || strings.ContainsAny(phys, "/ :*?[") || !ifnameRE.MatchString(name) {
+		return "", 0, "", fmt.Errorf("want <vlanname>:<phys>: %w", ErrInvalid)
 	}
-	num := name
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		num = name[i+1:]
-	} else if n, ok := strings.CutPrefix(name, "vlan"); ok {
-		num = n
-	} else {
-		return 0, "", fmt.Errorf("VLAN name %q: want <phys>.<id> or vlan<id>: %w", name, ErrInvalid)
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
 	}
-	n, err := strconv.Atoi(num)
-	if err != nil || num == "" || num[0] == '+' || num[0] == '-' || n < 1 || n > 4094 {
-		return 0, "", fmt.Errorf("VLAN name %q: no VLAN ID 1-4094 in it: %w", name, ErrInvalid)
+	n, err := strconv.Atoi(name[i:])
+	if err != nil || n < 1 || n > 4094 {
+		return "", 0, "", fmt.Errorf("VLAN name %q: no VLAN ID 1-4094 at its end: %w", name, ErrInvalid)
 	}
-	return n, phys, nil
+	return name, n, phys, nil
 }
+
+// ifnameRE is what the kernel takes as an interface name, conservatively.
+var ifnameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
 // receiverDHCPPort parses "dhcp" or "dhcp:PORT".
 func receiverDHCPPort(s string) (int, error) {

@@ -101,39 +101,41 @@ func TestVLANBoardAndCmdline(t *testing.T) {
 
 func TestDracutVLAN(t *testing.T) {
 	for _, tt := range []struct {
-		cmdline string
-		vlan    int
-		nic     []string
-		wantErr bool
+		cmdline    string
+		vlan       int
+		name       string
+		nic        []string
+		wantBadArg bool // vlan= reported and ignored, lastgasp.* still applied
 	}{
-		{cmdline: "vlan=eth0.100:eth0", vlan: 100, nic: []string{"eth0"}},
-		{cmdline: "vlan=vlan0042:enp1s0", vlan: 42, nic: []string{"enp1s0"}},
-		{cmdline: "vlan=eth1.7:eth1 lastgasp.iface=eth*", vlan: 7, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth0.100:eth0", vlan: 100, name: "eth0.100", nic: []string{"eth0"}},
+		{cmdline: "vlan=vlan0042:enp1s0", vlan: 42, name: "vlan0042", nic: []string{"enp1s0"}},
+		{cmdline: "vlan=prod42:eth1", vlan: 42, name: "prod42", nic: []string{"eth1"}},
+		{cmdline: "vlan=eth1.7:eth1 lastgasp.iface=eth*", vlan: 7, name: "eth1.7", nic: []string{"eth*"}},
 		{cmdline: "vlan=eth1.7:eth1 lastgasp.vlan=off", vlan: 0, nic: []string{"eth*"}},
-		{cmdline: "vlan=eth0.100", wantErr: true},
-		{cmdline: "vlan=eth0.5000:eth0", wantErr: true},
-		{cmdline: "vlan=foo:eth0", wantErr: true},
-		{cmdline: "vlan=eth0.-1:eth0", wantErr: true},
-		{cmdline: "vlan=eth0.:eth0", wantErr: true},
-		{cmdline: "vlan=eth0.1:eth*", wantErr: true},
+		{cmdline: "vlan=eth0.100 lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth0.5000:eth0 lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
+		{cmdline: "vlan=foo:eth0 lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth0.0:eth0 lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
+		{cmdline: "vlan=eth0.1:eth* lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
+		{cmdline: "vlan=a/b.1:eth0 lastgasp.host=kept", wantBadArg: true, nic: []string{"eth*"}},
 	} {
 		b, err := Load("qemu-x86_64.board")
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ApplyCmdline(b, tt.cmdline)
-		if tt.wantErr {
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("ApplyCmdline(%q) = %v, want ErrInvalid", tt.cmdline, err)
-			}
-			continue
-		}
+		c, err := ApplyCmdline(b, tt.cmdline)
 		if err != nil {
 			t.Errorf("ApplyCmdline(%q) = %v", tt.cmdline, err)
 			continue
 		}
-		if b.VLAN != tt.vlan || strings.Join(b.NIC, ",") != strings.Join(tt.nic, ",") {
-			t.Errorf("ApplyCmdline(%q): vlan %d nic %q, want %d %q", tt.cmdline, b.VLAN, b.NIC, tt.vlan, tt.nic)
+		if tt.wantBadArg {
+			if !errors.Is(c.VLANProblem, ErrInvalid) || b.Host != "kept" || b.VLAN != 0 {
+				t.Errorf("ApplyCmdline(%q): VLANProblem %v, host %q, vlan %d; want the problem reported, lastgasp.host applied, no VLAN", tt.cmdline, c.VLANProblem, b.Host, b.VLAN)
+			}
+			continue
+		}
+		if c.VLANProblem != nil || b.VLAN != tt.vlan || b.VLANName != tt.name || strings.Join(b.NIC, ",") != strings.Join(tt.nic, ",") {
+			t.Errorf("ApplyCmdline(%q): vlan %d %q nic %q problem %v, want %d %q %q", tt.cmdline, b.VLAN, b.VLANName, b.NIC, c.VLANProblem, tt.vlan, tt.name, tt.nic)
 		}
 	}
 }

@@ -90,7 +90,10 @@ type Agent struct {
 	start time.Time
 	// restoreIPv6 puts back the IPv6 settings tuneIPv6 changed; the
 	// switch_root handoff calls it (sysctls outlive the initramfs).
-	restoreIPv6 func() error
+	restoreIPv6 func(also []string) error
+	// vlanDevs are the VLAN interfaces the agent created.
+	vlanMu   sync.Mutex
+	vlanDevs []string
 }
 
 // armed describes one enabled netconsole target.
@@ -203,6 +206,9 @@ func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
 		a.Log.Errorf("cmdline: ignoring lastgasp arguments: %v", err)
 		b, _ = boards.Load(a.Config.BoardFile)
 		test = boards.Cmdline{}
+	}
+	if test.VLANProblem != nil {
+		a.Log.Errorf("cmdline: ignoring dracut's vlan=: %v", test.VLANProblem)
 	}
 	a.Log.Step("board", t0, nil, "%s receivers=%v upload=%s nic=%v", b.Name, b.Receivers, b.Upload, b.NIC)
 	return b, test

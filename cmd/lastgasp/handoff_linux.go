@@ -147,7 +147,10 @@ func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed
 	}
 	// The main system gets the kernel's IPv6 defaults back (DAD as usual).
 	if a.restoreIPv6 != nil {
-		if rerr := a.restoreIPv6(); rerr != nil {
+		a.vlanMu.Lock()
+		devs := append([]string(nil), a.vlanDevs...)
+		a.vlanMu.Unlock()
+		if rerr := a.restoreIPv6(devs); rerr != nil {
 			a.Log.Errorf("ipv6 settings for the main system: %v", rerr)
 		}
 	}

@@ -32,9 +32,10 @@ var ipv6Fast = []struct{ knob, value string }{
 // interfaces created later, such as a VLAN, start from) under confDir
 // (/proc/sys/net/ipv6/conf). A kernel without IPv6, or without optimistic
 // DAD, lacks the files: that is reported, not fatal. restore writes back
-// the values found before, for every file tuneIPv6 changed (interfaces
-// created later keep the values they started with).
-func tuneIPv6(confDir string, ifnames []string) (restore func() error, err error) {
+// the values found before, for every file tuneIPv6 changed, and gives the
+// interfaces named in also (created later from "default", such as VLANs)
+// default's old values.
+func tuneIPv6(confDir string, ifnames []string) (restore func(also []string) error, err error) {
 	var errs []error
 	var done []string
 	type saved struct{ path, value string }
@@ -54,11 +55,19 @@ func tuneIPv6(confDir string, ifnames []string) (restore func() error, err error
 			done = append(done, ifn+"/"+k.knob+"="+k.value)
 		}
 	}
-	restore = func() error {
+	restore = func(also []string) error {
 		var errs []error
 		for _, s := range old {
-			if err := os.WriteFile(s.path, []byte(s.value), 0o644); err != nil {
-				errs = append(errs, err)
+			paths := []string{s.path}
+			if dir, knob := filepath.Split(s.path); filepath.Base(dir) == "default" {
+				for _, ifn := range also {
+					paths = append(paths, filepath.Join(confDir, ifn, knob))
+				}
+			}
+			for _, p := range paths {
+				if err := os.WriteFile(p, []byte(s.value), 0o644); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 		return errors.Join(errs...)

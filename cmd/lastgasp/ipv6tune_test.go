@@ -40,10 +40,15 @@ func TestTuneIPv6(t *testing.T) {
 			check(ifn, k.knob, k.value+"\n")
 		}
 	}
-	if err := restore(); err != nil {
+	// A VLAN interface created after the tuning starts from default's
+	// tuned values; restore gives it default's old ones.
+	for _, k := range ipv6Fast {
+		set("eth0.100", k.knob, k.value+"\n")
+	}
+	if err := restore([]string{"eth0.100"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, ifn := range []string{"default", "eth0", "eth1"} {
+	for _, ifn := range []string{"default", "eth0", "eth1", "eth0.100"} {
 		for _, k := range ipv6Fast {
 			check(ifn, k.knob, "7\n")
 		}
@@ -61,7 +66,7 @@ func TestTuneIPv6(t *testing.T) {
 	for _, k := range ipv6Fast {
 		check("eth0", k.knob, k.value+"\n")
 	}
-	if err := restore(); err != nil {
+	if err := restore(nil); err != nil {
 		t.Errorf("restore after a partial tune: %v", err)
 	}
 	for _, k := range ipv6Fast {

@@ -29,6 +29,10 @@ const arpLinger = 25 * time.Millisecond
 // its receiver option) once SLAAC has given an address.
 const dhcpv6Grace = 2 * time.Second
 
+// dhcpv6InfoWait bounds the Information-request sent when no server
+// answered a Solicit within dhcpv6Grace.
+const dhcpv6InfoWait = time.Second
+
 // ipv6Wait bounds the wait for a global IPv6 address (SLAAC: router
 // solicitation delay, advertisement, duplicate address detection of the
 // link-local and then the global address, about 1 s each) when a receiver
@@ -261,15 +265,20 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		out = append(out, armed{target: t, hop: hop})
 	}
 
-	// With DHCPv6 receivers to come, the DHCPv4 ones are armed first: the
-	// IPv6 step may take seconds on a network without DHCPv6.
-	done := 0
-	if want6 && v6 == nil && err == nil && len(recvs) > 0 && !hasIPv6(recvs) {
-		a.Log.Step("receiver", t0, nil, "%v from %s (armed now; DHCPv6 option %d may add IPv6 receivers)", recvs, why, b.ReceiverOption6)
-		for _, r := range recvs {
-			armOne(r)
+	// IPv4 receivers are armed before the IPv6 step, which may take
+	// seconds (SLAAC, DHCPv6), or all of ipv6Wait on a network without
+	// IPv6; the IPv6 ones (and DHCPv6's) follow.
+	early := map[int]bool{}
+	if v6 == nil && (want6 || hasIPv6(recvs)) && err == nil {
+		if want6 && len(recvs) > 0 {
+			a.Log.Step("receiver", t0, nil, "%v from %s (armed now; DHCPv6 option %d may add IPv6 receivers)", recvs, why, b.ReceiverOption6)
 		}
-		done = len(recvs)
+		for i, r := range recvs {
+			if r.Addr().Is4() {
+				armOne(r)
+				early[i] = true
+			}
+		}
 	}
 
 	switch {
@@ -295,8 +304,10 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 	}
 
-	for _, r := range recvs[done:] {
-		armOne(r)
+	for i, r := range recvs {
+		if !early[i] {
+			armOne(r)
+		}
 	}
 	if len(static) > 0 {
 		// No configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off): reload the
@@ -367,9 +378,20 @@ func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string,
 		case r = <-res:
 		case <-time.After(dhcpv6Grace):
 			dcancel()
-			stopped = true
-			r = <-res
-			r.err = fmt.Errorf("no lease within %v of the SLAAC address: %w", dhcpv6Grace, r.err)
+			r = <-res // may have succeeded just as the grace ended
+			if r.err != nil {
+				// Stateless servers may ignore Solicits (RFC 8415
+				// section 6.1): ask for the options alone, briefly.
+				ictx, icancel := context.WithTimeout(ctx6, dhcpv6InfoWait)
+				li, ierr := link.DHCPv6Info(ictx, ifname, opts...)
+				icancel()
+				if ierr == nil {
+					a.Log.Infof("dhcpv6: %s (stateless; the address is SLAAC's)", li)
+					r = result6{li, nil}
+				} else {
+					r.err = fmt.Errorf("no lease within %v of the SLAAC address: %w; information-request: %w", dhcpv6Grace, r.err, ierr)
+				}
+			}
 		}
 	case needLease:
 		r = <-res // bounded by ctx6
@@ -538,10 +560,17 @@ func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 	get := func(ctx context.Context, ifname string) (*link.Lease, error) {
 		tc := time.Now()
 		if vlan != 0 {
-			dev, err := link.AddVLAN(ifname, vlan)
+			name := "" // ours (link.VLANName), unless dracut's vlan= named it
+			if b.VLANName != "" && ifname == b.VLANParent {
+				name = b.VLANName
+			}
+			dev, err := link.AddVLAN(ifname, vlan, name)
 			if err != nil {
 				return nil, err
 			}
+			a.vlanMu.Lock()
+			a.vlanDevs = append(a.vlanDevs, dev)
+			a.vlanMu.Unlock()
 			a.Log.Infof("vlan: %s is VLAN %d on %s (%v)", dev, vlan, ifname, time.Since(tc).Round(100*time.Microsecond))
 			ifname = dev
 		}

@@ -563,6 +563,9 @@ func TestNetnsDHCPv6InfoDnsmasq(t *testing.T) {
 		"--dhcp-option=option6:dns-server,[fd00:66::53]")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if l, err := dhcpv6In(ctx, client, cif, WithLogf6(t.Logf)); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("DHCPv6 (Solicit) on a stateless network = %v, %v; want ErrNoLease\ndnsmasq:\n%s", l, err, out.String())
+	}
 	t0 := time.Now()
 	var l *Lease6
 	err := client.Do(func() (err error) {

@@ -169,6 +169,45 @@ func TestDHCPLoopback(t *testing.T) {
 	}
 }
 
+// TestDHCPLoopbackSiteOption: the site log server option replaces option 7
+// when asked for; a malformed one costs the option, not the lease.
+func TestDHCPLoopbackSiteOption(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		value   []byte
+		want    []net.IP
+		wantErr bool
+	}{
+		{name: "good", value: []byte{10, 7, 0, 77}, want: []net.IP{ip4("10.7.0.77")}},
+		{name: "malformed", value: []byte{10, 7, 0}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer()
+			s.options = []dhcpv4.Modifier{
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionLogServer, []byte{10, 7, 0, 9})),
+				dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(224), tc.value)),
+			}
+			var logs logBuf
+			opts := append(loopbackDHCP(t, s), WithBackoff(100*time.Millisecond, 400*time.Millisecond), WithLogf(logs.logf(t)), WithLogServerOption(224))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			l, err := DHCP(ctx, "lo-test", opts...)
+			if err != nil {
+				t.Fatalf("DHCP: %v", err)
+			}
+			if got := s.messages(); got != "DISCOVER,REQUEST" {
+				t.Errorf("server saw %s, want one exchange", got)
+			}
+			if l.LogServerOption != 224 || !cmp.Equal(tc.want, l.LogServers) || (l.LogServersErr != nil) != tc.wantErr {
+				t.Errorf("lease %s: log servers %v (option %d, error %v), want %v from 224, error %v", l, l.LogServers, l.LogServerOption, l.LogServersErr, tc.want, tc.wantErr)
+			}
+			if tc.wantErr && !strings.Contains(logs.String(), "keeping the lease without log servers") {
+				t.Errorf("bad option not logged:\n%s", logs.String())
+			}
+		})
+	}
+}
+
 func TestDHCPLoopbackFailsWell(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

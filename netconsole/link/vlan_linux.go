@@ -8,12 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AddVLAN creates the 802.1Q interface for id on parent (named by
-// VLANName), sets it up and returns its name. An existing VLAN interface of
+// AddVLAN creates the 802.1Q interface for id on parent, named name (or by
+// VLANName if name is ""), sets it up and returns its name. An existing VLAN interface of
 // that name on the same parent with the same ID is reused; anything else of
 // that name is an error. The kernel must have 8021q loaded (or built in):
 // AddVLAN does not load modules, so the caller decides what may be loaded.
-func AddVLAN(parent string, id int) (string, error) {
+func AddVLAN(parent string, id int, name string) (string, error) {
 	if err := checkVLANID(id); err != nil {
 		return "", err
 	}
@@ -21,7 +21,12 @@ func AddVLAN(parent string, id int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("link: %w: parent %s: %w", ErrVLAN, parent, err)
 	}
-	name := VLANName(parent, id)
+	if name == "" {
+		name = VLANName(parent, id)
+	}
+	if len(name) > maxIfname {
+		return "", fmt.Errorf("link: %w: name %q longer than %d bytes", ErrVLAN, name, maxIfname)
+	}
 	la := netlink.NewLinkAttrs()
 	la.Name = name
 	la.ParentIndex = p.Attrs().Index

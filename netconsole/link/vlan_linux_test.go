@@ -21,7 +21,7 @@ func TestNetnsAddVLAN(t *testing.T) {
 	aif, bif := netnstest.Ifname("lgv"), netnstest.Ifname("lgw")
 	netnstest.Veth(t, a, aif, b, bif)
 	err := a.Do(func() error {
-		name, err := AddVLAN(aif, 100)
+		name, err := AddVLAN(aif, 100, "")
 		if err != nil {
 			return err
 		}
@@ -36,7 +36,7 @@ func TestNetnsAddVLAN(t *testing.T) {
 		if !ok || v.VlanId != 100 {
 			t.Errorf("%s is %T %+v, want VLAN 100", name, l, l)
 		}
-		if again, err := AddVLAN(aif, 100); err != nil || again != name {
+		if again, err := AddVLAN(aif, 100, ""); err != nil || again != name {
 			t.Errorf("AddVLAN again = %q, %v; want reuse of %s", again, err, name)
 		}
 		// Same name, other ID: make the clash by hand.
@@ -50,10 +50,10 @@ func TestNetnsAddVLAN(t *testing.T) {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: netnstest.Ifname("lgp")}); err != nil {
 			return err
 		}
-		if _, err := AddVLAN(aif, 100); !errors.Is(err, ErrVLAN) {
+		if _, err := AddVLAN(aif, 100, ""); !errors.Is(err, ErrVLAN) {
 			t.Errorf("AddVLAN over a veth named %s = %v, want ErrVLAN", name, err)
 		}
-		if _, err := AddVLAN("nosuch0", 100); !errors.Is(err, ErrVLAN) {
+		if _, err := AddVLAN("nosuch0", 100, ""); !errors.Is(err, ErrVLAN) {
 			t.Errorf("AddVLAN(nosuch0) = %v, want ErrVLAN", err)
 		}
 		return nil

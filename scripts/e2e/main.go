@@ -50,6 +50,7 @@ var scenarios = map[string]Scenario{
 	"receiver-dhcpv6-stateless": receiverDHCPv6Stateless,
 	"pstore-tls":                pstoreTLS,
 	"nic-vlan":                  nicVLAN,
+	"nic-vlan-dracut":           nicVLANDracut,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -154,6 +153,16 @@ func (t *trunk) String() string {
 //
 //	guest eth0 ─ QEMU socket netdev ─ trunk (VLAN 100 <-> untagged) ─ tapv 10.100.0.1 (lab ns: dnsmasq, lastgaspd)
 func nicVLAN(e *Env) (string, error) {
+	return vlanScenario(e, "lastgasp.vlan=100", "eth0.100")
+}
+
+// nicVLANDracut: as nicVLAN, but the VLAN comes from dracut's own
+// vlan=<name>:<phys> argument, and the interface gets dracut's name.
+func nicVLANDracut(e *Env) (string, error) {
+	return vlanScenario(e, "vlan=prod100:eth0", "prod100")
+}
+
+func vlanScenario(e *Env, arg, dev string) (string, error) {
 	l, err := newLab(e)
 	if err != nil {
 		return "", err
@@ -185,7 +194,7 @@ func nicVLAN(e *Env) (string, error) {
 		return "", err
 	}
 	vm, err := l.bootIn(lan, "vm", BootOpts{
-		Append: "lastgasp.vlan=100 lastgasp.receiver=10.100.0.1:6666 lastgasp.upload=http://10.100.0.1:6667",
+		Append: arg + " lastgasp.receiver=10.100.0.1:6666 lastgasp.upload=http://10.100.0.1:6667",
 		NetArgs: []string{
 			"-netdev", fmt.Sprintf("socket,id=n0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", tr.port(), qemuPort),
 			"-device", "virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:64:00:10",
@@ -194,7 +203,7 @@ func nicVLAN(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "dev=eth0.100 ", "remote=10.100.0.1:6666"); err != nil {
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "dev="+dev+" ", "remote=10.100.0.1:6666"); err != nil {
 		return "", fmt.Errorf("%w (trunk: %s)", err, tr)
 	}
 	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
@@ -202,14 +211,14 @@ func nicVLAN(e *Env) (string, error) {
 		return "", err
 	}
 	out := vm.Serial()[:end]
-	if !strings.Contains(out, "lastgasp: vlan: eth0.100 is VLAN 100 on eth0") {
-		return "", errors.New("no 'vlan: eth0.100 is VLAN 100 on eth0' line on the console")
+	if want := "lastgasp: vlan: " + dev + " is VLAN 100 on eth0"; !strings.Contains(out, want) {
+		return "", fmt.Errorf("no %q line on the console", want)
 	}
-	if !strings.Contains(out, "dhcp: eth0.100 addr=10.100.0.") {
-		return "", errors.New("the lease is not on eth0.100 from the VLAN's dnsmasq")
+	if !strings.Contains(out, "dhcp: "+dev+" addr=10.100.0.") {
+		return "", fmt.Errorf("the lease is not on %s from the VLAN's dnsmasq", dev)
 	}
 	if n := tr.untaggedIP.Load(); n != 0 {
 		return "", fmt.Errorf("%d untagged IPv4/ARP frames left the guest (%s)", n, tr)
 	}
-	return fmt.Sprintf("armed on eth0.100; trunk %s; %s", tr, stepTimes(out)), nil
+	return fmt.Sprintf("armed on %s; trunk %s; %s", dev, tr, stepTimes(out)), nil
 }
