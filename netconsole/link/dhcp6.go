@@ -165,6 +165,14 @@ func lease6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease
 		Valid:     a.ValidLifetime,
 		ServerID:  duid6(reply),
 	}
+	replyOptions6(l, reply, want)
+	return l, nil
+}
+
+// replyOptions6 reads the options a Reply may carry besides the address:
+// the log server option asked for (a malformed one goes to LogServersErr)
+// and the DNS servers. l.ServerID must be set.
+func replyOptions6(l *Lease6, reply *dhcpv6.Message, want expect6) {
 	if want.logCode != 0 {
 		if o := reply.GetOneOption(dhcpv6.OptionCode(want.logCode)); o != nil {
 			ls, err := ParseLogServers6(o.ToBytes())
@@ -180,7 +188,6 @@ func lease6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease
 			l.DNS = append(l.DNS, a)
 		}
 	}
-	return l, nil
 }
 
 // info6FromReply reads a Reply to an Information-request: it must be for
@@ -200,21 +207,7 @@ func info6FromReply(ifname string, reply *dhcpv6.Message, want expect6) (*Lease6
 		return nil, fmt.Errorf("server %s: %s (%q)", server, st.StatusCode, st.StatusMessage)
 	}
 	l := &Lease6{Interface: ifname, ServerID: server}
-	if want.logCode != 0 {
-		if o := reply.GetOneOption(dhcpv6.OptionCode(want.logCode)); o != nil {
-			ls, err := ParseLogServers6(o.ToBytes())
-			if err != nil {
-				l.LogServersErr = fmt.Errorf("server %s: option %d (log servers): %w", server, want.logCode, err)
-			} else {
-				l.LogServers = ls
-			}
-		}
-	}
-	for _, ip := range reply.Options.DNS() {
-		if a, ok := netip.AddrFromSlice(ip); ok && usable6(a) {
-			l.DNS = append(l.DNS, a)
-		}
-	}
+	replyOptions6(l, reply, want)
 	return l, nil
 }
 
