@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 // Bounds on what the crashes listing reads, so that it stays quick on a
@@ -71,8 +71,8 @@ func listCrashes(root string) ([]Crash, error) {
 			if !d.IsDir() {
 				continue
 			}
-			if d.Name() == receiver.CrashDir {
-				for _, c := range recordCrashes(filepath.Join(hostDir, receiver.CrashDir)) {
+			if d.Name() == store.CrashDir {
+				for _, c := range recordCrashes(filepath.Join(hostDir, store.CrashDir)) {
 					if boot := linkedBoot(hostDir, dirs, c.Source); boot != "" {
 						c.Source = boot + "/" + c.Source
 					}
@@ -80,7 +80,7 @@ func listCrashes(root string) ([]Crash, error) {
 				}
 				continue
 			}
-			if c, ok := logCrash(filepath.Join(hostDir, d.Name(), receiver.LogName)); ok {
+			if c, ok := logCrash(filepath.Join(hostDir, d.Name(), store.LogName)); ok {
 				c.Source = d.Name() + "/" + c.Source
 				consider(c)
 			}
@@ -102,7 +102,7 @@ func linkedBoot(hostDir string, dirs []os.DirEntry, rel string) string {
 		return ""
 	}
 	for _, d := range dirs {
-		if !d.IsDir() || d.Name() == receiver.CrashDir {
+		if !d.IsDir() || d.Name() == store.CrashDir {
 			continue
 		}
 		if li, err := os.Stat(filepath.Join(hostDir, d.Name(), rel)); err == nil && os.SameFile(fi, li) {
@@ -161,7 +161,7 @@ func logCrash(path string) (Crash, bool) {
 	if c, ok := logFileCrash(path); ok {
 		return c, true
 	}
-	c, ok := logFileCrash(receiver.RotatedName(path, 1))
+	c, ok := logFileCrash(store.RotatedName(path, 1))
 	return c, ok
 }
 

@@ -47,6 +47,7 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/retention"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 func main() {
@@ -95,8 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) of the collector: -http serves HTTPS (default: plain HTTP, for labs and QEMU only)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA certificates of the agents' client certificates: require and verify one on every HTTPS connection, and let it upload only for the host it names (CN or DNS name)")
-	fs.Int64Var(&c.rotateSize, "rotate-size", receiver.DefaultRotateSize, "rotate a kernel.log that would grow past this many bytes to kernel.log.1 (0: never)")
-	fs.IntVar(&c.rotateKeep, "rotate-keep", receiver.DefaultRotateKeep, "rotated logs kept per boot: kernel.log.1 ... kernel.log.N")
+	fs.Int64Var(&c.rotateSize, "rotate-size", store.DefaultRotateSize, "rotate a kernel.log that would grow past this many bytes to kernel.log.1 (0: never)")
+	fs.IntVar(&c.rotateKeep, "rotate-keep", store.DefaultRotateKeep, "rotated logs kept per boot: kernel.log.1 ... kernel.log.N")
 	fs.DurationVar(&c.retention, "retention", retention.DefaultMaxAge, "remove boot directories and crash records not written for this long, at start and hourly (0: keep everything)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -151,7 +152,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	for i, conn := range conns {
 		pcs[i] = conn
 	}
-	st := &receiver.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
+	st := &store.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
 	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory}
 	if fwd != nil {
 		rx.Forward = func(m receiver.Forwarded) {
@@ -329,7 +330,7 @@ func absPath(p string) string {
 }
 
 // orNone maps a flag's 0 ("none") to the negative value that turns the
-// corresponding receiver.Store setting off; zero there means its default.
+// corresponding store.Store setting off; zero there means its default.
 func orNone(v int64) int64 {
 	if v == 0 {
 		return -1

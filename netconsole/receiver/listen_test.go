@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"github.com/lastgasp/lastgasp/store"
 	"net"
 	"os"
 	"strings"
@@ -19,7 +20,7 @@ import (
 func serveConns(t *testing.T, srv *Server, conns []*net.UDPConn) func() {
 	t.Helper()
 	if srv.Store == nil {
-		srv.Store = &Store{Root: t.TempDir()}
+		srv.Store = &store.Store{Root: t.TempDir()}
 	}
 	pcs := make([]net.PacketConn, len(conns))
 	for i, c := range conns {
@@ -139,7 +140,7 @@ func TestServeForward(t *testing.T) {
 }
 
 func TestStoreBuffered(t *testing.T) {
-	st := &Store{Root: t.TempDir()}
+	st := &store.Store{Root: t.TempDir()}
 	defer st.Close()
 	if err := st.Append("h", "b", "one"); err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestStoreBuffered(t *testing.T) {
 	if b := readFile(t, path); b != "one\n" {
 		t.Errorf("after Flush: %q, want %q", b, "one\n")
 	}
-	unbuf := &Store{Root: t.TempDir(), BufferSize: -1}
+	unbuf := &store.Store{Root: t.TempDir(), BufferSize: -1}
 	defer unbuf.Close()
 	unbuf.Append("h", "b", "two")
 	if b := readFile(t, unbuf.Path("h", "b")); b != "two\n" {
@@ -163,7 +164,7 @@ func TestStoreBuffered(t *testing.T) {
 }
 
 func BenchmarkIngest(b *testing.B) {
-	srv := &Server{Store: &Store{Root: b.TempDir()}}
+	srv := &Server{Store: &store.Store{Root: b.TempDir()}}
 	in := srv.newIngest()
 	addrs := make([]*net.UDPAddr, 256)
 	for i := range addrs {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/wire"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -46,7 +48,7 @@ const maxShedPerDatagram = 16
 // datagrams must all arrive on one socket, as they do with SO_REUSEPORT.
 type Server struct {
 	// Store receives the log lines.
-	Store *Store
+	Store *store.Store
 	// Logf, if set, reports problems (malformed datagrams, write errors),
 	// at most once a second for each kind and Serve call.
 	Logf func(format string, args ...any)
@@ -697,7 +699,7 @@ func (in *ingest) fallback(now time.Time, src *source) {
 }
 
 func (in *ingest) write(now time.Time, src *source, line []byte) {
-	if err := in.Store.appendBytes(src.path, line); err != nil {
+	if err := in.Store.AppendLine(src.path, line); err != nil {
 		in.c.writeErrors.Add(1)
 		in.logf(now, "write", "%v", err)
 	}
@@ -709,7 +711,7 @@ func (in *ingest) writeLines(now time.Time, src *source, lines ...string) {
 		in.logf(now, "write", "receiver: store root not set")
 		return
 	}
-	if err := in.Store.appendPath(src.path, lines...); err != nil {
+	if err := in.Store.AppendPath(src.path, lines...); err != nil {
 		in.c.writeErrors.Add(1)
 		in.logf(now, "write", "%v", err)
 	}
@@ -738,7 +740,7 @@ func parseAnnouncement(p wire.Packet) (host, boot string, ok bool) {
 			boot = v
 		}
 	}
-	if host == "" || boot == "" {
+	if host == "" || boot == "" || ship.CheckHost(host) != nil || store.CheckBoot(boot) != nil {
 		return "", "", false
 	}
 	return host, boot, true

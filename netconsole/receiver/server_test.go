@@ -3,9 +3,9 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"github.com/lastgasp/lastgasp/store"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +24,7 @@ type testServer struct {
 func startServer(t *testing.T, srv *Server) *testServer {
 	t.Helper()
 	if srv.Store == nil {
-		srv.Store = &Store{Root: t.TempDir()}
+		srv.Store = &store.Store{Root: t.TempDir()}
 	}
 	if srv.Logf == nil {
 		srv.Logf = t.Logf
@@ -107,7 +107,7 @@ func (ts *testServer) waitStats(t *testing.T, what string, cond func(Stats) bool
 
 // readLog returns the lines of host/boot's log without their receive times,
 // checking that each starts with an RFC 3339 time.
-func readLog(t *testing.T, st *Store, host, boot string) []string {
+func readLog(t *testing.T, st *store.Store, host, boot string) []string {
 	t.Helper()
 	b, err := os.ReadFile(st.Path(host, boot))
 	if err != nil {
@@ -126,7 +126,7 @@ func readLog(t *testing.T, st *Store, host, boot string) []string {
 }
 
 // hosts returns the host directories under the store root.
-func hosts(t *testing.T, st *Store) []string {
+func hosts(t *testing.T, st *store.Store) []string {
 	t.Helper()
 	ents, err := os.ReadDir(st.Root)
 	if err != nil {
@@ -376,7 +376,7 @@ func TestServeNeedsStore(t *testing.T) {
 }
 
 func TestListenAndServe(t *testing.T) {
-	srv := &Server{Store: &Store{Root: t.TempDir()}}
+	srv := &Server{Store: &store.Store{Root: t.TempDir()}}
 	if err := srv.ListenAndServe(t.Context(), "127.0.0.1:notaport"); err == nil {
 		t.Errorf("ListenAndServe(bad address) = nil, want error")
 	}
@@ -388,7 +388,7 @@ func TestListenAndServe(t *testing.T) {
 }
 
 func TestServeReadError(t *testing.T) {
-	srv := &Server{Store: &Store{Root: t.TempDir()}}
+	srv := &Server{Store: &store.Store{Root: t.TempDir()}}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -399,33 +399,13 @@ func TestServeReadError(t *testing.T) {
 	}
 }
 
-func TestStoreAppendLayout(t *testing.T) {
-	st := &Store{Root: t.TempDir(), MaxOpenFiles: 2}
-	defer st.Close()
-	for i := range 5 {
-		for _, boot := range []string{"", "b"} {
-			if err := st.Append(fmt.Sprintf("h%d", i%3), boot, fmt.Sprintf("line %d", i)); err != nil {
-				t.Fatalf("Append: %v", err)
-			}
-		}
-	}
-	if err := st.Append("../x", "../../y", "z"); err != nil {
-		t.Fatalf("Append: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join(st.Root, "h0", UnknownBoot, LogName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(b), "line 0\nline 3\n"; got != want {
-		t.Errorf("h0 log = %q, want %q", got, want)
-	}
-	if _, err := os.Stat(filepath.Join(st.Root, "_2e_2e_2fx", "_2e_2e_2f._2e_2fy", LogName)); err != nil {
-		t.Errorf("escaped path: %v", err)
-	}
-	if n := st.openFiles(); n > 2 {
-		t.Errorf("%d files open, want at most 2", n)
-	}
-	if err := (&Store{}).Append("h", "b", "x"); err == nil {
-		t.Errorf("Append without Root = nil, want error")
+func TestServeNotesBoots(t *testing.T) {
+	ts := startServer(t, &Server{})
+	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b1"))
+	ts.waitStats(t, "announcement", func(st Stats) bool { return st.Announcements == 1 })
+	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b2"))
+	ts.waitStats(t, "second announcement", func(st Stats) bool { return st.Announcements == 2 })
+	if got := ts.srv.Store.PrevBootDir("h", "b2"); got != "h/b1" {
+		t.Errorf("PrevBootDir(h, b2) = %q, want h/b1", got)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 // Defaults used for zero Sweeper fields.
@@ -28,7 +28,7 @@ const metaSuffix = ".json"
 // removed; a crash record's age is that of the newer of its two files.
 //
 // Only what the collector writes is removed: logs and rotated logs
-// (receiver.IsLogName), crash records and their metadata, and then the
+// (store.IsLogName), crash records and their metadata, and then the
 // directories those leave empty. A boot directory holding anything else is
 // kept and reported. Host directories and <host>/crash are never removed.
 type Sweeper struct {
@@ -118,7 +118,7 @@ func (s *Sweeper) Sweep() (Result, error) {
 				continue
 			}
 			dir := filepath.Join(hostDir, e.Name())
-			if e.Name() == receiver.CrashDir {
+			if e.Name() == store.CrashDir {
 				n, err := s.sweepRecords(dir, cutoff)
 				res.Records += n
 				errs = append(errs, err)
@@ -253,11 +253,11 @@ func (s *Sweeper) removeBoot(dir string) error {
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		switch {
-		case e.Type().IsRegular() && receiver.IsLogName(e.Name()):
+		case e.Type().IsRegular() && store.IsLogName(e.Name()):
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-		case e.IsDir() && e.Name() == receiver.CrashDir:
+		case e.IsDir() && e.Name() == store.CrashDir:
 			if err := removeCrashLinks(p); err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -173,12 +173,12 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// TestSweepBufferedLog checks, with a real receiver.Store, that a log whose
+// TestSweepBufferedLog checks, with a real store.Store, that a log whose
 // file is old but which has lines waiting in the Store's buffer is not
 // removed, and that one removed is recreated by the next line.
 func TestSweepBufferedLog(t *testing.T) {
 	root := t.TempDir()
-	st := &receiver.Store{Root: root}
+	st := &store.Store{Root: root}
 	defer st.Close()
 	for _, boot := range []string{"busy", "idle"} {
 		if err := st.Append("h", boot, "first"); err != nil {

@@ -1,4 +1,4 @@
-package receiver
+package store
 
 import (
 	"errors"
@@ -138,7 +138,7 @@ func TestStoreRotateConcurrent(t *testing.T) {
 				if i%2 == 0 {
 					err = st.Append(host, "b", fmt.Sprintf("w%d-%d", w, i))
 				} else {
-					err = st.appendBytes(st.Path(host, "b"), []byte(fmt.Sprintf("w%d-%d", w, i)))
+					err = st.AppendLine(st.Path(host, "b"), []byte(fmt.Sprintf("w%d-%d", w, i)))
 				}
 				if err != nil {
 					t.Errorf("append: %v", err)
@@ -248,26 +248,16 @@ func TestStorePrevBootDir(t *testing.T) {
 	if got := st.PrevBootDir("h", "b5"); got != "h/b4" {
 		t.Errorf("PrevBootDir(b5) = %q, want h/b4", got)
 	}
-	st.NoteBoot("x_y", "b/1")
-	if got := st.PrevBootDir("x_y", "b2"); got != "x_5fy/b_2f1" {
-		t.Errorf("PrevBootDir(x_y) = %q, want escaped names", got)
+	st.NoteBoot("x_y", "b1")
+	st.NoteBoot("x_y", "b2")
+	if got := st.PrevBootDir("x_y", "b2"); got != "x_y/b1" {
+		t.Errorf("PrevBootDir(x_y, b2) = %q, want x_y/b1 (the upload's directory)", got)
 	}
 	for i := range maxBootsPerHost + 10 {
 		st.NoteBoot("many", strconv.Itoa(i))
 	}
 	if n := len(st.boots["many"]); n != maxBootsPerHost {
 		t.Errorf("%d boots remembered, want %d", n, maxBootsPerHost)
-	}
-}
-
-func TestServeNotesBoots(t *testing.T) {
-	ts := startServer(t, &Server{})
-	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b1"))
-	ts.waitStats(t, "announcement", func(st Stats) bool { return st.Announcements == 1 })
-	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b2"))
-	ts.waitStats(t, "second announcement", func(st Stats) bool { return st.Announcements == 2 })
-	if got := ts.srv.Store.PrevBootDir("h", "b2"); got != "h/b1" {
-		t.Errorf("PrevBootDir(h, b2) = %q, want h/b1", got)
 	}
 }
 

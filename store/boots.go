@@ -1,4 +1,4 @@
-package receiver
+package store
 
 import (
 	"cmp"
@@ -13,18 +13,13 @@ import (
 // maxBootsPerHost bounds the boots a Store remembers for each host.
 const maxBootsPerHost = 64
 
-// CrashDir is the directory of crash records under a host directory
-// (written by package pstore/ship/server) and under a boot directory (links
-// to the records that boot left behind).
-const CrashDir = "crash"
-
 // NoteBoot records that host announced boot, as its latest boot. Server
 // calls it for every announcement; PrevBootDir answers from what it noted.
 func (s *Store) NoteBoot(host, boot string) {
 	if boot == "" {
 		return
 	}
-	h, b := EscapeName(host), EscapeName(boot)
+	h, b := HostDir(host), bootDirName(boot)
 	s.bootsMu.Lock()
 	defer s.bootsMu.Unlock()
 	list := s.hostBoots(h)
@@ -51,7 +46,7 @@ func (s *Store) PrevBootDir(host, boot string) string {
 	if boot == "" {
 		return ""
 	}
-	h, b := EscapeName(host), EscapeName(boot)
+	h, b := HostDir(host), bootDirName(boot)
 	s.bootsMu.Lock()
 	defer s.bootsMu.Unlock()
 	list := s.hostBoots(h)

@@ -1,21 +1,15 @@
-package receiver
+package store
 
 import (
 	"bufio"
 	"container/list"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 )
-
-// UnknownBoot is the boot directory for lines whose boot is not known.
-const UnknownBoot = "boot-unknown"
 
 // LogName is the name of the log file in each boot directory.
 const LogName = "kernel.log"
@@ -28,16 +22,13 @@ const (
 	DefaultRotateKeep   = 5
 )
 
-// maxNameLen bounds an escaped name; longer ones are cut and hashed.
-const maxNameLen = 128
-
 // maxShards is how many independently locked parts a Store has at most, so
 // that receive goroutines writing different hosts do not contend.
 const maxShards = 16
 
 // Store appends lines to per-host, per-boot log files
 // <Root>/<host>/<boot>/kernel.log. Host and boot names are escaped with
-// EscapeName, and an empty boot is UnknownBoot. A Store is safe for
+// HostDir, and an empty boot is UnknownBoot. A Store is safe for
 // concurrent use.
 //
 // A log that would grow past RotateSize is rotated first: kernel.log
@@ -119,11 +110,7 @@ func (s *Store) shard(path string) *storeShard {
 
 // Path returns the log file for host and boot.
 func (s *Store) Path(host, boot string) string {
-	b := UnknownBoot
-	if boot != "" {
-		b = EscapeName(boot)
-	}
-	return filepath.Join(s.Root, EscapeName(host), b, LogName)
+	return filepath.Join(s.Root, HostDir(host), bootDirName(boot), LogName)
 }
 
 // Append appends lines, each followed by a newline, to the log of host and
@@ -134,13 +121,16 @@ func (s *Store) Append(host, boot string, lines ...string) error {
 		return nil
 	}
 	if s.Root == "" {
-		return errors.New("receiver: store root not set")
+		return errors.New("store: store root not set")
 	}
-	return s.appendPath(s.Path(host, boot), lines...)
+	if err := CheckBoot(boot); err != nil {
+		return fmt.Errorf("store: host %q: %w", host, err)
+	}
+	return s.AppendPath(s.Path(host, boot), lines...)
 }
 
-// appendPath appends lines to the log file at path, which Path returned.
-func (s *Store) appendPath(path string, lines ...string) error {
+// AppendPath appends lines to the log file at path, which Path returned.
+func (s *Store) AppendPath(path string, lines ...string) error {
 	n := 0
 	for _, l := range lines {
 		n += len(l) + 1
@@ -167,16 +157,16 @@ func (s *Store) appendPath(path string, lines ...string) error {
 	}
 	if werr != nil {
 		sh.close(path)
-		return fmt.Errorf("receiver: append to %s: %w", path, werr)
+		return fmt.Errorf("store: append to %s: %w", path, werr)
 	}
 	return rerr
 }
 
-// appendBytes appends line and a newline to the log file at path, which
+// AppendLine appends line and a newline to the log file at path, which
 // Path returned.
-func (s *Store) appendBytes(path string, line []byte) error {
+func (s *Store) AppendLine(path string, line []byte) error {
 	if s.Root == "" {
-		return errors.New("receiver: store root not set")
+		return errors.New("store: store root not set")
 	}
 	sh := s.shard(path)
 	sh.mu.Lock()
@@ -195,7 +185,7 @@ func (s *Store) appendBytes(path string, line []byte) error {
 	}
 	if werr != nil {
 		sh.close(path)
-		return fmt.Errorf("receiver: append to %s: %w", path, werr)
+		return fmt.Errorf("store: append to %s: %w", path, werr)
 	}
 	return rerr
 }
@@ -257,7 +247,7 @@ func (s *Store) rotate(sh *storeShard, path string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("receiver: rotate %s: %w", path, err)
+		return fmt.Errorf("store: rotate %s: %w", path, err)
 	}
 	return nil
 }
@@ -276,7 +266,7 @@ func (s *Store) Exclusive(dir string, fn func() error) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if err := sh.close(path); err != nil {
-		return fmt.Errorf("receiver: close %s: %w", path, err)
+		return fmt.Errorf("store: close %s: %w", path, err)
 	}
 	return fn()
 }
@@ -289,16 +279,16 @@ func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
 		return e.Value.(*openFile), nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("receiver: create log directory: %w", err)
+		return nil, fmt.Errorf("store: create log directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("receiver: open log: %w", err)
+		return nil, fmt.Errorf("store: open log: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("receiver: open log: %w", err)
+		return nil, fmt.Errorf("store: open log: %w", err)
 	}
 	for len(sh.files) >= max(1, sh.maxOpen) {
 		sh.close(sh.lru.Back().Value.(*openFile).path)
@@ -344,7 +334,7 @@ func (s *Store) Flush() error {
 				continue
 			}
 			if err := of.w.Flush(); err != nil {
-				errs = append(errs, fmt.Errorf("receiver: flush %s: %w", of.path, err))
+				errs = append(errs, fmt.Errorf("store: flush %s: %w", of.path, err))
 				sh.close(of.path)
 			}
 		}
@@ -376,42 +366,10 @@ func (s *Store) Close() error {
 		sh.mu.Lock()
 		for path := range sh.files {
 			if err := sh.close(path); err != nil {
-				errs = append(errs, fmt.Errorf("receiver: close %s: %w", path, err))
+				errs = append(errs, fmt.Errorf("store: close %s: %w", path, err))
 			}
 		}
 		sh.mu.Unlock()
 	}
 	return errors.Join(errs...)
-}
-
-// EscapeName turns an untrusted host or boot name into a single path
-// element of [A-Za-z0-9._-] characters. Other bytes, '_' itself and a '.'
-// that starts the name or follows another '.' become _XX (hex), so the result
-// is never "", "." or ".." and distinct names stay distinct; the empty name
-// becomes "_". Names longer than 128 bytes once escaped are cut and suffixed
-// with "-_h" and a SHA-256 prefix of the original name.
-func EscapeName(name string) string {
-	if name == "" {
-		return "_"
-	}
-	var b strings.Builder
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
-			b.WriteByte(c)
-		case c == '.' && i > 0 && name[i-1] != '.':
-			b.WriteByte(c)
-		default:
-			const hexDigits = "0123456789abcdef"
-			b.WriteByte('_')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		}
-	}
-	if b.Len() <= maxNameLen {
-		return b.String()
-	}
-	sum := sha256.Sum256([]byte(name))
-	return b.String()[:maxNameLen-35] + "-_h" + hex.EncodeToString(sum[:16])
 }

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestStoreAppendLayout(t *testing.T) {
+	st := &Store{Root: t.TempDir(), MaxOpenFiles: 2}
+	defer st.Close()
+	for i := range 5 {
+		for _, boot := range []string{"", "b"} {
+			if err := st.Append(fmt.Sprintf("h%d", i%3), boot, fmt.Sprintf("line %d", i)); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+		}
+	}
+	if err := st.Append("../x", "b", "z"); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(st.Root, "h0", UnknownBoot, LogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "line 0\nline 3\n"; got != want {
+		t.Errorf("h0 log = %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(st.Root, "%%2e.%2fx", "b", LogName)); err != nil {
+		t.Errorf("escaped path: %v", err)
+	}
+	if n := st.openFiles(); n > 2 {
+		t.Errorf("%d files open, want at most 2", n)
+	}
+	for _, boot := range []string{"crash", "boot-unknown", "../../y", "a/b"} {
+		if err := st.Append("h", boot, "x"); err == nil {
+			t.Errorf("Append(boot %q) = nil, want an error", boot)
+		} else if boot == "crash" && !errors.Is(err, ErrReservedName) {
+			t.Errorf("Append(boot %q) = %v, want ErrReservedName", boot, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(st.Root, "h", CrashDir, LogName)); err == nil {
+		t.Errorf("a kernel.log was written into the crash directory")
+	}
+	if err := (&Store{}).Append("h", "b", "x"); err == nil {
+		t.Errorf("Append without Root = nil, want error")
+	}
+}
