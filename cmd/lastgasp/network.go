@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lastgasp/lastgasp/netconsole/announce"
 	"net"
 	"net/netip"
 	"os"
@@ -515,8 +516,14 @@ func vlanNames(cands []string, id int) string {
 // announce writes the line that is the first to travel through a new
 // target; the collector binds the stream to host and boot from it.
 func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
-	a.Log.Logf(LevelNotice, "netconsole armed host=%s boot=%s dev=%s local=%s remote=%s mac=%s via=%s since_init=%v",
-		host, bootID, t.Dev, t.LocalIP, netip.AddrPortFrom(t.RemoteIP, uint16(t.RemotePort)), t.RemoteMAC, hop.Via, time.Since(a.start).Round(time.Millisecond))
+	a.Log.Logf(LevelNotice, "%s", announce.Format(announce.Announcement{Host: host, Boot: bootID, Fields: []announce.Field{
+		{Key: "dev", Value: t.Dev},
+		{Key: "local", Value: t.LocalIP.String()},
+		{Key: "remote", Value: netip.AddrPortFrom(t.RemoteIP, uint16(t.RemotePort)).String()},
+		{Key: "mac", Value: t.RemoteMAC.String()},
+		{Key: "via", Value: fmt.Sprint(hop.Via)},
+		{Key: "since_init", Value: time.Since(a.start).Round(time.Millisecond).String()},
+	}}))
 }
 
 // reloadNetconsole unloads netconsole (loaded without targets) and loads it

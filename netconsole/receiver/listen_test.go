@@ -93,7 +93,7 @@ func TestServeMemoryBound(t *testing.T) {
 	const bound = 5000
 	ts := startServer(t, &Server{MaxMemory: bound, AnnounceTimeout: time.Minute})
 	s := ts.dial(t)
-	s.send(ext(1, announce))
+	s.send(ext(1, announceLine))
 	// First halves of messages that never complete: each holds ~2 KiB.
 	for seq := uint64(2); seq < 12; seq++ {
 		s.send(fmt.Sprintf("6,%d,%d,-,ncfrag=0/2000;%s", seq, 1_000_000+seq*1000, strings.Repeat("x", 1000)))

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lastgasp/lastgasp/netconsole/announce"
 	"github.com/lastgasp/lastgasp/netconsole/wire"
 	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
@@ -31,11 +32,6 @@ const (
 	DefaultBatchSize       = 32
 	DefaultDatagramSize    = 16 << 10
 )
-
-// AnnouncePrefix starts the kernel log line with which the lastgasp agent
-// binds its netconsole stream to a host and boot: the rest of the line holds
-// space-separated key=value tokens, among them host=<name> and boot=<id>.
-const AnnouncePrefix = "lastgasp: "
 
 // maxShedPerDatagram bounds the senders shed after one datagram when the
 // Server's memory bound is exceeded, so that one datagram costs bounded work.
@@ -719,29 +715,12 @@ func (in *ingest) writeLines(now time.Time, src *source, lines ...string) {
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// parseAnnouncement reports whether p is a lastgasp announcement and returns
-// its host and boot. Legacy lines may carry a "[ seconds] " printk prefix.
+// parseAnnouncement reports whether p is a lastgasp announcement naming a
+// host and boot the store accepts, and returns them.
 func parseAnnouncement(p wire.Packet) (host, boot string, ok bool) {
-	text := p.Text
-	if !p.Extended && strings.HasPrefix(text, "[") {
-		if i := strings.Index(text, "] "); i > 0 {
-			text = text[i+2:]
-		}
-	}
-	rest, ok := strings.CutPrefix(text, AnnouncePrefix)
-	if !ok {
+	a, ok := announce.Parse(p.Text)
+	if !ok || ship.CheckHost(a.Host) != nil || store.CheckBoot(a.Boot) != nil {
 		return "", "", false
 	}
-	for _, f := range strings.Fields(rest) {
-		switch k, v, _ := strings.Cut(f, "="); k {
-		case "host":
-			host = v
-		case "boot":
-			boot = v
-		}
-	}
-	if host == "" || boot == "" || ship.CheckHost(host) != nil || store.CheckBoot(boot) != nil {
-		return "", "", false
-	}
-	return host, boot, true
+	return a.Host, a.Boot, true
 }

@@ -139,19 +139,19 @@ func hosts(t *testing.T, st *store.Store) []string {
 	return names
 }
 
-const announce = "lastgasp: netconsole armed host=52-54-00-12-34-56 boot=1b6f0a dev=eth0 remote=10.0.2.2:6666 mac=52:55:0a:00:02:02"
+const announceLine = "lastgasp: netconsole armed host=52-54-00-12-34-56 boot=1b6f0a dev=eth0 remote=10.0.2.2:6666 mac=52:55:0a:00:02:02"
 
 func TestServeAnnouncementBindsHeldLines(t *testing.T) {
 	ts := startServer(t, &Server{AnnounceTimeout: time.Minute})
 	s := ts.dial(t)
-	s.send(ext(420, "netconsole: network logging started"), ext(421, "before"), ext(422, announce), ext(423, "after"))
+	s.send(ext(420, "netconsole: network logging started"), ext(421, "before"), ext(422, announceLine), ext(423, "after"))
 	ts.waitStats(t, "4 messages", func(st Stats) bool { return st.Messages == 4 })
 	ts.stop()
 
 	want := []string{
 		"6 seq=420 ts=1.420000 netconsole: network logging started",
 		"6 seq=421 ts=1.421000 before",
-		"6 seq=422 ts=1.422000 " + announce,
+		"6 seq=422 ts=1.422000 " + announceLine,
 		"6 seq=423 ts=1.423000 after",
 	}
 	if diff := cmp.Diff(want, readLog(t, ts.srv.Store, "52-54-00-12-34-56", "1b6f0a")); diff != "" {
@@ -174,7 +174,7 @@ func TestServeAnnouncementTimeout(t *testing.T) {
 		b, _ := os.ReadFile(path)
 		return strings.Count(string(b), "\n") == 3
 	})
-	s.send(ext(3, announce), ext(4, "bound"))
+	s.send(ext(3, announceLine), ext(4, "bound"))
 	ts.waitStats(t, "4 messages", func(st Stats) bool { return st.Messages == 4 })
 	ts.stop()
 
@@ -186,7 +186,7 @@ func TestServeAnnouncementTimeout(t *testing.T) {
 		t.Errorf("unannounced log mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{
-		"6 seq=3 ts=1.003000 " + announce,
+		"6 seq=3 ts=1.003000 " + announceLine,
 		"6 seq=4 ts=1.004000 bound",
 	}, readLog(t, ts.srv.Store, "52-54-00-12-34-56", "1b6f0a")); diff != "" {
 		t.Errorf("announced log mismatch (-want +got):\n%s", diff)
@@ -213,12 +213,12 @@ func TestServeFragments(t *testing.T) {
 		return fmt.Sprintf("6.1.0-56-amd64,4,7,1007000,-,ncfrag=%d/%d;%s", off, total, body[off:end])
 	}
 	// Fragments arrive out of order, one twice.
-	s.send(ext(6, announce), frag(1000, total), frag(0, 1000), frag(1000, total), ext(8, "next"))
+	s.send(ext(6, announceLine), frag(1000, total), frag(0, 1000), frag(1000, total), ext(8, "next"))
 	ts.waitStats(t, "3 messages", func(st Stats) bool { return st.Messages == 3 })
 	ts.stop()
 
 	want := []string{
-		"6 seq=6 ts=1.006000 " + announce,
+		"6 seq=6 ts=1.006000 " + announceLine,
 		"4 seq=7 ts=1.007000 " + strings.Repeat("0123456789", 150),
 		"6 seq=8 ts=1.008000 next",
 	}
@@ -236,12 +236,12 @@ func TestServeGapAccounting(t *testing.T) {
 		FlushInterval: 10 * time.Millisecond,
 	})
 	s := ts.dial(t)
-	s.send(ext(10, announce), ext(11, "a"), ext(14, "d"), ext(13, "c"), ext(20, "j"))
+	s.send(ext(10, announceLine), ext(11, "a"), ext(14, "d"), ext(13, "c"), ext(20, "j"))
 	ts.waitStats(t, "gaps", func(st Stats) bool { return st.Messages == 5 })
 	ts.stop()
 
 	want := []string{
-		"6 seq=10 ts=1.010000 " + announce,
+		"6 seq=10 ts=1.010000 " + announceLine,
 		"6 seq=11 ts=1.011000 a",
 		"lastgaspd: gap seq=12-12 lost=1",
 		"6 seq=13 ts=1.013000 c",
@@ -263,12 +263,12 @@ func TestServeReboot(t *testing.T) {
 	for seq := uint64(500); seq < 600; seq++ {
 		text := "old boot"
 		if seq == 500 {
-			text = announce
+			text = announceLine
 		}
 		s.send(ext(seq, text))
 	}
 	ts.waitStats(t, "old boot", func(st Stats) bool { return st.Messages == 100 })
-	newAnnounce := strings.Replace(announce, "boot=1b6f0a", "boot=2c7e1b", 1)
+	newAnnounce := strings.Replace(announceLine, "boot=1b6f0a", "boot=2c7e1b", 1)
 	s.send(ext(420, "netconsole: network logging started"), ext(421, newAnnounce), ext(422, "new boot"))
 	ts.waitStats(t, "new boot", func(st Stats) bool { return st.Messages == 103 })
 	ts.stop()
@@ -293,7 +293,7 @@ func TestServeReboot(t *testing.T) {
 func TestServeRebootWithoutAnnouncement(t *testing.T) {
 	ts := startServer(t, &Server{AnnounceTimeout: 50 * time.Millisecond, FlushInterval: 10 * time.Millisecond})
 	s := ts.dial(t)
-	s.send(ext(900, announce), ext(901, "old"))
+	s.send(ext(900, announceLine), ext(901, "old"))
 	ts.waitStats(t, "old boot", func(st Stats) bool { return st.Messages == 2 })
 	s.send(ext(5, "new boot, no agent"))
 	path := ts.srv.Store.Path("52-54-00-12-34-56", "")
