@@ -118,6 +118,7 @@ type counters struct {
 	dropIncomplete, dropLimit, dropInvalid, dropMemory atomic.Uint64
 	announcements, writeErrors, evictions, forwarded   atomic.Uint64
 	sources                                            atomic.Int64
+	dropByReason                                       [256]atomic.Uint64 // by wire.DropReason
 	_                                                  [64]byte
 }
 
@@ -155,6 +156,9 @@ type Stats struct {
 	DroppedInvalid uint64
 	// DroppedMemory is incomplete messages dropped by Server.MaxMemory.
 	DroppedMemory uint64
+	// DroppedByReason breaks Dropped down by wire.DropReason (every
+	// reason in wire.DropReasons has an entry).
+	DroppedByReason map[wire.DropReason]uint64
 	// Announcements is the lastgasp announcements that bound a sender.
 	Announcements uint64
 	// WriteErrors is the failed appends to the Store.
@@ -175,8 +179,14 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	cs := s.counters
 	s.mu.Unlock()
-	var st Stats
+	st := Stats{DroppedByReason: make(map[wire.DropReason]uint64, len(wire.DropReasons))}
+	for _, r := range wire.DropReasons {
+		st.DroppedByReason[r] = 0
+	}
 	for _, c := range cs {
+		for _, r := range wire.DropReasons {
+			st.DroppedByReason[r] += c.dropByReason[r].Load()
+		}
 		st.Datagrams += c.datagrams.Load()
 		st.Messages += c.messages.Load()
 		st.Legacy += c.legacy.Load()
@@ -537,14 +547,14 @@ func (in *ingest) shutdown(now time.Time) {
 	}
 }
 
-// dropReason maps the Reason of a wire.Dropped event to its counter.
-func (in *ingest) dropCounter(reason string) *atomic.Uint64 {
+// dropCounter maps the Reason of a wire.Dropped event to its counter.
+func (in *ingest) dropCounter(reason wire.DropReason) *atomic.Uint64 {
 	switch reason {
-	case wire.ShedReason:
+	case wire.DropMemory:
 		return &in.c.dropMemory
-	case "incomplete message timed out", "incomplete message drained", "incomplete message before reboot":
+	case wire.DropTimeout, wire.DropDrained, wire.DropReboot:
 		return &in.c.dropIncomplete
-	case "message larger than pending limit", "pending bytes limit exceeded":
+	case wire.DropTooLarge, wire.DropPendingLimit:
 		return &in.c.dropLimit
 	}
 	return &in.c.dropInvalid
@@ -582,7 +592,8 @@ func (in *ingest) events(now time.Time, src *source, evs []wire.Event) {
 			}
 		case wire.Dropped:
 			in.dropCounter(e.Reason).Add(1)
-			in.emit(now, src, fmt.Appendf(in.scratch[:0], "%s lastgaspd: dropped seq=%d: %s", stamp(now), e.Packet.Seq, e.Reason), nil)
+			in.c.dropByReason[e.Reason].Add(1)
+			in.emit(now, src, fmt.Appendf(in.scratch[:0], "%s lastgaspd: dropped seq=%d: %s", stamp(now), e.Packet.Seq, e.Reason.Text()), nil)
 		}
 	}
 }

@@ -129,7 +129,7 @@ type Event struct {
 	// a Gap, or that arrived before the first message of its stream.
 	Late bool
 	// Reason says why a message or fragment was dropped (Dropped).
-	Reason string
+	Reason DropReason
 }
 
 // Lost returns how many sequence numbers a Gap event covers.
@@ -226,19 +226,16 @@ func (h *Host) Flush(now time.Time) []Event {
 // all timeouts had passed, leaving the Host empty. Use it before discarding
 // a Host.
 func (h *Host) Drain(now time.Time) []Event {
-	return h.drainAll(now, "incomplete message drained", nil)
+	return h.drainAll(now, DropDrained, nil)
 }
-
-// ShedReason is the Reason of the Dropped events Shed reports.
-const ShedReason = "memory limit exceeded"
 
 // Shed frees everything the Host holds because a memory bound outside the
 // Host (such as a collector-wide limit) was hit: incomplete messages are
-// dropped with Reason ShedReason and held messages are delivered past their
+// dropped with Reason DropMemory and held messages are delivered past their
 // gaps, as Drain does. The sequence state is kept, so later datagrams are
 // tracked as before.
 func (h *Host) Shed(now time.Time) []Event {
-	return h.drainAll(now, ShedReason, nil)
+	return h.drainAll(now, DropMemory, nil)
 }
 
 // classification of an extended datagram against the Host's state.
@@ -254,12 +251,12 @@ const (
 
 func (h *Host) feed(p Packet, now time.Time, ev []Event) []Event {
 	if p.Seq > MaxSeq {
-		return append(ev, Event{Kind: Dropped, Packet: header(p), Reason: "sequence number out of range"})
+		return append(ev, Event{Kind: Dropped, Packet: header(p), Reason: DropOutOfRange})
 	}
 	if p.Fragmented() {
 		if p.FragOffset < 0 || p.FragTotal > MaxFragTotal || p.FragOffset >= p.FragTotal ||
 			len(p.Text) == 0 || len(p.Text) > p.FragTotal-p.FragOffset {
-			return append(ev, Event{Kind: Dropped, Packet: header(p), Reason: "invalid fragment"})
+			return append(ev, Event{Kind: Dropped, Packet: header(p), Reason: DropInvalidFragment})
 		}
 	}
 	switch h.classify(p) {
@@ -269,7 +266,7 @@ func (h *Host) feed(p Packet, now time.Time, ev []Event) []Event {
 		return ev
 	case classReboot:
 		from := h.next
-		ev = h.drainAll(now, "incomplete message before reboot", ev)
+		ev = h.drainAll(now, DropReboot, ev)
 		h.reset()
 		ev = append(ev, Event{Kind: Reboot, Packet: p, From: from, To: p.Seq})
 	}
@@ -287,7 +284,7 @@ func (h *Host) feed(p Packet, now time.Time, ev []Event) []Event {
 			return ev
 		}
 	} else if _, ok := h.frags[p.Seq]; ok {
-		return append(ev, Event{Kind: Dropped, Packet: p, Reason: "unfragmented message conflicts with fragments"})
+		return append(ev, Event{Kind: Dropped, Packet: p, Reason: DropConflict})
 	}
 	return h.sequence(p, now, ev)
 }
@@ -354,7 +351,7 @@ func (h *Host) addFragment(p Packet, now time.Time, ev []Event) (Packet, bool, [
 	if pa == nil {
 		cost := p.FragTotal + partialOverhead
 		if cost > h.cfg.MaxPendingBytes {
-			ev = append(ev, Event{Kind: Dropped, Packet: header(p), Reason: "message larger than pending limit"})
+			ev = append(ev, Event{Kind: Dropped, Packet: header(p), Reason: DropTooLarge})
 			return Packet{}, false, h.markDropped(header(p), now, ev)
 		}
 		pa = &partial{hdr: header(p), first: now, cost: cost}
@@ -362,7 +359,7 @@ func (h *Host) addFragment(p Packet, now time.Time, ev []Event) (Packet, bool, [
 		h.pending += cost
 	} else if hd := header(p); hd.FragTotal != pa.hdr.FragTotal || hd.Release != pa.hdr.Release ||
 		hd.Facility != pa.hdr.Facility || hd.Level != pa.hdr.Level || hd.Cont != pa.hdr.Cont {
-		return Packet{}, false, append(ev, Event{Kind: Dropped, Packet: p, Reason: "fragment header conflicts with its message"})
+		return Packet{}, false, append(ev, Event{Kind: Dropped, Packet: p, Reason: DropConflict})
 	}
 	off, end := p.FragOffset, p.FragOffset+len(p.Text)
 	i := sort.Search(len(pa.chunks), func(i int) bool { return pa.chunks[i].off >= off })
@@ -370,7 +367,7 @@ func (h *Host) addFragment(p Packet, now time.Time, ev []Event) (Packet, bool, [
 		return Packet{}, false, append(ev, Event{Kind: Duplicate, Packet: p})
 	}
 	if (i > 0 && pa.chunks[i-1].off+len(pa.chunks[i-1].data) > off) || (i < len(pa.chunks) && pa.chunks[i].off < end) {
-		return Packet{}, false, append(ev, Event{Kind: Dropped, Packet: p, Reason: "fragment overlaps another"})
+		return Packet{}, false, append(ev, Event{Kind: Dropped, Packet: p, Reason: DropOverlap})
 	}
 	pa.chunks = slices.Insert(pa.chunks, i, chunk{off: off, data: p.Text})
 	pa.have += len(p.Text)
@@ -489,7 +486,7 @@ func (h *Host) markDropped(hd Packet, now time.Time, ev []Event) []Event {
 }
 
 // dropPartial gives up on the incomplete message seq.
-func (h *Host) dropPartial(seq uint64, reason string, now time.Time, ev []Event) []Event {
+func (h *Host) dropPartial(seq uint64, reason DropReason, now time.Time, ev []Event) []Event {
 	pa := h.frags[seq]
 	delete(h.frags, seq)
 	h.pending -= pa.cost
@@ -519,7 +516,7 @@ func (h *Host) enforce(now time.Time, ev []Event) []Event {
 					oldest = pa
 				}
 			}
-			ev = h.dropPartial(oldest.hdr.Seq, "pending bytes limit exceeded", now, ev)
+			ev = h.dropPartial(oldest.hdr.Seq, DropPendingLimit, now, ev)
 		case len(h.buf) > 0:
 			ev = h.skip(ev)
 		default:
@@ -540,7 +537,7 @@ func (h *Host) expire(now time.Time, ev []Event) []Event {
 		}
 		slices.Sort(old)
 		for _, s := range old {
-			ev = h.dropPartial(s, "incomplete message timed out", now, ev)
+			ev = h.dropPartial(s, DropTimeout, now, ev)
 		}
 	}
 	for len(h.buf) > 0 {
@@ -560,7 +557,7 @@ func (h *Host) expire(now time.Time, ev []Event) []Event {
 }
 
 // drainAll drops all incomplete messages and delivers all held ones.
-func (h *Host) drainAll(now time.Time, reason string, ev []Event) []Event {
+func (h *Host) drainAll(now time.Time, reason DropReason, ev []Event) []Event {
 	seqs := make([]uint64, 0, len(h.frags))
 	for s := range h.frags {
 		seqs = append(seqs, s)

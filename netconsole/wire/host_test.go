@@ -65,7 +65,7 @@ func summary(evs []Event) []string {
 		case Reboot:
 			out = append(out, fmt.Sprintf("reboot %d->%d", e.From, e.To))
 		case Dropped:
-			out = append(out, fmt.Sprintf("dropped %d: %s", e.Packet.Seq, e.Reason))
+			out = append(out, fmt.Sprintf("dropped %d: %s", e.Packet.Seq, e.Reason.Text()))
 		default:
 			out = append(out, e.Kind.String())
 		}
@@ -237,7 +237,7 @@ func TestHost(t *testing.T) {
 			steps: []step{
 				feed(0, frag(7, 0, 6, "abc")), feed(0, frag(7, 3, 7, "defg")), feed(0, frag(7, 3, 6, "def")),
 			},
-			want: []string{"dropped 7: fragment header conflicts with its message", `msg 7 "abcdef"`},
+			want: []string{"dropped 7: conflicts with fragments of the same message", `msg 7 "abcdef"`},
 		},
 		{
 			name: "fragmented message holds later ones",

@@ -14,8 +14,8 @@ func TestShed(t *testing.T) {
 	var kinds []EventKind
 	for _, e := range evs {
 		kinds = append(kinds, e.Kind)
-		if e.Kind == Dropped && e.Reason != ShedReason {
-			t.Errorf("Dropped reason %q, want %q", e.Reason, ShedReason)
+		if e.Kind == Dropped && e.Reason != DropMemory {
+			t.Errorf("Dropped reason %q, want %q", e.Reason, DropMemory)
 		}
 	}
 	if len(kinds) != 3 || kinds[0] != Dropped || kinds[1] != Gap || kinds[2] != Message || h.PendingBytes() != 0 {
