@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // LogName is the name of the log file in each boot directory.
@@ -63,6 +64,8 @@ type Store struct {
 	once   sync.Once
 	shards []storeShard
 
+	opens atomic.Uint64 // log files opened
+
 	bootsMu sync.Mutex
 	boots   map[string][]string // escaped host -> escaped boot names, oldest first
 }
@@ -73,6 +76,7 @@ type storeShard struct {
 	files   map[string]*list.Element // path -> element holding *openFile
 	lru     list.List                // most recently used first
 	maxOpen int
+	opens   *atomic.Uint64
 	_       [64]byte // keep shards' locks on separate cache lines
 }
 
@@ -94,6 +98,7 @@ func (s *Store) init() {
 		for i := range s.shards {
 			s.shards[i].files = make(map[string]*list.Element)
 			s.shards[i].maxOpen = maxOpen / n
+			s.shards[i].opens = &s.opens
 		}
 	})
 }
@@ -282,6 +287,7 @@ func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
 		return nil, fmt.Errorf("store: create log directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	sh.opens.Add(1)
 	if err != nil {
 		return nil, fmt.Errorf("store: open log: %w", err)
 	}
@@ -372,4 +378,17 @@ func (s *Store) Close() error {
 		sh.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// Stats counts what a Store did with its log files.
+type Stats struct {
+	// Opens is the log files opened (a descriptor cache miss each).
+	Opens uint64
+	// OpenFiles is the log files open now (a gauge).
+	OpenFiles int
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Opens: s.opens.Load(), OpenFiles: s.openFiles()}
 }
