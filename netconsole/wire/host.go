@@ -182,11 +182,19 @@ type slot struct {
 	cost    int
 }
 
+// histEntry is a remembered sequence number: seq+1 (0 marks an empty
+// entry) and the timestamp, with the top bit set for a dropped message.
+// Packed into 16 bytes because every active sender holds a ring of them.
 type histEntry struct {
-	seq, ts uint64
-	dropped bool
-	valid   bool
+	seq1, ts uint64
 }
+
+const histDropped = 1 << 63
+
+func (e histEntry) valid() bool      { return e.seq1 != 0 }
+func (e histEntry) seq() uint64      { return e.seq1 - 1 }
+func (e histEntry) stamp() uint64    { return e.ts &^ histDropped }
+func (e histEntry) wasDropped() bool { return e.ts&histDropped != 0 }
 
 // NewHost returns a Host configured by cfg.
 func NewHost(cfg Config) *Host {
@@ -197,6 +205,45 @@ func NewHost(cfg Config) *Host {
 		buf:   make(map[uint64]*slot),
 		hist:  make([]histEntry, max(minHistory, 2*cfg.ReorderWindow)),
 	}
+}
+
+// State is the part of a Host's receive state that a collector keeps for
+// every sender it has seen, however many: where the sequence stands. The
+// rest of a Host (fragments being reassembled, messages waiting in the
+// reorder window, the ring of recent sequence numbers that tells a
+// duplicate from a late message) may be shed and rebuilt; State may not,
+// or gaps would go unreported.
+type State struct {
+	// Started is false before the first extended message of a boot.
+	Started bool
+	// Next is the sequence number expected next: every number below it
+	// was delivered, dropped or reported in a Gap.
+	Next uint64
+	// LastTS is the highest printk timestamp delivered, in microseconds.
+	LastTS uint64
+	// Release is the kernel release last seen in a header, if any.
+	Release string
+}
+
+// State returns where the Host's sequence stands. Call Drain (or Shed)
+// first when the State is to outlive the Host: held messages move Next.
+func (h *Host) State() State {
+	return State{Started: h.started, Next: h.next, LastTS: h.lastTS, Release: h.release}
+}
+
+// Reset empties the Host, dropping without events whatever it holds, and
+// continues from st, so that one Host can serve sender after sender. With
+// no history of recent sequence numbers, a message behind st.Next by less
+// than the history's length (64, or twice ReorderWindow) is taken as late,
+// further behind as a reboot; a duplicate of a message delivered before the
+// Reset is therefore delivered again, marked Late.
+func (h *Host) Reset(st State) {
+	clear(h.frags)
+	clear(h.buf)
+	h.pending = 0
+	clear(h.hist)
+	h.histPos = 0
+	h.started, h.next, h.lastTS, h.release = st.Started, st.Next, st.LastTS, st.Release
 }
 
 // PendingBytes returns the bytes the Host holds, as counted against
@@ -299,7 +346,7 @@ func (h *Host) classify(p Packet) class {
 	}
 	s, ts := p.Seq, p.TimestampUsec
 	if e, ok := h.histLookup(s); ok {
-		return h.seen(e.ts, e.dropped, ts)
+		return h.seen(e.stamp(), e.wasDropped(), ts)
 	}
 	if sl, ok := h.buf[s]; ok {
 		return h.seen(sl.msg.TimestampUsec, sl.dropped, ts)
@@ -581,13 +628,17 @@ func (h *Host) reset() {
 }
 
 func (h *Host) record(seq, ts uint64, dropped bool) {
-	h.hist[h.histPos] = histEntry{seq: seq, ts: ts, dropped: dropped, valid: true}
+	e := histEntry{seq1: seq + 1, ts: ts &^ histDropped}
+	if dropped {
+		e.ts |= histDropped
+	}
+	h.hist[h.histPos] = e
 	h.histPos = (h.histPos + 1) % len(h.hist)
 }
 
 func (h *Host) histLookup(seq uint64) (histEntry, bool) {
 	for _, e := range h.hist {
-		if e.valid && e.seq == seq {
+		if e.seq1 == seq+1 {
 			return e, true
 		}
 	}
@@ -600,14 +651,14 @@ func (h *Host) histNeighbours(seq uint64) (lowerTS, upperTS uint64, haveLower, h
 	var lo, hi histEntry
 	for _, e := range h.hist {
 		switch {
-		case !e.valid:
-		case e.seq < seq && (!lo.valid || e.seq > lo.seq):
+		case !e.valid():
+		case e.seq() < seq && (!lo.valid() || e.seq() > lo.seq()):
 			lo = e
-		case e.seq > seq && (!hi.valid || e.seq < hi.seq):
+		case e.seq() > seq && (!hi.valid() || e.seq() < hi.seq()):
 			hi = e
 		}
 	}
-	return lo.ts, hi.ts, lo.valid, hi.valid
+	return lo.stamp(), hi.stamp(), lo.valid(), hi.valid()
 }
 
 // header returns p without its text, as kept for a dropped message.

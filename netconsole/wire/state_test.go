@@ -1,0 +1,90 @@
+package wire
+
+import (
+	"cmp"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+)
+
+// TestResetFromState checks that a Host rebuilt from another's State goes
+// on where the first stopped: the next message after the hand-over is still
+// compared with the last sequence number delivered.
+func TestResetFromState(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		base  uint64 // messages 1..base fed to the first Host (5 if 0)
+		after []step // fed to the rebuilt Host
+		want  []string
+	}{
+		{
+			name:  "in order continues without a gap",
+			after: []step{feed(time.Second, msg(6, "six"))},
+			want:  []string{`msg 6 "six"`},
+		},
+		{
+			name:  "loss across the hand-over is a gap",
+			after: []step{feed(time.Second, msg(11, "eleven")), flush(2 * time.Second)},
+			want:  []string{"gap 6-10", `msg 11 "eleven"`},
+		},
+		{
+			name:  "a little behind is late",
+			after: []step{feed(time.Second, msg(3, "three again"))},
+			want:  []string{`msg 3 "three again" late`},
+		},
+		{
+			name:  "further behind than the history is a reboot",
+			base:  100,
+			after: []step{feed(time.Second, withTS(msg(0, "Linux version"), 5))},
+			want:  []string{"reboot 101->0", `msg 0 "Linux version"`},
+		},
+		{
+			// The limit of a Host without history: the receiver
+			// also takes an announcement of a new boot id as a
+			// reboot.
+			name:  "within the history's length behind is late, even from a new boot",
+			after: []step{feed(time.Second, withTS(msg(0, "Linux version"), 5))},
+			want:  []string{`msg 0 "Linux version" late`},
+		},
+		{
+			name: "fragments are reassembled after the hand-over",
+			after: []step{
+				feed(time.Second, frag(6, 0, 6, "abc")),
+				feed(time.Second, frag(6, 3, 6, "def")),
+			},
+			want: []string{`msg 6 "abcdef"`},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := cmp.Or(tt.base, 5)
+			a := NewHost(Config{})
+			for s := uint64(1); s <= base; s++ {
+				a.Feed(msg(s, "x"), t0)
+			}
+			st := a.State()
+			if want := (State{Started: true, Next: base + 1, LastTS: 1000 * base}); st != want {
+				t.Fatalf("State() = %+v, want %+v", st, want)
+			}
+			// A Host that served another sender is reused.
+			b := NewHost(Config{})
+			b.Feed(frag(100, 0, 10, "held"), t0)
+			b.Reset(st)
+			if b.PendingBytes() != 0 {
+				t.Fatalf("PendingBytes after Reset = %d, want 0", b.PendingBytes())
+			}
+			var got []string
+			for _, s := range tt.after {
+				at := t0.Add(s.at)
+				if s.flush {
+					got = append(got, summary(b.Flush(at))...)
+				} else {
+					got = append(got, summary(b.Feed(s.p, at))...)
+				}
+			}
+			if diff := gocmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
