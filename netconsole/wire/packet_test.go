@@ -208,6 +208,8 @@ func TestSanitize(t *testing.T) {
 		{"replacement char is valid", "\uFFFD", "\uFFFD"},
 		{"backslash kept", `\x41`, `\x41`},
 		{"empty", "", ""},
+		{"right-to-left override", "evil\u202Etxt.exe", `evil\xe2\x80\xaetxt.exe`},
+		{"zero-width space", "a\u200Bb", `a\xe2\x80\x8bb`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Sanitize(tt.in); got != tt.want {

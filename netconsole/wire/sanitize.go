@@ -7,8 +7,9 @@ import (
 )
 
 // Sanitize returns s fit for a one-line-per-message text log: invalid UTF-8
-// bytes and control characters other than tab (C0, DEL and C1, newline
-// included) are replaced by \xNN escapes of their bytes, the notation the
+// bytes, control characters other than tab (C0, DEL and C1, newline
+// included) and format characters (bidirectional overrides such as U+202E,
+// zero-width spaces) are replaced by \xNN escapes of their bytes, the notation the
 // kernel uses for extended messages. Everything else, backslashes included,
 // is kept as is, so already escaped kernel text passes through unchanged.
 func Sanitize(s string) string {
@@ -47,5 +48,8 @@ func needsEscape(r rune, size int) bool {
 	if r == utf8.RuneError && size == 1 {
 		return true
 	}
-	return r != '\t' && unicode.IsControl(r)
+	// Format characters (Cf) include the bidirectional overrides
+	// (U+202E) and zero-width characters that make a log line read
+	// differently from what it holds.
+	return r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r))
 }
