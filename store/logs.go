@@ -17,8 +17,7 @@ const LogName = "kernel.log"
 
 // Defaults used for zero Store fields.
 const (
-	DefaultMaxOpenFiles = 1024
-	DefaultBufferSize   = 8 << 10
+	DefaultMaxOpenFiles = 4096
 	DefaultRotateSize   = 64 << 20
 	DefaultRotateKeep   = 5
 )
@@ -50,8 +49,12 @@ type Store struct {
 	// MaxOpenFiles bounds the log files kept open (and so the write
 	// buffers held). Zero means DefaultMaxOpenFiles.
 	MaxOpenFiles int
-	// BufferSize is the write buffer of each open file, in bytes. Zero
-	// means DefaultBufferSize; negative disables buffering.
+	// BufferSize, if positive, gives each open file a write buffer of
+	// that many bytes, for callers that append line by line. Zero or
+	// negative writes every Append and Write through at once: the
+	// netconsole receiver batches lines per host itself and writes each
+	// batch with one Write, so that thousands of open logs do not each
+	// hold a buffer.
 	BufferSize int
 	// RotateSize is the size in bytes past which a log is rotated. Zero
 	// means DefaultRotateSize; negative disables rotation. A single
@@ -159,6 +162,42 @@ func (s *Store) AppendPath(path string, lines ...string) error {
 		if werr != nil {
 			break
 		}
+	}
+	if werr != nil {
+		sh.close(path)
+		return fmt.Errorf("store: append to %s: %w", path, werr)
+	}
+	return rerr
+}
+
+// Write appends data, complete lines each ending in a newline, to the log of
+// host and boot in one write (unless a BufferSize is set), creating
+// directories and the file as needed. Rotation happens only between
+// Writes, so a batch is never split across files.
+func (s *Store) Write(host, boot string, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	if s.Root == "" {
+		return errors.New("store: store root not set")
+	}
+	if err := CheckBoot(boot); err != nil {
+		return fmt.Errorf("store: host %q: %w", host, err)
+	}
+	path := s.Path(host, boot)
+	sh := s.shard(path)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	of, rerr := s.openRotated(sh, path, len(data))
+	if of == nil {
+		return rerr
+	}
+	of.size += int64(len(data))
+	var werr error
+	if of.w != nil {
+		_, werr = of.w.Write(data)
+	} else {
+		_, werr = of.f.Write(data)
 	}
 	if werr != nil {
 		sh.close(path)
@@ -300,9 +339,6 @@ func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
 		sh.close(sh.lru.Back().Value.(*openFile).path)
 	}
 	of := &openFile{path: path, f: f, size: fi.Size()}
-	if bufSize == 0 {
-		bufSize = DefaultBufferSize
-	}
 	if bufSize > 0 {
 		of.w = bufio.NewWriterSize(f, bufSize)
 	}

@@ -51,3 +51,31 @@ func TestStoreAppendLayout(t *testing.T) {
 		t.Errorf("Append without Root = nil, want error")
 	}
 }
+
+func TestStoreBuffered(t *testing.T) {
+	st := &Store{Root: t.TempDir(), BufferSize: 4096}
+	defer st.Close()
+	if err := st.Append("h", "b", "one"); err != nil {
+		t.Fatal(err)
+	}
+	path := st.Path("h", "b")
+	if b, _ := os.ReadFile(path); len(b) != 0 {
+		t.Errorf("before Flush: %q, want nothing (buffered)", b)
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "one\n" {
+		t.Errorf("after Flush: %q, want %q", b, "one\n")
+	}
+	unbuf := &Store{Root: t.TempDir()}
+	defer unbuf.Close()
+	unbuf.Append("h", "b", "two")
+	unbuf.Write("h", "b", []byte("three\nfour\n"))
+	if b, _ := os.ReadFile(unbuf.Path("h", "b")); string(b) != "two\nthree\nfour\n" {
+		t.Errorf("unbuffered: %q, want every line at once", b)
+	}
+	if n := unbuf.Stats().Opens; n != 1 {
+		t.Errorf("Stats().Opens = %d, want 1 (the log stays open)", n)
+	}
+}

@@ -139,30 +139,6 @@ func TestServeForward(t *testing.T) {
 	}
 }
 
-func TestStoreBuffered(t *testing.T) {
-	st := &store.Store{Root: t.TempDir()}
-	defer st.Close()
-	if err := st.Append("h", "b", "one"); err != nil {
-		t.Fatal(err)
-	}
-	path := st.Path("h", "b")
-	if b := readFile(t, path); b != "" {
-		t.Errorf("before Flush: %q, want nothing (buffered)", b)
-	}
-	if err := st.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if b := readFile(t, path); b != "one\n" {
-		t.Errorf("after Flush: %q, want %q", b, "one\n")
-	}
-	unbuf := &store.Store{Root: t.TempDir(), BufferSize: -1}
-	defer unbuf.Close()
-	unbuf.Append("h", "b", "two")
-	if b := readFile(t, unbuf.Path("h", "b")); b != "two\n" {
-		t.Errorf("unbuffered: %q, want %q", b, "two\n")
-	}
-}
-
 func BenchmarkIngest(b *testing.B) {
 	srv := &Server{Store: &store.Store{Root: b.TempDir()}}
 	in := srv.newIngest()
