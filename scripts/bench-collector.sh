@@ -43,8 +43,8 @@ rcvbuf_errors() {
 	awk '/^Udp:/{if(!h){split($0,H);h=1}else{for(i=2;i<=NF;i++)if(H[i]=="RcvbufErrors")print $i}}' /proc/net/snmp
 }
 
-metric() { # metric NAME: sum of the samples of NAME in $WORK/metrics
-	awk -v n="$1" '$1==n || index($1, n"{")==1 {s+=$2} END {print s+0}' "$WORK/metrics"
+metric() { # metric NAME: sum of the samples of NAME in $WORK/metrics, as an integer (client_golang writes 1.5e+06)
+	awk -v n="$1" '$1==n || index($1, n"{")==1 {s+=$2} END {printf "%d\n", s}' "$WORK/metrics"
 }
 
 field() { # field KEY LINE: value of KEY=value in LINE
@@ -77,8 +77,8 @@ trial() {
 	SKIPPED=$(field skipped "$out")
 	ACTUAL=$(field rate "$out")
 	STORED=$(cat "$dir"/store/*/*/kernel.log | grep -cE '^[^ ]+ [0-7] seq=' || true)
-	LOST=$(metric lastgasp_netconsole_lost_messages_total)
-	DROPPED=$(metric lastgasp_netconsole_dropped_total)
+	LOST=$(metric lastgaspd_netconsole_lost_messages_total)
+	DROPPED=$(metric lastgaspd_netconsole_dropped_total)
 	KDROPS=$((k1 - k0))
 	OK=0
 	if [[ $STORED -eq $SENT && $LOST -eq $SKIPPED && $DROPPED -eq 0 && $KDROPS -eq 0 ]]; then OK=1; fi

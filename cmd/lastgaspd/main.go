@@ -175,14 +175,11 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		var fs *forward.Stats
-		if fwd != nil {
-			st := fwd.Stats()
-			fs = &st
-		}
-		writeMetrics(w, rx.Stats(), up.Stats(), fs)
-	})
+	ms := metricSources{receiver: rx.Stats, uploads: up.Stats, store: st.Stats}
+	if fwd != nil {
+		ms.forward = fwd.Stats
+	}
+	mux.Handle("/metrics", metricsHandler(ms, logger))
 	mux.HandleFunc("/crashes", func(w http.ResponseWriter, _ *http.Request) {
 		cs, err := listCrashes(c.store)
 		if err != nil {

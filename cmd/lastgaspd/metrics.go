@@ -1,64 +1,205 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"sort"
+	"log"
+	"net/http"
+	"strings"
 
 	"github.com/lastgasp/lastgasp/netconsole/forward"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	"github.com/lastgasp/lastgasp/netconsole/wire"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
+	"github.com/lastgasp/lastgasp/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// writeMetrics writes the collector's counters in the Prometheus text format.
-// fw is nil when forwarding is off.
-func writeMetrics(w io.Writer, rx receiver.Stats, up shipserver.Stats, fw *forward.Stats) {
-	counter := func(name, help string, v uint64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+// metricsNamespace prefixes every metric of the collector's own.
+const metricsNamespace = "lastgaspd"
+
+// maxRateLimitedHosts bounds the hosts exported one by one in
+// lastgaspd_netconsole_host_rate_limited_total, so that a fleet cannot blow
+// up the scrape: only the top N flooders are named.
+const maxRateLimitedHosts = 20
+
+// metricSources are the parts of the collector that /metrics reads at scrape
+// time. A nil func is a part that is off (no -forward, no -journal) and
+// exports nothing.
+type metricSources struct {
+	receiver func() receiver.Stats
+	uploads  func() shipserver.Stats
+	store    func() store.Stats
+	forward  func() forward.Stats
+	// rateLimited returns the messages the receiver's per-host token
+	// buckets dropped in all, and the n hosts that lost most, largest
+	// first.
+	//
+	// HOOK(receiver rate limiting): set it in serve from the receiver's
+	// Stats().RateLimited and its top-N method once they exist; until
+	// then it is nil and neither rate-limit metric is exported.
+	rateLimited func(n int) (total uint64, top []hostCount)
+}
+
+// hostCount is one host's count, for a bounded per-host metric.
+type hostCount struct {
+	Host  string
+	Count uint64
+}
+
+// metricsHandler serves the collector's metrics, the Go runtime's and the
+// process's in the Prometheus exposition format, from a registry of its own
+// (nothing registered globally by any library ends up in it).
+func metricsHandler(src metricSources, logger *log.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newStatsCollector(src),
+	)
+	// A few scrapes at a time are plenty; more would only be a way to
+	// spend the collector's CPU. A metric that fails is logged and left
+	// out rather than failing the whole scrape.
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: logger, ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4,
+	})
+}
+
+// snapshot is every part's Stats, read once per scrape so that the metrics
+// of one part are consistent with each other.
+type snapshot struct {
+	rx    receiver.Stats
+	up    shipserver.Stats
+	st    store.Stats
+	fw    *forward.Stats
+	rlTot uint64
+	rlTop []hostCount
+	rlOn  bool
+}
+
+// scalar is one metric without labels. value reports false when its part is
+// off.
+type scalar struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value func(*snapshot) (float64, bool)
+}
+
+// statsCollector turns the parts' Stats into constant metrics at scrape
+// time: the parts keep their own atomic counters, and no second set of
+// counters has to be kept in step with them.
+type statsCollector struct {
+	src                                 metricSources
+	scalars                             []scalar
+	dropped, rejected, rateLimitedHosts *prometheus.Desc
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(metricsNamespace+"_"+name, help, labels, nil)
+}
+
+func newStatsCollector(src metricSources) *statsCollector {
+	c := &statsCollector{
+		src:              src,
+		dropped:          desc("netconsole_dropped_total", "Messages and fragments given up on, by reason (wire.DropReason).", "reason"),
+		rejected:         desc("uploads_rejected_total", "Crash-record uploads rejected, by reason.", "reason"),
+		rateLimitedHosts: desc("netconsole_host_rate_limited_total", "Messages dropped by a host's rate limit, for the hosts that lost most.", "host"),
 	}
-	counter("lastgasp_netconsole_datagrams_total", "Datagrams received.", rx.Datagrams)
-	counter("lastgasp_netconsole_messages_total", "Complete messages stored.", rx.Messages)
-	counter("lastgasp_netconsole_legacy_messages_total", "Messages without extended header.", rx.Legacy)
-	counter("lastgasp_netconsole_malformed_total", "Datagrams that did not parse.", rx.Malformed)
-	counter("lastgasp_netconsole_gaps_total", "Sequence gaps seen.", rx.Gaps)
-	counter("lastgasp_netconsole_lost_messages_total", "Messages missing from sequence gaps.", rx.Lost)
-	counter("lastgasp_netconsole_duplicates_total", "Duplicate datagrams.", rx.Duplicates)
-	counter("lastgasp_netconsole_reboots_total", "Sequence restarts (reboots) seen.", rx.Reboots)
-	counter("lastgasp_netconsole_truncated_total", "Datagrams longer than the read buffer, dropped.", rx.Truncated)
-	fmt.Fprintf(w, "# HELP lastgasp_netconsole_dropped_total Messages dropped, by reason.\n# TYPE lastgasp_netconsole_dropped_total counter\n")
-	for _, d := range []struct {
-		reason string
-		v      uint64
-	}{{"incomplete", rx.DroppedIncomplete}, {"host_limit", rx.DroppedLimit}, {"invalid", rx.DroppedInvalid}, {"memory_limit", rx.DroppedMemory}} {
-		fmt.Fprintf(w, "lastgasp_netconsole_dropped_total{reason=%q} %d\n", d.reason, d.v)
+	add := func(name, help string, typ prometheus.ValueType, v func(*snapshot) (float64, bool)) {
+		c.scalars = append(c.scalars, scalar{desc(name, help), typ, v})
 	}
-	counter("lastgasp_netconsole_announcements_total", "Agent announcements that bound a sender to a host.", rx.Announcements)
-	counter("lastgasp_netconsole_write_errors_total", "Failed writes to the store.", rx.WriteErrors)
-	counter("lastgasp_netconsole_evictions_total", "Senders forgotten to stay within bounds.", rx.Evictions)
-	counter("lastgasp_netconsole_forwarded_total", "Messages handed to the syslog forwarder.", rx.Forwarded)
-	gauge := func(name, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
+	rx := func(name, help string, typ prometheus.ValueType, v func(receiver.Stats) float64) {
+		add(name, help, typ, func(s *snapshot) (float64, bool) { return v(s.rx), true })
 	}
-	gauge("lastgasp_netconsole_sources", "Senders (UDP source addresses) tracked.", rx.Sources)
-	gauge("lastgasp_netconsole_pending_bytes", "Bytes held for senders, bounded by -max-memory.", rx.PendingBytes)
-	if fw != nil {
-		counter("lastgasp_forward_enqueued_total", "Messages queued for the syslog server.", fw.Enqueued)
-		counter("lastgasp_forward_sent_total", "Messages written to the syslog server.", fw.Sent)
-		counter("lastgasp_forward_dropped_total", "Messages dropped because the forward queue was full.", fw.Dropped)
-		counter("lastgasp_forward_connects_total", "Connections made to the syslog server.", fw.Connects)
-		counter("lastgasp_forward_connect_failures_total", "Failed connection attempts to the syslog server.", fw.ConnectFailures)
-		gauge("lastgasp_forward_queued", "Messages waiting to be forwarded.", int64(fw.Queued))
+	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
+	rx("netconsole_datagrams_total", "Datagrams received.", counter, func(s receiver.Stats) float64 { return float64(s.Datagrams) })
+	rx("netconsole_messages_total", "Complete messages stored.", counter, func(s receiver.Stats) float64 { return float64(s.Messages) })
+	rx("netconsole_legacy_messages_total", "Messages without extended header.", counter, func(s receiver.Stats) float64 { return float64(s.Legacy) })
+	rx("netconsole_malformed_total", "Datagrams that did not parse.", counter, func(s receiver.Stats) float64 { return float64(s.Malformed) })
+	rx("netconsole_truncated_total", "Datagrams longer than the read buffer, dropped.", counter, func(s receiver.Stats) float64 { return float64(s.Truncated) })
+	rx("netconsole_gaps_total", "Sequence gaps seen.", counter, func(s receiver.Stats) float64 { return float64(s.Gaps) })
+	rx("netconsole_lost_messages_total", "Messages missing from sequence gaps.", counter, func(s receiver.Stats) float64 { return float64(s.Lost) })
+	rx("netconsole_duplicates_total", "Duplicate datagrams.", counter, func(s receiver.Stats) float64 { return float64(s.Duplicates) })
+	rx("netconsole_reboots_total", "Sequence restarts (reboots) seen.", counter, func(s receiver.Stats) float64 { return float64(s.Reboots) })
+	rx("netconsole_announcements_total", "Agent announcements that bound a sender to a host.", counter, func(s receiver.Stats) float64 { return float64(s.Announcements) })
+	rx("netconsole_write_errors_total", "Failed writes to the store.", counter, func(s receiver.Stats) float64 { return float64(s.WriteErrors) })
+	rx("netconsole_evictions_total", "Senders forgotten to stay within bounds.", counter, func(s receiver.Stats) float64 { return float64(s.Evictions) })
+	rx("netconsole_forwarded_total", "Messages handed to the sinks (syslog, journal).", counter, func(s receiver.Stats) float64 { return float64(s.Forwarded) })
+	rx("netconsole_sources", "Senders (UDP source addresses) tracked.", gauge, func(s receiver.Stats) float64 { return float64(s.Sources) })
+	rx("netconsole_pending_bytes", "Bytes held for senders, bounded by -max-memory.", gauge, func(s receiver.Stats) float64 { return float64(s.PendingBytes) })
+	add("netconsole_rate_limited_total", "Messages dropped by per-host rate limits.", counter, func(s *snapshot) (float64, bool) { return float64(s.rlTot), s.rlOn })
+
+	up := func(name, help string, v func(shipserver.Stats) uint64) {
+		add(name, help, counter, func(s *snapshot) (float64, bool) { return float64(v(s.up)), true })
 	}
-	counter("lastgasp_uploads_total", "Crash-record uploads received.", up.Uploads)
-	counter("lastgasp_uploads_stored_total", "Crash records stored durably.", up.Stored)
-	counter("lastgasp_uploads_duplicate_total", "Uploads of records already stored.", up.Duplicates)
-	fmt.Fprintf(w, "# HELP lastgasp_uploads_rejected_total Uploads rejected, by reason.\n# TYPE lastgasp_uploads_rejected_total counter\n")
-	reasons := make([]string, 0, len(up.Rejected))
-	for r := range up.Rejected {
-		reasons = append(reasons, r)
+	up("uploads_total", "Crash-record uploads received.", func(s shipserver.Stats) uint64 { return s.Uploads })
+	up("uploads_stored_total", "Crash records stored durably.", func(s shipserver.Stats) uint64 { return s.Stored })
+	up("uploads_duplicate_total", "Uploads of records already stored.", func(s shipserver.Stats) uint64 { return s.Duplicates })
+
+	add("store_file_opens_total", "Log files opened (descriptor cache misses).", counter, func(s *snapshot) (float64, bool) { return float64(s.st.Opens), true })
+	add("store_open_files", "Log files open now.", gauge, func(s *snapshot) (float64, bool) { return float64(s.st.OpenFiles), true })
+
+	fw := func(name, help string, typ prometheus.ValueType, v func(forward.Stats) float64) {
+		add(name, help, typ, func(s *snapshot) (float64, bool) {
+			if s.fw == nil {
+				return 0, false
+			}
+			return v(*s.fw), true
+		})
 	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		fmt.Fprintf(w, "lastgasp_uploads_rejected_total{reason=%q} %d\n", r, up.Rejected[r])
+	fw("forward_enqueued_total", "Messages queued for the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.Enqueued) })
+	fw("forward_sent_total", "Messages written to the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.Sent) })
+	fw("forward_dropped_total", "Messages dropped because the forward queue was full.", counter, func(s forward.Stats) float64 { return float64(s.Dropped) })
+	fw("forward_connects_total", "Connections made to the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.Connects) })
+	fw("forward_connect_failures_total", "Failed connection attempts to the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.ConnectFailures) })
+	fw("forward_queued", "Messages waiting to be forwarded.", gauge, func(s forward.Stats) float64 { return float64(s.Queued) })
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range c.scalars {
+		ch <- s.desc
+	}
+	ch <- c.dropped
+	ch <- c.rejected
+	ch <- c.rateLimitedHosts
+}
+
+// Collect implements prometheus.Collector.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := &snapshot{rx: c.src.receiver(), up: c.src.uploads(), st: c.src.store()}
+	if c.src.forward != nil {
+		fs := c.src.forward()
+		s.fw = &fs
+	}
+	if c.src.rateLimited != nil {
+		s.rlOn = true
+		s.rlTot, s.rlTop = c.src.rateLimited(maxRateLimitedHosts)
+	}
+	for _, m := range c.scalars {
+		if v, ok := m.value(s); ok {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.typ, v)
+		}
+	}
+	// Every reason, zeros included, so that a rate() over a reason that
+	// has not happened yet is 0 rather than absent.
+	for _, r := range wire.DropReasons {
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.rx.DroppedByReason[r]), r.String())
+	}
+	for reason, n := range s.up.Rejected {
+		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), reason)
+	}
+	seen := make(map[string]bool, len(s.rlTop))
+	for _, h := range s.rlTop {
+		// Host names come from unauthenticated announcements: a label
+		// must be UTF-8, and one host must not be exported twice, or the
+		// scrape fails.
+		name := strings.ToValidUTF8(h.Host, "\uFFFD")
+		if len(seen) == maxRateLimitedHosts || seen[name] {
+			continue
+		}
+		seen[name] = true
+		ch <- prometheus.MustNewConstMetric(c.rateLimitedHosts, prometheus.CounterValue, float64(h.Count), name)
 	}
 }

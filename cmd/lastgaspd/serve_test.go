@@ -106,7 +106,7 @@ func TestServeForwardsAndListsCrashes(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if m := get("/metrics"); !strings.Contains(m, "lastgasp_forward_sent_total 2") || !strings.Contains(m, "lastgasp_netconsole_messages_total 2") {
+	if m := get("/metrics"); !strings.Contains(m, "lastgaspd_forward_sent_total 2") || !strings.Contains(m, "lastgaspd_netconsole_messages_total 2") {
 		t.Errorf("/metrics:\n%s", m)
 	}
 	mu.Lock()

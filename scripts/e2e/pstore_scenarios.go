@@ -207,8 +207,8 @@ func pstoreDuplicate(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	uploads, _ := c.Metric("lastgasp_uploads_total")
-	dups, _ := c.Metric("lastgasp_uploads_duplicate_total")
+	uploads, _ := c.Metric("lastgaspd_uploads_total")
+	dups, _ := c.Metric("lastgaspd_uploads_duplicate_total")
 	if p.Conns() < 2 || uploads < 2 || dups < 1 {
 		return "", fmt.Errorf("want a resend recognised as duplicate: connections=%d uploads=%v duplicates=%v", p.Conns(), uploads, dups)
 	}
@@ -270,7 +270,7 @@ func pstoreDiskFull(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	full, _ := c.Metric(`lastgasp_uploads_rejected_total{reason="disk-full"}`)
+	full, _ := c.Metric(`lastgaspd_uploads_rejected_total{reason="disk-full"}`)
 	if r.produced != 1 || r.kept != 1 || r.shipped != 0 {
 		return "", fmt.Errorf("disk full: produced=%d shipped=%d kept=%d, want 1/0/1", r.produced, r.shipped, r.kept)
 	}
