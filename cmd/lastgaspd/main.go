@@ -132,16 +132,9 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	if err := os.MkdirAll(c.store, 0o755); err != nil {
 		return err
 	}
-	var fwd *forward.Forwarder
-	if c.forward != "" {
-		tc, err := forwardTLS(c)
-		if err != nil {
-			return err
-		}
-		if fwd, err = forward.New(c.forward, tc); err != nil {
-			return err
-		}
-		fwd.QueueSize, fwd.Logf = c.forwardQueue, logger.Printf
+	sinks, err := newSinkSet(c, logger)
+	if err != nil {
+		return err
 	}
 
 	conns, err := receiver.ListenUDP(c.netconsole, c.sockets, c.rcvbuf)
@@ -153,16 +146,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		pcs[i] = conn
 	}
 	st := &store.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
-	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory}
-	if fwd != nil {
-		rx.Forward = func(m receiver.Forwarded) {
-			fwd.Enqueue(forward.Message{
-				Host: m.Host, Boot: m.Boot, Facility: m.Message.Facility, Level: m.Message.Level,
-				Seq: m.Message.Seq, TimestampUsec: m.Message.TimestampUsec, HasSeq: m.Message.Extended,
-				Time: m.Received, Text: m.Message.Text,
-			})
-		}
-	}
+	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook()}
 	htc, err := httpTLS(c)
 	if err != nil {
 		for _, conn := range conns {
@@ -176,8 +160,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
 	ms := metricSources{receiver: rx.Stats, uploads: up.Stats, store: st.Stats}
-	if fwd != nil {
-		ms.forward = fwd.Stats
+	if sinks.fwd != nil {
+		ms.forward = sinks.fwd.Stats
 	}
 	mux.Handle("/metrics", metricsHandler(ms, logger))
 	mux.HandleFunc("/crashes", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,14 +211,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	} else {
 		close(sweepDone)
 	}
-	fctx, fcancel := context.WithCancel(context.Background())
-	fwdDone := make(chan struct{})
-	if fwd != nil {
-		logger.Printf("forwarding to %s", c.forward)
-		go func() { fwd.Run(fctx); close(fwdDone) }()
-	} else {
-		close(fwdDone)
-	}
+	stopSinks := sinks.start(logger)
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -251,17 +228,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	case <-sweepDone:
 	case <-sctx.Done():
 	}
-	if fwd != nil {
-		// Let the forwarder send what shutdown wrote out, briefly.
-		for range 20 {
-			if fwd.Stats().Queued == 0 {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	fcancel()
-	<-fwdDone
+	// Let the sinks send what the receiver's shutdown wrote out, briefly.
+	stopSinks()
 	return err
 }
 

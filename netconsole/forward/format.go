@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/sink"
 )
 
 // AppName is the RFC 5424 APP-NAME of forwarded messages.
@@ -27,37 +28,22 @@ const MaxFrame = 64 << 10
 // octet-counted frame.
 var ErrFrame = errors.New("malformed octet-counted frame")
 
-// Message is one kernel message to forward.
-type Message struct {
-	// Host is the lastgasp host name (the HOSTNAME field); Boot is the
-	// boot id, "" when unknown.
-	Host, Boot string
-	// Facility and Level make the PRI.
-	Facility, Level int
-	// Seq and TimestampUsec are the printk sequence number and timestamp;
-	// HasSeq is false for legacy (non-extended) messages, which have
-	// neither.
-	Seq, TimestampUsec uint64
-	HasSeq             bool
-	// Time is when the collector received the message (the TIMESTAMP).
-	Time time.Time
-	// Text is the message text, valid UTF-8 without newlines.
-	Text string
-}
-
 // Format returns m as an RFC 5424 message:
 //
 //	<PRI>1 TIMESTAMP HOSTNAME kernel - netconsole [lastgasp@32473 seq="…" ts="…" boot="…"] TEXT
 //
-// Fields that would not fit the RFC's syntax are repaired: HOSTNAME keeps
-// printable ASCII (others become '_', at most 255 bytes, "-" if empty), PRI
-// is clamped to the valid range and parameter values are escaped.
-func Format(m Message) []byte {
+// The TIMESTAMP is m.Received; seq and ts are left out for a legacy
+// (non-extended) message, boot when it is unknown. Fields that would not fit
+// the RFC's syntax are repaired: HOSTNAME keeps printable ASCII (others
+// become '_', at most 255 bytes, "-" if empty), PRI is clamped to the valid
+// range, parameter values are escaped and line breaks and NULs in the text
+// become spaces.
+func Format(m sink.Message) []byte {
 	return AppendFormat(nil, m)
 }
 
 // AppendFormat appends Format(m) to b.
-func AppendFormat(b []byte, m Message) []byte {
+func AppendFormat(b []byte, m sink.Message) []byte {
 	fac, lvl := m.Facility, m.Level
 	if fac < 0 || fac > 23 {
 		fac = 1 // user-level, as RFC 5424 suggests for unknown sources
@@ -68,7 +54,7 @@ func AppendFormat(b []byte, m Message) []byte {
 	b = append(b, '<')
 	b = strconv.AppendInt(b, int64(fac*8+lvl), 10)
 	b = append(b, ">1 "...)
-	t := m.Time
+	t := m.Received
 	if t.IsZero() {
 		b = append(b, '-')
 	} else {
@@ -77,7 +63,7 @@ func AppendFormat(b []byte, m Message) []byte {
 	b = append(b, ' ')
 	b = appendName(b, m.Host, 255)
 	b = append(b, " "+AppName+" - "+MsgID+" ["+SDID...)
-	if m.HasSeq {
+	if m.Extended {
 		b = append(b, ` seq="`...)
 		b = strconv.AppendUint(b, m.Seq, 10)
 		b = append(b, `" ts="`...)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/sink"
 )
 
 var t0 = time.Date(2026, 11, 25, 16, 4, 5, 123456789, time.UTC)
@@ -15,28 +17,28 @@ var t0 = time.Date(2026, 11, 25, 16, 4, 5, 123456789, time.UTC)
 func TestFormat(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		m    Message
+		m    sink.Message
 		want string
 	}{
 		{
 			name: "extended",
-			m: Message{Host: "52-54-00-12-34-56", Boot: "1b6f", Level: 0, Seq: 812, TimestampUsec: 3163223, HasSeq: true, Time: t0,
+			m: sink.Message{Host: "52-54-00-12-34-56", Boot: "1b6f", Level: 0, Seq: 812, TimestampUsec: 3163223, Extended: true, Received: t0,
 				Text: "Kernel panic - not syncing: sysrq triggered crash"},
 			want: `<0>1 2026-11-25T16:04:05.123456Z 52-54-00-12-34-56 kernel - netconsole [lastgasp@32473 seq="812" ts="3.163223" boot="1b6f"] Kernel panic - not syncing: sysrq triggered crash`,
 		},
 		{
 			name: "legacy, unknown boot, no text",
-			m:    Message{Host: "10.0.2.15", Level: 6, Time: t0},
+			m:    sink.Message{Host: "10.0.2.15", Level: 6, Received: t0},
 			want: `<6>1 2026-11-25T16:04:05.123456Z 10.0.2.15 kernel - netconsole [lastgasp@32473]`,
 		},
 		{
 			name: "repairs",
-			m:    Message{Host: "a b\x00", Boot: `x"]\`, Facility: 99, Level: 9, Text: "one\ntwo"},
+			m:    sink.Message{Host: "a b\x00", Boot: `x"]\`, Facility: 99, Level: 9, Text: "one\ntwo"},
 			want: `<15>1 - a_b_ kernel - netconsole [lastgasp@32473 boot="x\"\]\\"] one two`,
 		},
 		{
 			name: "empty host",
-			m:    Message{Facility: 3, Level: 4, Time: t0},
+			m:    sink.Message{Facility: 3, Level: 4, Received: t0},
 			want: `<28>1 2026-11-25T16:04:05.123456Z - kernel - netconsole [lastgasp@32473]`,
 		},
 	} {
@@ -124,7 +126,7 @@ func FuzzFormat(f *testing.F) {
 	f.Add("host", "boot", 0, 6, uint64(1), "text")
 	f.Add("a b", `"]\`, -1, 99, uint64(1<<63), "x\ny\r\x00")
 	f.Fuzz(func(t *testing.T, host, boot string, fac, lvl int, seq uint64, text string) {
-		b := Format(Message{Host: host, Boot: boot, Facility: fac, Level: lvl, Seq: seq, HasSeq: seq%2 == 0, Text: text, Time: t0})
+		b := Format(sink.Message{Host: host, Boot: boot, Facility: fac, Level: lvl, Seq: seq, Extended: seq%2 == 0, Text: text, Received: t0})
 		if bytes.ContainsAny(b, "\n\r\x00") {
 			t.Fatalf("Format = %q: contains a line break or NUL", b)
 		}

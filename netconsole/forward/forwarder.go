@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/sink"
 )
 
 // Defaults used for zero Forwarder fields.
@@ -22,7 +24,7 @@ const (
 	maxBatch           = 256
 )
 
-// Forwarder sends messages to one syslog server over TCP or TLS. Enqueue
+// Forwarder sends messages to one syslog server over TCP or TLS. Send
 // never blocks: messages wait in a bounded queue and are dropped and counted
 // when it is full. Run keeps a connection, reconnecting with exponential
 // backoff; messages written on a connection that then failed are sent again
@@ -111,20 +113,21 @@ func (f *Forwarder) init() {
 	})
 }
 
-// Enqueue queues m for sending and reports whether there was room. It does
-// not block.
-func (f *Forwarder) Enqueue(m Message) bool {
+// Send queues m for sending, formatted and framed, or drops and counts it
+// when the queue is full. It does not block and does not keep m: it
+// implements sink.Sink.
+func (f *Forwarder) Send(m sink.Message) {
 	f.init()
 	frame := AppendFrame(nil, Format(m))
 	select {
 	case f.queue <- frame:
 		f.enqueued.Add(1)
-		return true
 	default:
 		f.dropped.Add(1)
-		return false
 	}
 }
+
+var _ sink.Sink = (*Forwarder)(nil)
 
 // Run sends queued messages until ctx is done, reconnecting as needed, and
 // returns nil then. Messages still queued are not sent.

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/sink"
 )
 
 // collector is a loopback TCP syslog server that reads octet-counted frames.
@@ -106,8 +108,8 @@ func runForwarder(t *testing.T, f *Forwarder) {
 	})
 }
 
-func msg(i int) Message {
-	return Message{Host: "h", Boot: "b", Level: 6, Seq: uint64(i), HasSeq: true, Time: t0, Text: fmt.Sprintf("message %d", i)}
+func msg(i int) sink.Message {
+	return sink.Message{Host: "h", Boot: "b", Level: 6, Seq: uint64(i), Extended: true, Received: t0, Text: fmt.Sprintf("message %d", i)}
 }
 
 func TestForwarderReconnects(t *testing.T) {
@@ -119,16 +121,16 @@ func TestForwarderReconnects(t *testing.T) {
 	f.MinBackoff, f.Logf = 10*time.Millisecond, t.Logf
 	runForwarder(t, f)
 	for i := range 5 {
-		f.Enqueue(msg(i))
+		f.Send(msg(i))
 	}
 	waitFor(t, "first batch", func() bool { return len(c.received()) == 5 })
 	c.dropConns()
 	waitFor(t, "reconnect", func() bool {
-		f.Enqueue(msg(99)) // probes the dead connection
+		f.Send(msg(99)) // probes the dead connection
 		return f.Stats().Connects >= 2
 	})
 	for i := 5; i < 10; i++ {
-		f.Enqueue(msg(i))
+		f.Send(msg(i))
 	}
 	waitFor(t, "second batch", func() bool {
 		got := c.received()
@@ -142,7 +144,7 @@ func TestForwarderReconnects(t *testing.T) {
 func TestForwarderQueueFull(t *testing.T) {
 	f := &Forwarder{Addr: "127.0.0.1:1", QueueSize: 3}
 	for i := range 5 {
-		f.Enqueue(msg(i))
+		f.Send(msg(i))
 	}
 	if st := f.Stats(); st.Enqueued != 3 || st.Dropped != 2 || st.Queued != 3 {
 		t.Errorf("Stats() = %+v, want 3 enqueued, 2 dropped, 3 queued", st)
@@ -200,7 +202,7 @@ func TestForwarderTLS(t *testing.T) {
 	}
 	f.Logf = t.Logf
 	runForwarder(t, f)
-	f.Enqueue(msg(1))
+	f.Send(msg(1))
 	waitFor(t, "message over TLS", func() bool { return len(c.received()) == 1 })
 }
 
@@ -280,9 +282,9 @@ template(name="lastgasp" type="string" string="%%HOSTNAME%% %%APP-NAME%% %%MSGID
 	}
 	f.Logf = t.Logf
 	runForwarder(t, f)
-	f.Enqueue(Message{Host: "52-54-00-12-34-56", Boot: "1b6f0a", Level: 6, Seq: 811, TimestampUsec: 3100000, HasSeq: true, Time: t0,
+	f.Send(sink.Message{Host: "52-54-00-12-34-56", Boot: "1b6f0a", Level: 6, Seq: 811, TimestampUsec: 3100000, Extended: true, Received: t0,
 		Text: "sysrq: Trigger a crash"})
-	f.Enqueue(Message{Host: "52-54-00-12-34-56", Boot: "1b6f0a", Level: 0, Seq: 812, TimestampUsec: 3163223, HasSeq: true, Time: t0,
+	f.Send(sink.Message{Host: "52-54-00-12-34-56", Boot: "1b6f0a", Level: 0, Seq: 812, TimestampUsec: 3163223, Extended: true, Received: t0,
 		Text: "Kernel panic - not syncing: sysrq triggered crash"})
 	want := []string{
 		`52-54-00-12-34-56 kernel netconsole info [lastgasp@32473 seq="811" ts="3.100000" boot="1b6f0a"] sysrq: Trigger a crash`,
