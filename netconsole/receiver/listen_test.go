@@ -82,7 +82,7 @@ func TestListenUDPReusePort(t *testing.T) {
 					t.Errorf("h%d: %d lines, want %d", i, len(got), msgs+1)
 				}
 			}
-			if st := srv.Stats(); st.Lost != 0 || st.Dropped != 0 || st.Sources != 0 || st.PendingBytes != 0 {
+			if st := srv.Stats(); st.Lost != 0 || st.Dropped != 0 || st.Active != 0 || st.PendingBytes != 0 {
 				t.Errorf("Stats() = %+v, want no loss and nothing held after stop", st)
 			}
 		})

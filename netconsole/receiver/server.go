@@ -1,22 +1,16 @@
 package receiver
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/lastgasp/lastgasp/netconsole/announce"
 	"github.com/lastgasp/lastgasp/netconsole/wire"
-	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -24,13 +18,21 @@ import (
 
 // Defaults used for zero Server fields.
 const (
-	DefaultAnnounceTimeout = 2 * time.Second
-	DefaultAnnounceLines   = 256
-	DefaultAnnounceBytes   = 256 << 10
-	DefaultMaxSources      = 1024
-	DefaultFlushInterval   = 100 * time.Millisecond
-	DefaultBatchSize       = 32
-	DefaultDatagramSize    = 16 << 10
+	DefaultAnnounceTimeout  = 2 * time.Second
+	DefaultAnnounceLines    = 256
+	DefaultAnnounceBytes    = 256 << 10
+	DefaultMaxHosts         = 1 << 20
+	DefaultHostTTL          = 14 * 24 * time.Hour
+	DefaultMaxActive        = 16384
+	DefaultFlushInterval    = 100 * time.Millisecond
+	DefaultWriteDelay       = time.Second
+	DefaultWriteBytes       = 16 << 10
+	DefaultRateLimit        = 1000
+	DefaultRateBurst        = 20000
+	DefaultRateNoteInterval = 10 * time.Second
+	DefaultSaveInterval     = time.Minute
+	DefaultBatchSize        = 32
+	DefaultDatagramSize     = 16 << 10
 )
 
 // maxShedPerDatagram bounds the senders shed after one datagram when the
@@ -42,6 +44,29 @@ const maxShedPerDatagram = 16
 // Stats may be called at any time. Serve may run on several sockets at once
 // (see ServeConns); each call keeps its own sender state, so a sender's
 // datagrams must all arrive on one socket, as they do with SO_REUSEPORT.
+//
+// # What identifies a stream
+//
+// A sender is its UDP source address and port: a netconsole target sends
+// from one local port (6665 by default) for its whole life. The stream is
+// bound to a host and boot by the agent's announcement (package
+// netconsole/announce), or by host= and boot= userdata entries on each
+// message (Linux 6.9+), which survive everything below. For every sender
+// the Server keeps a small identity (host, boot, where its sequence
+// stands, counters: about 300 bytes) for HostTTL or until MaxHosts
+// identities exist; the heavy state (fragments, reorder window, the ring of
+// recent sequence numbers, lines waiting for an announcement) is kept for
+// at most MaxActive senders and shed, least recently heard first. After a
+// shed, the next message is still compared with the last sequence number
+// written, so a gap is still reported and counted.
+//
+// With StateFile set, identities are saved every SaveInterval and on
+// shutdown and loaded at start, so that a collector restarted in the middle
+// of a boot files the rest of it under the same host and boot and counts
+// what it missed as a gap. A host that comes back from a new address
+// without announcing again (and without userdata) cannot be recognised: its
+// lines go under the new address until it announces (its summary line
+// does).
 type Server struct {
 	// Store receives the log lines.
 	Store *store.Store
@@ -59,24 +84,57 @@ type Server struct {
 	// as on timeout. Zero means DefaultAnnounceLines and
 	// DefaultAnnounceBytes.
 	AnnounceLines, AnnounceBytes int
-	// MaxSources bounds the senders (UDP source addresses) tracked by
-	// each Serve call; when full, the one heard from least recently is
-	// drained and forgotten. Zero means DefaultMaxSources.
-	MaxSources int
+	// MaxHosts bounds the sender identities kept, all Serve calls
+	// together. At the bound, the least recently heard of a sample is
+	// forgotten (Stats.HostsForgotten). Zero means DefaultMaxHosts.
+	MaxHosts int
+	// HostTTL is how long an identity is kept after its sender was last
+	// heard. Zero means DefaultHostTTL; negative keeps them until
+	// MaxHosts forces one out.
+	HostTTL time.Duration
+	// MaxActive bounds the senders holding heavy state, all Serve calls
+	// together; beyond it the least recently heard is shed
+	// (Stats.Evictions). Zero means DefaultMaxActive.
+	MaxActive int
 	// MaxMemory bounds the bytes held for all senders of all Serve calls
 	// together: fragments being reassembled, messages waiting in reorder
-	// windows and lines waiting for an announcement, as accounted by
-	// wire.Host.PendingBytes plus the held lines. When a datagram takes
-	// the total over the bound, its sender (then up to 15 other senders
-	// heard from least recently) is shed: incomplete messages are dropped
-	// and counted (Stats.DroppedMemory), held messages are written past
-	// their gaps and held lines are filed as on announcement timeout.
-	// Zero means no bound beyond the per-sender Config.MaxPendingBytes.
+	// windows, lines waiting for an announcement and lines waiting to be
+	// written. When a datagram takes the total over the bound, waiting
+	// lines are written out, then its sender (and up to 15 others heard
+	// from least recently) is shed: incomplete messages are dropped and
+	// counted (Stats.DroppedMemory), held messages are written past their
+	// gaps. Zero means no bound beyond the per-sender
+	// Config.MaxPendingBytes and MaxActive.
 	MaxMemory int64
-	// FlushInterval is how often held data is checked for timeouts and
-	// buffered log lines are written to their files. Zero means
-	// DefaultFlushInterval.
+	// FlushInterval is how often timeouts are checked and due lines are
+	// written. Zero means DefaultFlushInterval.
 	FlushInterval time.Duration
+	// WriteDelay is how long a host's lines may wait in memory to be
+	// written together, and WriteBytes how many bytes make a batch that
+	// is written at once: one write (and at most one open) per host per
+	// WriteDelay instead of one per message. Zero means DefaultWriteDelay
+	// and DefaultWriteBytes.
+	WriteDelay time.Duration
+	WriteBytes int
+	// RateLimit is the messages per second a host may send on average
+	// and RateBurst how many above that it may send at once (a token
+	// bucket per sender); the excess is dropped, counted per host
+	// (Stats.RateLimited, RateLimitedHosts) and noted in the host's log
+	// once per RateNoteInterval. Announcements are never limited. Zero
+	// means DefaultRateLimit, DefaultRateBurst and
+	// DefaultRateNoteInterval; a negative RateLimit turns limiting off.
+	RateLimit        float64
+	RateBurst        int
+	RateNoteInterval time.Duration
+	// Pins restrict host names to source networks: an announcement of a
+	// host matching a Pin's pattern is accepted only from an address in
+	// one of the prefixes of the pins it matches (Stats.Refused).
+	Pins []Pin
+	// StateFile, if set, is where identities are saved every
+	// SaveInterval (zero: DefaultSaveInterval) and on shutdown, and
+	// loaded from at the first Serve.
+	StateFile    string
+	SaveInterval time.Duration
 	// BatchSize is how many datagrams one read system call (recvmmsg)
 	// may return. Zero means DefaultBatchSize.
 	BatchSize int
@@ -94,6 +152,14 @@ type Server struct {
 	Forward func(Forwarded)
 
 	pending atomic.Int64 // bytes held by all ingests, for MaxMemory
+	active  atomic.Int64 // senders with heavy state, for MaxActive
+	nhosts  atomic.Int64 // identities, for MaxHosts
+
+	loadOnce sync.Once
+	restored restoredTable
+	claims   claimTable
+	rateTop  topHosts
+	saver    saver
 
 	mu       sync.Mutex
 	counters []*counters // one per Serve call, never removed
@@ -117,17 +183,21 @@ type counters struct {
 	gaps, lost, duplicates, reboots                    atomic.Uint64
 	dropIncomplete, dropLimit, dropInvalid, dropMemory atomic.Uint64
 	announcements, writeErrors, evictions, forwarded   atomic.Uint64
-	sources                                            atomic.Int64
+	dropWrite, rateLimited, noAnnouncement, refused    atomic.Uint64
+	conflicts, forgotten, expired, restored, opens     atomic.Uint64
 	dropByReason                                       [256]atomic.Uint64 // by wire.DropReason
 	_                                                  [64]byte
 }
 
-// Stats counts what a Server has received since it was created.
+// Stats counts what a Server has received since it was created. Every
+// message that was received but not written is in one of the Dropped
+// counters or RateLimited; every sequence number that never arrived is in
+// Lost.
 type Stats struct {
 	// Datagrams is every datagram read.
 	Datagrams uint64
 	// Messages is the complete messages (legacy datagrams included)
-	// written or held for writing.
+	// written or held for writing, rate-limited ones excluded.
 	Messages uint64
 	// Legacy is the part of Messages that came without extended headers.
 	Legacy uint64
@@ -141,7 +211,7 @@ type Stats struct {
 	Duplicates uint64
 	// Reboots is the sequence restarts seen.
 	Reboots uint64
-	// Dropped is the messages given up on, the sum of the four reasons
+	// Dropped is the messages given up on, the sum of the five reasons
 	// below.
 	Dropped uint64
 	// DroppedIncomplete is fragmented messages that timed out or were
@@ -156,19 +226,40 @@ type Stats struct {
 	DroppedInvalid uint64
 	// DroppedMemory is incomplete messages dropped by Server.MaxMemory.
 	DroppedMemory uint64
-	// DroppedByReason breaks Dropped down by wire.DropReason (every
-	// reason in wire.DropReasons has an entry).
+	// DroppedWrite is messages whose lines could not be written to the
+	// store.
+	DroppedWrite uint64
+	// DroppedByReason breaks the wire's drops down by wire.DropReason
+	// (every reason in wire.DropReasons has an entry).
 	DroppedByReason map[wire.DropReason]uint64
+	// RateLimited is the messages dropped by the per-host rate limit.
+	RateLimited uint64
 	// Announcements is the lastgasp announcements that bound a sender.
 	Announcements uint64
-	// WriteErrors is the failed appends to the Store.
+	// Refused is the announcements not accepted: a host or boot name the
+	// store refuses, or a host pinned to other networks.
+	Refused uint64
+	// Conflicts is the times two source addresses claimed one host name.
+	Conflicts uint64
+	// NoAnnouncement is the streams filed under their source address
+	// because no announcement came (one per sender and boot).
+	NoAnnouncement uint64
+	// WriteErrors is the failed writes to the Store.
 	WriteErrors uint64
-	// Evictions is the senders forgotten to stay within MaxSources.
+	// Evictions is the senders whose heavy state was shed to stay within
+	// MaxActive or MaxMemory; their identity is kept.
 	Evictions uint64
+	// HostsForgotten is the identities dropped to stay within MaxHosts,
+	// HostsExpired those not heard from for HostTTL, and HostsRestored
+	// those loaded from the StateFile.
+	HostsForgotten, HostsExpired, HostsRestored uint64
 	// Forwarded is the messages passed to Server.Forward.
 	Forwarded uint64
-	// Sources is the senders currently tracked (a gauge).
-	Sources int64
+	// Hosts is the identities kept (a gauge); Sources is the same
+	// number, kept for older dashboards.
+	Hosts, Sources int64
+	// Active is the senders holding heavy state (a gauge).
+	Active int64
 	// PendingBytes is the bytes currently held, as bounded by MaxMemory
 	// (a gauge).
 	PendingBytes int64
@@ -200,13 +291,23 @@ func (s *Server) Stats() Stats {
 		st.DroppedLimit += c.dropLimit.Load()
 		st.DroppedInvalid += c.dropInvalid.Load()
 		st.DroppedMemory += c.dropMemory.Load()
+		st.DroppedWrite += c.dropWrite.Load()
+		st.RateLimited += c.rateLimited.Load()
 		st.Announcements += c.announcements.Load()
+		st.Refused += c.refused.Load()
+		st.Conflicts += c.conflicts.Load()
+		st.NoAnnouncement += c.noAnnouncement.Load()
 		st.WriteErrors += c.writeErrors.Load()
 		st.Evictions += c.evictions.Load()
+		st.HostsForgotten += c.forgotten.Load()
+		st.HostsExpired += c.expired.Load()
+		st.HostsRestored += c.restored.Load()
 		st.Forwarded += c.forwarded.Load()
-		st.Sources += c.sources.Load()
 	}
-	st.Dropped = st.DroppedIncomplete + st.DroppedLimit + st.DroppedInvalid + st.DroppedMemory
+	st.Dropped = st.DroppedIncomplete + st.DroppedLimit + st.DroppedInvalid + st.DroppedMemory + st.DroppedWrite
+	st.Hosts = s.nhosts.Load()
+	st.Sources = st.Hosts
+	st.Active = s.active.Load()
 	st.PendingBytes = s.pending.Load()
 	return st
 }
@@ -221,6 +322,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if s.Store == nil {
 		return errors.New("receiver: server has no store")
 	}
+	s.loadOnce.Do(s.loadState)
 	in := s.newIngest()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
@@ -245,7 +347,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			return fmt.Errorf("receiver: read: %w", err)
 		}
 		if !now.Before(next) {
-			in.flush(now)
+			in.flush(now, false)
 			next = now.Add(in.flushInterval)
 			conn.SetReadDeadline(next)
 		}
@@ -327,411 +429,10 @@ func (r *batchReader) read() (int, error) {
 	return 1, err
 }
 
-// ingest is the state of one Serve call.
-type ingest struct {
-	*Server
-	c               *counters
-	announceTimeout time.Duration
-	announceLines   int
-	announceBytes   int
-	maxSources      int
-	flushInterval   time.Duration
-
-	sources map[netip.AddrPort]*list.Element // source address -> element holding *source
-	lru     list.List                        // most recently heard first
-	limits  map[string]*rateLimit
-	scratch []byte // formatting buffer
-}
-
-// source is one sender, keyed by UDP source address.
-type source struct {
-	key  netip.AddrPort
-	addr string // ip:port
-	ip   string
-	host *wire.Host
-	cost int64 // bytes counted in Server.pending
-
-	bound    bool   // lines go straight to the store
-	hostName string // when bound
-	boot     string // when bound; "" for UnknownBoot
-	path     string // the log file, when bound
-	prevHost string // host name before a reboot unbound the source
-
-	held      []heldLine // lines waiting for an announcement
-	heldBytes int
-	heldSince time.Time
-}
-
-// heldLine is a log line waiting for its sender to be bound, with the
-// message it came from (to forward) if any.
-type heldLine struct {
-	line string
-	msg  *wire.Event
-}
-
-type rateLimit struct {
-	last       time.Time
-	suppressed int
-}
-
-func (s *Server) newIngest() *ingest {
-	in := &ingest{
-		Server:          s,
-		c:               &counters{},
-		announceTimeout: cmpOr(s.AnnounceTimeout, DefaultAnnounceTimeout),
-		announceLines:   cmpOr(s.AnnounceLines, DefaultAnnounceLines),
-		announceBytes:   cmpOr(s.AnnounceBytes, DefaultAnnounceBytes),
-		maxSources:      cmpOr(s.MaxSources, DefaultMaxSources),
-		flushInterval:   cmpOr(s.FlushInterval, DefaultFlushInterval),
-		sources:         make(map[netip.AddrPort]*list.Element),
-		limits:          make(map[string]*rateLimit),
-	}
-	s.mu.Lock()
-	s.counters = append(s.counters, in.c)
-	s.mu.Unlock()
-	return in
-}
-
 // cmpOr returns v if it is positive, def otherwise.
-func cmpOr[T int | time.Duration](v, def T) T {
+func cmpOr[T int | int64 | float64 | time.Duration](v, def T) T {
 	if v > 0 {
 		return v
 	}
 	return def
-}
-
-// logf logs at most once a second per kind, counting what it suppresses.
-func (in *ingest) logf(now time.Time, kind, format string, args ...any) {
-	if in.Logf == nil {
-		return
-	}
-	l := in.limits[kind]
-	if l == nil {
-		l = &rateLimit{}
-		in.limits[kind] = l
-	}
-	if !l.last.IsZero() && now.Sub(l.last) < time.Second {
-		l.suppressed++
-		return
-	}
-	if l.suppressed > 0 {
-		format += fmt.Sprintf(" (%d more suppressed)", l.suppressed)
-	}
-	l.last, l.suppressed = now, 0
-	in.Logf(format, args...)
-}
-
-func (in *ingest) datagram(now time.Time, addr net.Addr, b []byte, truncated bool) {
-	in.c.datagrams.Add(1)
-	if truncated {
-		in.c.truncated.Add(1)
-		in.logf(now, "truncated", "receiver: from %s: datagram longer than %d bytes dropped", addr, len(b))
-		return
-	}
-	p, err := wire.Parse(b)
-	if err != nil {
-		in.c.malformed.Add(1)
-		in.logf(now, "malformed", "receiver: from %s: %v", addr, err)
-		return
-	}
-	src := in.source(now, addr)
-	in.events(now, src, src.host.Feed(p, now))
-	in.account(now, src)
-}
-
-// account updates the memory held for src and enforces Server.MaxMemory.
-func (in *ingest) account(now time.Time, src *source) {
-	in.recost(src)
-	if in.MaxMemory <= 0 || in.pending.Load() <= in.MaxMemory {
-		return
-	}
-	in.shed(now, src)
-	n := 1
-	for e := in.lru.Back(); e != nil && n < maxShedPerDatagram && in.pending.Load() > in.MaxMemory; e = e.Prev() {
-		if o := e.Value.(*source); o != src && o.cost > 0 {
-			in.shed(now, o)
-			n++
-		}
-	}
-}
-
-// recost brings src's share of Server.pending up to date.
-func (in *ingest) recost(src *source) {
-	cost := int64(src.host.PendingBytes() + src.heldBytes)
-	if d := cost - src.cost; d != 0 {
-		in.pending.Add(d)
-		src.cost = cost
-	}
-}
-
-// shed frees what src holds: see Server.MaxMemory.
-func (in *ingest) shed(now time.Time, src *source) {
-	in.events(now, src, src.host.Shed(now))
-	if !src.bound && len(src.held) > 0 {
-		in.fallback(now, src)
-	}
-	in.recost(src)
-}
-
-// source returns the state for addr, making room for it if needed.
-func (in *ingest) source(now time.Time, addr net.Addr) *source {
-	var key netip.AddrPort
-	if ua, ok := addr.(*net.UDPAddr); ok {
-		key = ua.AddrPort()
-	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
-		key = ap
-	} else {
-		// Not an IP address: key by a hash-free stand-in, its string
-		// form in a zone of the unspecified address.
-		key = netip.AddrPortFrom(netip.IPv6Unspecified().WithZone(addr.String()), 0)
-	}
-	key = netip.AddrPortFrom(key.Addr().Unmap(), key.Port())
-	if e, ok := in.sources[key]; ok {
-		in.lru.MoveToFront(e)
-		return e.Value.(*source)
-	}
-	for len(in.sources) >= in.maxSources {
-		old := in.lru.Back().Value.(*source)
-		in.forget(now, old)
-		in.c.evictions.Add(1)
-	}
-	src := &source{key: key, host: wire.NewHost(in.Config)}
-	if key.Addr().Zone() != "" && key.Port() == 0 && key.Addr().IsUnspecified() {
-		src.addr, src.ip = key.Addr().Zone(), key.Addr().Zone()
-	} else {
-		src.addr, src.ip = key.String(), key.Addr().String()
-	}
-	in.sources[key] = in.lru.PushFront(src)
-	in.c.sources.Add(1)
-	return src
-}
-
-// forget drains src to the store and drops its state.
-func (in *ingest) forget(now time.Time, src *source) {
-	in.events(now, src, src.host.Drain(now))
-	if !src.bound {
-		in.fallback(now, src)
-	}
-	in.pending.Add(-src.cost)
-	src.cost = 0
-	in.lru.Remove(in.sources[src.key])
-	delete(in.sources, src.key)
-	in.c.sources.Add(-1)
-}
-
-// flush runs timeouts (held wire data and held unannounced lines) and writes
-// buffered log lines to their files.
-func (in *ingest) flush(now time.Time) {
-	for e := in.lru.Front(); e != nil; e = e.Next() {
-		src := e.Value.(*source)
-		in.events(now, src, src.host.Flush(now))
-		if !src.bound && len(src.held) > 0 && now.Sub(src.heldSince) >= in.announceTimeout {
-			in.fallback(now, src)
-		}
-		in.recost(src)
-	}
-	if err := in.Store.Flush(); err != nil {
-		in.c.writeErrors.Add(1)
-		in.logf(now, "write", "%v", err)
-	}
-}
-
-// shutdown writes out everything held.
-func (in *ingest) shutdown(now time.Time) {
-	for in.lru.Len() > 0 {
-		in.forget(now, in.lru.Front().Value.(*source))
-	}
-	if err := in.Store.Flush(); err != nil {
-		in.c.writeErrors.Add(1)
-		in.logf(now, "write", "%v", err)
-	}
-}
-
-// dropCounter maps the Reason of a wire.Dropped event to its counter.
-func (in *ingest) dropCounter(reason wire.DropReason) *atomic.Uint64 {
-	switch reason {
-	case wire.DropMemory:
-		return &in.c.dropMemory
-	case wire.DropTimeout, wire.DropDrained, wire.DropReboot:
-		return &in.c.dropIncomplete
-	case wire.DropTooLarge, wire.DropPendingLimit:
-		return &in.c.dropLimit
-	}
-	return &in.c.dropInvalid
-}
-
-// events turns wire events into log lines.
-func (in *ingest) events(now time.Time, src *source, evs []wire.Event) {
-	for i := range evs {
-		e := &evs[i]
-		switch e.Kind {
-		case wire.Message:
-			in.c.messages.Add(1)
-			if !e.Packet.Extended {
-				in.c.legacy.Add(1)
-			}
-			if host, boot, ok := parseAnnouncement(e.Packet); ok {
-				if !src.bound || src.hostName != host || src.boot != boot {
-					in.c.announcements.Add(1)
-					in.bind(now, src, host, boot)
-				}
-			}
-			in.message(now, src, e)
-		case wire.Gap:
-			in.c.gaps.Add(1)
-			in.c.lost.Add(e.Lost())
-			in.emit(now, src, fmt.Appendf(in.scratch[:0], "%s lastgaspd: gap seq=%d-%d lost=%d", stamp(now), e.From, e.To, e.Lost()), nil)
-		case wire.Duplicate:
-			in.c.duplicates.Add(1)
-		case wire.Reboot:
-			in.c.reboots.Add(1)
-			in.emit(now, src, fmt.Appendf(in.scratch[:0], "%s lastgaspd: reboot seq=%d expected=%d", stamp(now), e.To, e.From), nil)
-			if src.bound {
-				src.prevHost = src.hostName
-				src.bound, src.hostName, src.boot, src.path = false, "", "", ""
-			}
-		case wire.Dropped:
-			in.dropCounter(e.Reason).Add(1)
-			in.c.dropByReason[e.Reason].Add(1)
-			in.emit(now, src, fmt.Appendf(in.scratch[:0], "%s lastgaspd: dropped seq=%d: %s", stamp(now), e.Packet.Seq, e.Reason.Text()), nil)
-		}
-	}
-}
-
-// message formats a delivered message as log lines and emits them.
-func (in *ingest) message(now time.Time, src *source, e *wire.Event) {
-	p := e.Packet
-	if p.Extended {
-		b := e.Received.UTC().AppendFormat(in.scratch[:0], time.RFC3339Nano)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, int64(p.Level), 10)
-		b = append(b, " seq="...)
-		b = strconv.AppendUint(b, p.Seq, 10)
-		b = append(b, " ts="...)
-		b = strconv.AppendUint(b, p.TimestampUsec/1e6, 10)
-		b = append(b, '.')
-		us := p.TimestampUsec % 1e6
-		for d := uint64(100000); d > 1 && us < d; d /= 10 {
-			b = append(b, '0')
-		}
-		b = strconv.AppendUint(b, us, 10)
-		b = append(b, ' ')
-		b = append(b, wire.Sanitize(p.Text)...)
-		in.scratch = b
-		in.emit(now, src, b, e)
-		return
-	}
-	text := strings.TrimSuffix(p.Text, "\n")
-	first := true
-	for l := range strings.SplitSeq(text, "\n") {
-		b := e.Received.UTC().AppendFormat(in.scratch[:0], time.RFC3339Nano)
-		b = append(b, " - - - "...)
-		b = append(b, wire.Sanitize(strings.TrimSuffix(l, "\r"))...)
-		in.scratch = b
-		if first {
-			in.emit(now, src, b, e)
-			first = false
-		} else {
-			in.emit(now, src, b, nil)
-		}
-	}
-}
-
-// emit writes a line for src, or holds it until src is bound. msg, if
-// not nil, is the message the line shows, to be forwarded with it.
-func (in *ingest) emit(now time.Time, src *source, line []byte, msg *wire.Event) {
-	if src.bound {
-		in.write(now, src, line)
-		if msg != nil {
-			in.forward(src, msg)
-		}
-		return
-	}
-	if len(src.held) == 0 {
-		src.heldSince = now
-	}
-	h := heldLine{line: string(line)}
-	if msg != nil && in.Forward != nil {
-		m := *msg
-		h.msg = &m
-	}
-	src.held = append(src.held, h)
-	src.heldBytes += len(line) + 64
-	if len(src.held) > in.announceLines || src.heldBytes > in.announceBytes {
-		in.fallback(now, src)
-	}
-}
-
-func (in *ingest) forward(src *source, e *wire.Event) {
-	if in.Forward == nil {
-		return
-	}
-	in.c.forwarded.Add(1)
-	in.Forward(Forwarded{Host: src.hostName, Boot: src.boot, Message: e.Packet, Received: e.Received})
-}
-
-// bind files src's lines under host and boot from now on, starting with
-// the lines held so far.
-func (in *ingest) bind(now time.Time, src *source, host, boot string) {
-	src.bound, src.hostName, src.boot, src.prevHost = true, host, boot, ""
-	src.path = in.Store.Path(host, boot)
-	in.Store.NoteBoot(host, boot)
-	held := src.held
-	src.held, src.heldBytes = nil, 0
-	if len(held) == 0 {
-		return
-	}
-	lines := make([]string, len(held))
-	for i, h := range held {
-		lines[i] = h.line
-	}
-	in.writeLines(now, src, lines...)
-	for _, h := range held {
-		if h.msg != nil {
-			in.forward(src, h.msg)
-		}
-	}
-}
-
-// fallback binds src, which has not announced itself, to its IP address
-// (or its host before a reboot) and UnknownBoot.
-func (in *ingest) fallback(now time.Time, src *source) {
-	host := src.prevHost
-	if host == "" {
-		host = src.ip
-	}
-	note := fmt.Sprintf("%s lastgaspd: no announcement from %s", stamp(now), src.addr)
-	src.held = append([]heldLine{{line: note}}, src.held...)
-	in.bind(now, src, host, "")
-}
-
-func (in *ingest) write(now time.Time, src *source, line []byte) {
-	if err := in.Store.AppendLine(src.path, line); err != nil {
-		in.c.writeErrors.Add(1)
-		in.logf(now, "write", "%v", err)
-	}
-}
-
-func (in *ingest) writeLines(now time.Time, src *source, lines ...string) {
-	if in.Store.Root == "" {
-		in.c.writeErrors.Add(1)
-		in.logf(now, "write", "receiver: store root not set")
-		return
-	}
-	if err := in.Store.AppendPath(src.path, lines...); err != nil {
-		in.c.writeErrors.Add(1)
-		in.logf(now, "write", "%v", err)
-	}
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-// parseAnnouncement reports whether p is a lastgasp announcement naming a
-// host and boot the store accepts, and returns them.
-func parseAnnouncement(p wire.Packet) (host, boot string, ok bool) {
-	a, ok := announce.Parse(p.Text)
-	if !ok || ship.CheckHost(a.Host) != nil || store.CheckBoot(a.Boot) != nil {
-		return "", "", false
-	}
-	return a.Host, a.Boot, true
 }

@@ -324,7 +324,7 @@ func TestServeLegacyMalformedDuplicate(t *testing.T) {
 		t.Errorf("log mismatch (-want +got):\n%s", diff)
 	}
 	got := ts.srv.Stats()
-	want2 := Stats{Datagrams: 5, Messages: 3, Legacy: 2, Malformed: 1, Duplicates: 1, Announcements: 1}
+	want2 := Stats{Datagrams: 5, Messages: 3, Legacy: 2, Malformed: 1, Duplicates: 1, Announcements: 1, Hosts: 1, Sources: 1}
 	if diff := cmp.Diff(want2, got, cmpopts.IgnoreFields(Stats{}, "DroppedByReason")); diff != "" {
 		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
 	}
@@ -351,7 +351,7 @@ func TestServeSeparatesSenders(t *testing.T) {
 }
 
 func TestServeEvictsLeastRecentSender(t *testing.T) {
-	ts := startServer(t, &Server{MaxSources: 1, AnnounceTimeout: time.Minute})
+	ts := startServer(t, &Server{MaxActive: 1, AnnounceTimeout: time.Minute})
 	a, b := ts.dial(t), ts.dial(t)
 	a.send(ext(1, "held from a"))
 	ts.waitStats(t, "first", func(st Stats) bool { return st.Messages == 1 })

@@ -59,14 +59,22 @@ type Line struct {
 }
 
 // AppendMessage appends the line for message p, received at t, and a
-// newline to b.
+// newline to b: one line for an extended message, one per line of text for a
+// legacy one.
 func AppendMessage(b []byte, t time.Time, p wire.Packet) []byte {
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	if !p.Extended {
-		b = append(b, " - - - "...)
-		b = append(b, wire.Sanitize(p.Text)...)
-		return append(b, '\n')
+		// A legacy datagram may hold several lines (printk's own
+		// newlines): one log line each.
+		text := strings.TrimSuffix(p.Text, "\n")
+		for l := range strings.SplitSeq(text, "\n") {
+			b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, " - - - "...)
+			b = append(b, wire.Sanitize(strings.TrimSuffix(l, "\r"))...)
+			b = append(b, '\n')
+		}
+		return b
 	}
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(p.Level&7), 10)
 	b = append(b, " seq="...)

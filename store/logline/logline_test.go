@@ -67,6 +67,21 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, level uint8, seq, ts uint64, text string, ext bool) {
 		p := wire.Packet{Extended: ext, Level: int(level & 7), Seq: seq, TimestampUsec: ts % (1 << 60), Text: text}
 		b := AppendMessage(nil, t0, p)
+		if !ext {
+			parts := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+			lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			if len(lines) != len(parts) {
+				t.Fatalf("AppendMessage(legacy %q) = %d lines, want %d", text, len(lines), len(parts))
+			}
+			for i, l := range lines {
+				got, err := Parse(l)
+				want := Line{Time: t0, Kind: Legacy, Text: wire.Sanitize(strings.TrimSuffix(parts[i], "\r"))}
+				if err != nil || got != want {
+					t.Fatalf("line %d of legacy %q: Parse = %+v, %v; want %+v", i, text, got, err, want)
+				}
+			}
+			return
+		}
 		if strings.Count(string(b), "\n") != 1 || b[len(b)-1] != '\n' {
 			t.Fatalf("AppendMessage(%+v) = %q: not one line", p, b)
 		}

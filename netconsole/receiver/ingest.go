@@ -1,0 +1,711 @@
+package receiver
+
+import (
+	"container/list"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/announce"
+	"github.com/lastgasp/lastgasp/netconsole/wire"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/logline"
+)
+
+// ingest is the state of one Serve call. It is used by one goroutine only.
+type ingest struct {
+	*Server
+	c               *counters
+	announceTimeout time.Duration
+	announceLines   int
+	announceBytes   int
+	maxHosts        int64
+	hostTTL         time.Duration
+	maxActive       int64
+	flushInterval   time.Duration
+	writeDelay      time.Duration
+	writeBytes      int
+	limit           limiter
+	noteInterval    time.Duration
+	saveInterval    time.Duration
+	index           int // in Server.counters, names this ingest's saved state
+
+	idents   map[netip.AddrPort]*ident // every sender seen
+	active   list.List                 // *ident with heavy state, most recently heard first
+	pool     []*heavy                  // heavy states to reuse
+	dirty    []*ident                  // idents with lines waiting to be written
+	limitedIDs []*ident                // idents with rate-limited messages not yet noted
+	outBytes int64                     // bytes waiting in dirty idents
+
+	logLimits map[string]*logLimit
+	lastSweep time.Time
+	lastSave  time.Time
+	scratch   []byte
+}
+
+// ident is what an ingest keeps for every sender it has seen: who it is,
+// where its sequence stands and what it still has to write. It stays small:
+// see Server's documentation for the budget.
+type ident struct {
+	key       netip.AddrPort
+	st        wire.State // where the sequence stands, when heavy is nil
+	h         *heavy     // nil when shed
+	host      string     // bound host; "" when unbound
+	boot      string     // bound boot; "" for UnknownBoot
+	prevHost  string     // host before a reboot unbound the sender
+	lastHeard int64      // unix nanoseconds
+	fallback  bool       // bound to its address (or prevHost) for want of an announcement
+	noted     bool       // the "no announcement" line was written for this boot
+	conflict  bool       // a conflicting claim was noted for this binding
+
+	out      []byte // lines waiting to be written
+	outMsgs  int    // messages in out
+	outSince int64  // unix nanoseconds of the oldest line in out
+	inDirty  bool
+
+	bucket    bucket
+	nLimited  uint64 // rate-limited since the last note
+	limFirst  uint64 // first and last sequence numbers of those
+	limLast   uint64
+	limNoted  int64 // unix nanoseconds of the last note
+	inLimited bool
+}
+
+// heavy is the state that may be shed: a wire.Host with fragments, reorder
+// window and history, and the lines waiting for an announcement.
+type heavy struct {
+	host      *wire.Host
+	elem      *list.Element
+	held      []heldLine
+	heldBytes int
+	heldSince time.Time
+	cost      int64 // bytes counted in Server.pending
+}
+
+// heldLine is a log line waiting for its sender to be bound, with the
+// message it came from (to forward) if any.
+type heldLine struct {
+	line []byte
+	msg  *wire.Event
+}
+
+type logLimit struct {
+	last       time.Time
+	suppressed int
+}
+
+func (s *Server) newIngest() *ingest {
+	in := &ingest{
+		Server:          s,
+		c:               &counters{},
+		announceTimeout: cmpOr(s.AnnounceTimeout, DefaultAnnounceTimeout),
+		announceLines:   cmpOr(s.AnnounceLines, DefaultAnnounceLines),
+		announceBytes:   cmpOr(s.AnnounceBytes, DefaultAnnounceBytes),
+		maxHosts:        int64(cmpOr(s.MaxHosts, DefaultMaxHosts)),
+		hostTTL:         s.HostTTL,
+		maxActive:       int64(cmpOr(s.MaxActive, DefaultMaxActive)),
+		flushInterval:   cmpOr(s.FlushInterval, DefaultFlushInterval),
+		writeDelay:      cmpOr(s.WriteDelay, DefaultWriteDelay),
+		writeBytes:      cmpOr(s.WriteBytes, DefaultWriteBytes),
+		noteInterval:    cmpOr(s.RateNoteInterval, DefaultRateNoteInterval),
+		saveInterval:    cmpOr(s.SaveInterval, DefaultSaveInterval),
+		idents:          make(map[netip.AddrPort]*ident),
+		logLimits:       make(map[string]*logLimit),
+	}
+	if in.hostTTL == 0 {
+		in.hostTTL = DefaultHostTTL
+	}
+	if s.RateLimit >= 0 {
+		in.limit = limiter{rate: cmpOr(s.RateLimit, DefaultRateLimit), burst: float64(cmpOr(s.RateBurst, DefaultRateBurst))}
+	}
+	s.mu.Lock()
+	in.index = len(s.counters)
+	s.counters = append(s.counters, in.c)
+	s.mu.Unlock()
+	now := time.Now()
+	in.lastSweep, in.lastSave = now, now
+	return in
+}
+
+// logf logs at most once a second per kind, counting what it suppresses.
+func (in *ingest) logf(now time.Time, kind, format string, args ...any) {
+	if in.Logf == nil {
+		return
+	}
+	l := in.logLimits[kind]
+	if l == nil {
+		l = &logLimit{}
+		in.logLimits[kind] = l
+	}
+	if !l.last.IsZero() && now.Sub(l.last) < time.Second {
+		l.suppressed++
+		return
+	}
+	if l.suppressed > 0 {
+		format += fmt.Sprintf(" (%d more suppressed)", l.suppressed)
+	}
+	l.last, l.suppressed = now, 0
+	in.Logf(format, args...)
+}
+
+func (in *ingest) datagram(now time.Time, addr net.Addr, b []byte, truncated bool) {
+	in.c.datagrams.Add(1)
+	if truncated {
+		in.c.truncated.Add(1)
+		in.logf(now, "truncated", "receiver: from %s: datagram longer than %d bytes dropped", addr, len(b))
+		return
+	}
+	p, err := wire.Parse(b)
+	if err != nil {
+		in.c.malformed.Add(1)
+		in.logf(now, "malformed", "receiver: from %s: %v", addr, err)
+		return
+	}
+	id := in.ident(now, sourceKey(addr))
+	id.lastHeard = now.UnixNano()
+	h := in.heavyFor(now, id)
+	in.events(now, id, h.host.Feed(p, now))
+	in.account(now, id)
+}
+
+// sourceKey returns the identity key of a sender address.
+func sourceKey(addr net.Addr) netip.AddrPort {
+	var key netip.AddrPort
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		key = ua.AddrPort()
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		key = ap
+	} else {
+		// Not an IP address: key by its string form in a zone of the
+		// unspecified address.
+		key = netip.AddrPortFrom(netip.IPv6Unspecified().WithZone(addr.String()), 0)
+	}
+	return netip.AddrPortFrom(key.Addr().Unmap(), key.Port())
+}
+
+// sourceName returns the address of id as written in notes, and the host
+// name its lines fall back to.
+func sourceName(key netip.AddrPort) (addr, ip string) {
+	if a := key.Addr(); a.Zone() != "" && key.Port() == 0 && a.WithZone("").IsUnspecified() {
+		return a.Zone(), a.Zone()
+	}
+	return key.String(), key.Addr().String()
+}
+
+// ident returns the identity of key, creating (or restoring) it and making
+// room for it if needed.
+func (in *ingest) ident(now time.Time, key netip.AddrPort) *ident {
+	if id, ok := in.idents[key]; ok {
+		return id
+	}
+	for in.nhosts.Load() >= in.maxHosts && len(in.idents) > 0 {
+		in.forget(now, in.oldestSample(), &in.c.forgotten)
+	}
+	id := &ident{key: key}
+	if sv, ok := in.restored.take(key); ok {
+		sv.apply(id)
+		in.c.restored.Add(1)
+		if id.host != "" && !id.fallback {
+			in.claims.claim(id.host, id.boot, key, now)
+		}
+	}
+	in.idents[key] = id
+	in.nhosts.Add(1)
+	return id
+}
+
+// oldestSample returns the least recently heard of a few identities: Go's
+// map iteration starts at a random place, which makes this an
+// approximation of least recently used without a list through a million
+// entries.
+func (in *ingest) oldestSample() *ident {
+	var old *ident
+	n := 0
+	for _, id := range in.idents {
+		if old == nil || id.lastHeard < old.lastHeard {
+			old = id
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	return old
+}
+
+// forget writes out what id holds and drops it, counting it in c.
+func (in *ingest) forget(now time.Time, id *ident, c interface{ Add(uint64) uint64 }) {
+	if id.h != nil {
+		in.shed(now, id, true)
+	}
+	in.noteLimited(now, id, true)
+	in.writeOut(now, id)
+	in.claims.release(id.host, id.key)
+	delete(in.idents, id.key)
+	in.nhosts.Add(-1)
+	c.Add(1)
+}
+
+// heavyFor returns id's heavy state, attaching one (shedding another
+// sender's if MaxActive is reached) if it has none.
+func (in *ingest) heavyFor(now time.Time, id *ident) *heavy {
+	if h := id.h; h != nil {
+		in.active.MoveToFront(h.elem)
+		return h
+	}
+	for in.active.Len() > 0 && in.Server.active.Load() >= in.maxActive {
+		in.shed(now, in.active.Back().Value.(*ident), true)
+		in.c.evictions.Add(1)
+	}
+	var h *heavy
+	if n := len(in.pool); n > 0 {
+		h, in.pool = in.pool[n-1], in.pool[:n-1]
+	} else {
+		h = &heavy{host: wire.NewHost(in.Config)}
+	}
+	h.host.Reset(id.st)
+	h.elem = in.active.PushFront(id)
+	id.h = h
+	in.Server.active.Add(1)
+	return h
+}
+
+// shed frees id's heavy state: held messages are delivered past their gaps,
+// incomplete ones dropped (counted), held unannounced lines filed as on
+// timeout. With detach, the heavy state goes back to the pool and id keeps
+// only its wire.State; otherwise (a memory shed) the Host stays attached,
+// emptied.
+func (in *ingest) shed(now time.Time, id *ident, detach bool) {
+	h := id.h
+	in.events(now, id, h.host.Shed(now))
+	if id.host == "" && len(h.held) > 0 {
+		in.fallback(now, id)
+	}
+	if !detach {
+		in.recost(id)
+		return
+	}
+	id.st = h.host.State()
+	in.pending.Add(-h.cost)
+	h.cost = 0
+	in.active.Remove(h.elem)
+	h.elem = nil
+	id.h = nil
+	clear(h.held)
+	h.held, h.heldBytes = h.held[:0], 0
+	in.pool = append(in.pool, h)
+	in.Server.active.Add(-1)
+}
+
+// account updates the memory held for id and enforces Server.MaxMemory.
+func (in *ingest) account(now time.Time, id *ident) {
+	in.recost(id)
+	if in.MaxMemory <= 0 || in.pending.Load() <= in.MaxMemory {
+		return
+	}
+	in.writeAll(now)
+	if in.pending.Load() <= in.MaxMemory {
+		return
+	}
+	if id.h != nil {
+		in.shed(now, id, false)
+	}
+	n := 1
+	for e := in.active.Back(); e != nil && n < maxShedPerDatagram && in.pending.Load() > in.MaxMemory; e = e.Prev() {
+		if o := e.Value.(*ident); o != id && o.h.cost > 0 {
+			in.shed(now, o, false)
+			n++
+		}
+	}
+}
+
+// recost brings id's heavy share of Server.pending up to date.
+func (in *ingest) recost(id *ident) {
+	h := id.h
+	if h == nil {
+		return
+	}
+	cost := int64(h.host.PendingBytes() + h.heldBytes)
+	if d := cost - h.cost; d != 0 {
+		in.pending.Add(d)
+		h.cost = cost
+	}
+}
+
+// flush runs timeouts (held wire data and held unannounced lines), writes
+// lines that are due (all of them with force) and notes rate limiting.
+func (in *ingest) flush(now time.Time, force bool) {
+	for e := in.active.Front(); e != nil; {
+		id := e.Value.(*ident)
+		e = e.Next()
+		h := id.h
+		if h.host.PendingBytes() > 0 {
+			in.events(now, id, h.host.Flush(now))
+		}
+		if id.host == "" && len(h.held) > 0 && (force || now.Sub(h.heldSince) >= in.announceTimeout) {
+			in.fallback(now, id)
+		}
+		in.recost(id)
+	}
+	if len(in.limitedIDs) > 0 {
+		kept := in.limitedIDs[:0]
+		for _, id := range in.limitedIDs {
+			if !in.noteLimited(now, id, force) {
+				kept = append(kept, id)
+			}
+		}
+		clear(in.limitedIDs[len(kept):])
+		in.limitedIDs = kept
+	}
+	due := now.Add(-in.writeDelay).UnixNano()
+	kept := in.dirty[:0]
+	for _, id := range in.dirty {
+		if force || id.outSince <= due || len(id.out) >= in.writeBytes {
+			in.write(now, id)
+		}
+		if id.inDirty {
+			kept = append(kept, id)
+		}
+	}
+	clear(in.dirty[len(kept):])
+	in.dirty = kept
+	if in.hostTTL > 0 && now.Sub(in.lastSweep) >= time.Minute {
+		in.lastSweep = now
+		cutoff := now.Add(-in.hostTTL).UnixNano()
+		for _, id := range in.idents {
+			if id.lastHeard < cutoff {
+				in.forget(now, id, &in.c.expired)
+			}
+		}
+	}
+	if in.StateFile != "" && (force || now.Sub(in.lastSave) >= in.saveInterval) {
+		in.lastSave = now
+		in.save(now, force)
+	}
+}
+
+// writeAll writes every waiting line now.
+func (in *ingest) writeAll(now time.Time) {
+	for _, id := range in.dirty {
+		in.write(now, id)
+	}
+	clear(in.dirty)
+	in.dirty = in.dirty[:0]
+}
+
+// shutdown writes out everything held.
+func (in *ingest) shutdown(now time.Time) {
+	for in.active.Len() > 0 {
+		in.shed(now, in.active.Front().Value.(*ident), true)
+	}
+	in.flush(now, true)
+}
+
+// events turns wire events into log lines.
+func (in *ingest) events(now time.Time, id *ident, evs []wire.Event) {
+	for i := range evs {
+		e := &evs[i]
+		switch e.Kind {
+		case wire.Message:
+			if a, ok := in.announcement(now, id, e.Packet); ok {
+				if id.host != a.Host || id.boot != a.Boot || id.fallback {
+					in.bind(now, id, a.Host, a.Boot)
+				}
+			} else if in.limit.rate > 0 && !id.bucket.take(now.UnixNano(), in.limit) {
+				in.rateLimited(id, e.Packet.Seq)
+				continue
+			}
+			in.c.messages.Add(1)
+			if !e.Packet.Extended {
+				in.c.legacy.Add(1)
+			}
+			in.scratch = logline.AppendMessage(in.scratch[:0], e.Received, e.Packet)
+			in.emit(now, id, in.scratch, e)
+		case wire.Gap:
+			in.c.gaps.Add(1)
+			in.c.lost.Add(e.Lost())
+			in.note(now, id, fmt.Sprintf("gap seq=%d-%d lost=%d", e.From, e.To, e.Lost()))
+		case wire.Duplicate:
+			in.c.duplicates.Add(1)
+		case wire.Reboot:
+			in.c.reboots.Add(1)
+			in.note(now, id, fmt.Sprintf("reboot seq=%d expected=%d", e.To, e.From))
+			if id.host != "" {
+				in.flushIdent(now, id)
+				id.prevHost = id.host
+				in.unbind(id)
+			}
+			id.noted = false
+		case wire.Dropped:
+			in.dropCounter(e.Reason).Add(1)
+			in.c.dropByReason[e.Reason].Add(1)
+			in.note(now, id, fmt.Sprintf("dropped seq=%d: %s", e.Packet.Seq, e.Reason.Text()))
+		}
+	}
+}
+
+// dropCounter maps the Reason of a wire.Dropped event to its counter.
+func (in *ingest) dropCounter(reason wire.DropReason) interface{ Add(uint64) uint64 } {
+	switch reason {
+	case wire.DropMemory:
+		return &in.c.dropMemory
+	case wire.DropTimeout, wire.DropDrained, wire.DropReboot:
+		return &in.c.dropIncomplete
+	case wire.DropTooLarge, wire.DropPendingLimit:
+		return &in.c.dropLimit
+	}
+	return &in.c.dropInvalid
+}
+
+// announcement reports whether p binds its sender: a lastgasp
+// announcement, or host= and boot= userdata entries (Linux 6.9+), naming a
+// host and boot the store accepts from a network the host may use.
+func (in *ingest) announcement(now time.Time, id *ident, p wire.Packet) (announce.Announcement, bool) {
+	var a announce.Announcement
+	ok := false
+	if len(p.Dict) > 0 {
+		for _, d := range p.Dict {
+			if v, found := strings.CutPrefix(d, "host="); found {
+				a.Host = v
+			} else if v, found := strings.CutPrefix(d, "boot="); found {
+				a.Boot = v
+			}
+		}
+		ok = a.Host != "" && a.Boot != ""
+		if ok && a.Host == id.host && a.Boot == id.boot {
+			return a, true // every message carries it: the common case
+		}
+	}
+	if !ok {
+		a, ok = announce.Parse(p.Text)
+	}
+	if !ok {
+		return a, false
+	}
+	if err := ship.CheckHost(a.Host); err != nil {
+		in.c.refused.Add(1)
+		in.logf(now, "refused", "receiver: from %s: announcement refused: %v", id.key, err)
+		return a, false
+	}
+	if err := store.CheckBoot(a.Boot); err != nil {
+		in.c.refused.Add(1)
+		in.logf(now, "refused", "receiver: from %s: announcement of host %s refused: %v", id.key, a.Host, err)
+		return a, false
+	}
+	if !pinned(in.Pins, a.Host, id.key.Addr()) {
+		in.c.refused.Add(1)
+		in.logf(now, "refused", "receiver: from %s: announcement of host %s refused: pinned to other networks", id.key, a.Host)
+		return a, false
+	}
+	return a, true
+}
+
+// emit writes a line (ending in a newline) for id, or holds it until id is
+// bound. msg, if not nil, is the message the line shows, to be forwarded
+// with it.
+func (in *ingest) emit(now time.Time, id *ident, line []byte, msg *wire.Event) {
+	if id.host != "" {
+		in.queue(now, id, line, msg != nil)
+		if msg != nil {
+			in.forward(id, msg)
+		}
+		return
+	}
+	h := id.h
+	if h == nil {
+		// Only notes come without heavy state; an unbound sender
+		// without it has nothing held.
+		in.fallback(now, id)
+		in.queue(now, id, line, msg != nil)
+		return
+	}
+	if len(h.held) == 0 {
+		h.heldSince = now
+	}
+	hl := heldLine{line: append([]byte(nil), line...)}
+	if msg != nil && in.Forward != nil {
+		m := *msg
+		hl.msg = &m
+	}
+	h.held = append(h.held, hl)
+	h.heldBytes += len(line) + 64
+	if len(h.held) > in.announceLines || h.heldBytes > in.announceBytes {
+		in.fallback(now, id)
+	}
+}
+
+// note emits one of the collector's own lines for id.
+func (in *ingest) note(now time.Time, id *ident, text string) {
+	in.emit(now, id, logline.AppendNote(nil, now, text), nil)
+}
+
+// queue appends a line to id's batch.
+func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
+	if len(id.out) == 0 {
+		id.outSince = now.UnixNano()
+	}
+	id.out = append(id.out, line...)
+	in.outBytes += int64(len(line))
+	in.pending.Add(int64(len(line)))
+	if isMsg {
+		id.outMsgs++
+	}
+	if !id.inDirty {
+		id.inDirty = true
+		in.dirty = append(in.dirty, id)
+	}
+}
+
+// flushIdent writes id's batch now, before its binding changes.
+func (in *ingest) flushIdent(now time.Time, id *ident) {
+	if len(id.out) > 0 {
+		in.write(now, id)
+	}
+}
+
+// write writes id's batch to the store with one write.
+func (in *ingest) write(now time.Time, id *ident) {
+	id.inDirty = false
+	if len(id.out) == 0 {
+		return
+	}
+	if id.fallback || id.conflict {
+		// Addresses are not claimed; a conflict is noted once.
+	} else if owner, ok := in.claims.owner(id.host); ok && owner != id.key {
+		id.conflict = true
+		in.c.conflicts.Add(1)
+		in.logf(now, "conflict", "receiver: host %s claimed by %s and %s", id.host, owner, id.key)
+		id.out = logline.AppendNote(id.out, now, fmt.Sprintf("host name also claimed by %s; this stream is from %s", owner, id.key))
+	}
+	n := int64(len(id.out))
+	if err := in.Store.Write(id.host, id.boot, id.out); err != nil {
+		in.c.writeErrors.Add(1)
+		in.c.dropWrite.Add(uint64(id.outMsgs))
+		in.logf(now, "write", "%v", err)
+	}
+	in.outBytes -= n
+	in.pending.Add(-n)
+	if cap(id.out) > 4*in.writeBytes {
+		id.out = nil // do not keep a burst's buffer for an idle host
+	} else {
+		id.out = id.out[:0]
+	}
+	id.outMsgs = 0
+}
+
+// writeOut writes id's batch if it has one.
+func (in *ingest) writeOut(now time.Time, id *ident) {
+	if len(id.out) > 0 {
+		in.write(now, id)
+	}
+	if id.inDirty {
+		id.inDirty = false
+		for i, d := range in.dirty {
+			if d == id {
+				in.dirty = append(in.dirty[:i], in.dirty[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+func (in *ingest) forward(id *ident, e *wire.Event) {
+	if in.Forward == nil {
+		return
+	}
+	in.c.forwarded.Add(1)
+	in.Forward(Forwarded{Host: id.host, Boot: id.boot, Message: e.Packet, Received: e.Received})
+}
+
+// bind files id's lines under host and boot from now on, starting with the
+// lines held so far.
+func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
+	in.c.announcements.Add(1)
+	in.flushIdent(now, id)
+	if id.host != "" && id.host != host {
+		in.claims.release(id.host, id.key)
+	}
+	if prev, same := in.claims.claim(host, boot, id.key, now); prev.IsValid() && same {
+		in.c.conflicts.Add(1)
+		in.logf(now, "conflict", "receiver: host %s boot %s announced by %s, earlier by %s", host, boot, id.key, prev)
+	}
+	id.host, id.boot, id.prevHost, id.fallback, id.conflict = host, boot, "", false, false
+	in.Store.NoteBoot(host, boot)
+	in.release(now, id)
+}
+
+// unbind makes id unbound: its next lines wait for an announcement.
+func (in *ingest) unbind(id *ident) {
+	in.claims.release(id.host, id.key)
+	id.host, id.boot, id.fallback, id.conflict = "", "", false, false
+}
+
+// release writes the lines id held while unbound.
+func (in *ingest) release(now time.Time, id *ident) {
+	h := id.h
+	if h == nil || len(h.held) == 0 {
+		return
+	}
+	for _, hl := range h.held {
+		in.queue(now, id, hl.line, hl.msg != nil)
+		if hl.msg != nil {
+			in.forward(id, hl.msg)
+		}
+	}
+	clear(h.held)
+	h.held, h.heldBytes = h.held[:0], 0
+}
+
+// fallback binds id, which has not announced itself, to its IP address (or
+// its host before a reboot) and UnknownBoot. The "no announcement" line is
+// written once per sender and boot.
+func (in *ingest) fallback(now time.Time, id *ident) {
+	addr, ip := sourceName(id.key)
+	host := id.prevHost
+	if host == "" {
+		host = ip
+	}
+	id.host, id.boot, id.fallback = host, "", true
+	if !id.noted {
+		id.noted = true
+		in.c.noAnnouncement.Add(1)
+		in.queue(now, id, logline.AppendNote(nil, now, "no announcement from "+addr), false)
+	}
+	in.release(now, id)
+}
+
+// rateLimited counts a message of id dropped by the rate limit.
+func (in *ingest) rateLimited(id *ident, seq uint64) {
+	in.c.rateLimited.Add(1)
+	if id.nLimited == 0 {
+		id.limFirst = seq
+	}
+	id.nLimited++
+	id.limLast = seq
+	if !id.inLimited {
+		id.inLimited = true
+		in.limitedIDs = append(in.limitedIDs, id)
+	}
+}
+
+// noteLimited writes id's "rate-limited" line if one is due (or force) and
+// reports whether id has nothing left to note.
+func (in *ingest) noteLimited(now time.Time, id *ident, force bool) bool {
+	if id.nLimited == 0 {
+		id.inLimited = false
+		return true
+	}
+	if !force && now.UnixNano()-id.limNoted < int64(in.noteInterval) {
+		return false
+	}
+	host := id.host
+	if host == "" {
+		_, host = sourceName(id.key)
+	}
+	in.rateTop.add(host, id.nLimited)
+	in.note(now, id, fmt.Sprintf("rate-limited %d messages seq=%d-%d (limit %g/s, burst %g)", id.nLimited, id.limFirst, id.limLast, in.limit.rate, in.limit.burst))
+	id.nLimited, id.limNoted, id.inLimited = 0, now.UnixNano(), false
+	return true
+}
