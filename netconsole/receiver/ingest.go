@@ -33,12 +33,12 @@ type ingest struct {
 	saveInterval    time.Duration
 	index           int // in Server.counters, names this ingest's saved state
 
-	idents   map[netip.AddrPort]*ident // every sender seen
-	active   list.List                 // *ident with heavy state, most recently heard first
-	pool     []*heavy                  // heavy states to reuse
-	dirty    []*ident                  // idents with lines waiting to be written
-	limitedIDs []*ident                // idents with rate-limited messages not yet noted
-	outBytes int64                     // bytes waiting in dirty idents
+	idents     map[netip.AddrPort]*ident // every sender seen
+	active     list.List                 // *ident with heavy state, most recently heard first
+	pool       []*heavy                  // heavy states to reuse
+	dirty      []*ident                  // idents with lines waiting to be written
+	limitedIDs []*ident                  // idents with rate-limited messages not yet noted
+	outBytes   int64                     // bytes waiting in dirty idents
 
 	logLimits map[string]*logLimit
 	lastSweep time.Time
