@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"container/list"
 	"errors"
 	"fmt"
@@ -188,22 +189,66 @@ func (s *Store) Write(host, boot string, data []byte) error {
 	sh := s.shard(path)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	of, rerr := s.openRotated(sh, path, len(data))
-	if of == nil {
-		return rerr
+	var errs []error
+	for len(data) > 0 {
+		chunk := s.fitting(sh, path, data)
+		of, rerr := s.openRotated(sh, path, len(chunk))
+		if rerr != nil {
+			errs = append(errs, rerr)
+		}
+		if of == nil {
+			return errors.Join(errs...)
+		}
+		of.size += int64(len(chunk))
+		var werr error
+		if of.w != nil {
+			_, werr = of.w.Write(chunk)
+		} else {
+			_, werr = of.f.Write(chunk)
+		}
+		if werr != nil {
+			sh.close(path)
+			return errors.Join(append(errs, fmt.Errorf("store: append to %s: %w", path, werr))...)
+		}
+		data = data[len(chunk):]
 	}
-	of.size += int64(len(data))
-	var werr error
-	if of.w != nil {
-		_, werr = of.w.Write(data)
-	} else {
-		_, werr = of.f.Write(data)
+	return errors.Join(errs...)
+}
+
+// fitting returns the longest prefix of data, in whole lines, that fits in
+// the open log at path before RotateSize (or into an empty log if it is
+// full): a batch is split between files only at line boundaries, and only
+// a single line longer than RotateSize makes a file longer. sh.mu must be
+// held.
+func (s *Store) fitting(sh *storeShard, path string, data []byte) []byte {
+	limit := s.RotateSize
+	if limit == 0 {
+		limit = DefaultRotateSize
 	}
-	if werr != nil {
-		sh.close(path)
-		return fmt.Errorf("store: append to %s: %w", path, werr)
+	if limit < 0 || int64(len(data)) <= limit {
+		size := int64(0)
+		if e, ok := sh.files[path]; ok {
+			size = e.Value.(*openFile).size
+		} else if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		if limit < 0 || size+int64(len(data)) <= limit {
+			return data
+		}
+		room := limit - size
+		if i := bytes.LastIndexByte(data[:max(room, 0)], '\n'); i >= 0 {
+			return data[:i+1]
+		}
+		// Nothing fits: openRotated rotates, then the whole fits.
+		return data
 	}
-	return rerr
+	if i := bytes.LastIndexByte(data[:limit], '\n'); i >= 0 {
+		return data[:i+1]
+	}
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return data[:i+1]
+	}
+	return data
 }
 
 // AppendLine appends line and a newline to the log file at path, which

@@ -79,3 +79,35 @@ func TestStoreBuffered(t *testing.T) {
 		t.Errorf("Stats().Opens = %d, want 1 (the log stays open)", n)
 	}
 }
+
+// TestStoreWriteSplitsBatches checks that one batch larger than the room
+// left is split between files at line boundaries, so rotation keeps its
+// bound with batched writes.
+func TestStoreWriteSplitsBatches(t *testing.T) {
+	st := &Store{Root: t.TempDir(), RotateSize: 25, RotateKeep: 5}
+	defer st.Close()
+	// 9 lines of 10 bytes: files of at most 2 lines (20 bytes).
+	batch := []byte("line 0001\nline 0002\nline 0003\nline 0004\nline 0005\nline 0006\nline 0007\nline 0008\nline 0009\n")
+	if err := st.Write("h", "b", batch); err != nil {
+		t.Fatal(err)
+	}
+	path := st.Path("h", "b")
+	var all string
+	for i := 4; i >= 0; i-- {
+		p := path
+		if i > 0 {
+			p = RotatedName(path, i)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if len(b) > 25 || len(b) == 0 || b[len(b)-1] != '\n' {
+			t.Errorf("%s = %q: want whole lines, at most 25 bytes", p, b)
+		}
+		all += string(b)
+	}
+	if all != string(batch) {
+		t.Errorf("files together = %q, want the batch in order", all)
+	}
+}

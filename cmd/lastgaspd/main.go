@@ -74,6 +74,29 @@ type config struct {
 	rotateSize              int64
 	rotateKeep              int
 	retention               time.Duration
+	rx                      rxFlags
+}
+
+// rxFlags are the netconsole receiver's fleet-scale settings.
+type rxFlags struct {
+	maxHosts, maxActive int
+	hostTTL, writeDelay time.Duration
+	rateLimit           float64
+	rateBurst           int
+	pins                []receiver.Pin
+	state               string
+}
+
+// pinFlag collects -pin flags.
+type pinFlag struct{ pins *[]receiver.Pin }
+
+func (f pinFlag) String() string { return "" }
+func (f pinFlag) Set(v string) error {
+	p, err := receiver.ParsePin(v)
+	if err == nil {
+		*f.pins = append(*f.pins, p)
+	}
+	return err
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -99,6 +122,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&c.rotateSize, "rotate-size", store.DefaultRotateSize, "rotate a kernel.log that would grow past this many bytes to kernel.log.1 (0: never)")
 	fs.IntVar(&c.rotateKeep, "rotate-keep", store.DefaultRotateKeep, "rotated logs kept per boot: kernel.log.1 ... kernel.log.N")
 	fs.DurationVar(&c.retention, "retention", retention.DefaultMaxAge, "remove boot directories and crash records not written for this long, at start and hourly (0: keep everything)")
+	fs.IntVar(&c.rx.maxHosts, "max-hosts", receiver.DefaultMaxHosts, "netconsole senders whose identity (host, boot, sequence, counters) is kept; about 300 bytes each")
+	fs.IntVar(&c.rx.maxActive, "max-active", receiver.DefaultMaxActive, "netconsole senders holding reassembly and reorder state at once; the least recently heard is shed, its identity kept")
+	fs.DurationVar(&c.rx.hostTTL, "host-ttl", receiver.DefaultHostTTL, "forget a netconsole sender's identity after this long without a message")
+	fs.DurationVar(&c.rx.writeDelay, "write-delay", receiver.DefaultWriteDelay, "how long a host's lines may wait to be written together (one write per host per interval)")
+	fs.Float64Var(&c.rx.rateLimit, "rate-limit", receiver.DefaultRateLimit, "messages per second a host may send on average; the excess is dropped and counted (negative: no limit)")
+	fs.IntVar(&c.rx.rateBurst, "rate-burst", receiver.DefaultRateBurst, "messages a host may send at once above -rate-limit (a panic or a boot log)")
+	fs.Var(pinFlag{&c.rx.pins}, "pin", "accept announcements of hosts matching a glob only from these networks: 'db-*=10.1.0.0/16,fd00::/64' (repeatable)")
+	fs.StringVar(&c.rx.state, "state", "", "file the netconsole sender identities are saved to each minute and at exit, so a restart files the rest of a boot correctly (default <store>/"+store.StateDir+"/sources; \"none\": not saved)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -146,7 +177,9 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		pcs[i] = conn
 	}
 	st := &store.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
-	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook()}
+	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook(),
+		MaxHosts: c.rx.maxHosts, MaxActive: c.rx.maxActive, HostTTL: c.rx.hostTTL, WriteDelay: c.rx.writeDelay,
+		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store)}
 	htc, err := httpTLS(c)
 	if err != nil {
 		for _, conn := range conns {
@@ -231,6 +264,17 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	// Let the sinks send what the receiver's shutdown wrote out, briefly.
 	stopSinks()
 	return err
+}
+
+// statePath returns the receiver's state file, "" for none.
+func (r rxFlags) statePath(root string) string {
+	switch r.state {
+	case "none":
+		return ""
+	case "":
+		return filepath.Join(root, store.StateDir, "sources")
+	}
+	return r.state
 }
 
 // httpTLS returns the TLS configuration of the HTTP listener (-tls-cert,
