@@ -7,11 +7,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 // efiParts returns the three dmesg-efi records of one panic, shaped like
@@ -87,19 +90,31 @@ func TestAssembleMultiPart(t *testing.T) {
 	if m.CrashID != id || m.Part != 2 || m.Parts != 3 {
 		t.Errorf("metadata crash_id=%q part=%d parts=%d, want %q 2 3", m.CrashID, m.Part, m.Parts, id)
 	}
-	// The assembled text is not indexed as a record: a third server sees
-	// exactly the three parts.
-	s3 := &Server{Root: s.Root}
-	s3.mu.Lock()
-	hs, err := s3.loadHost("box-1")
-	s3.mu.Unlock()
-	if err != nil || len(hs.byDigest) != 3 {
-		t.Errorf("index after restart: %v records, %v; want 3", len(hs.byDigest), err)
+	// The assembled text is not indexed as a record: a fresh index finds
+	// the three parts and not the text.
+	idx := &store.Records{Root: s.Root}
+	for _, r := range recs {
+		if _, ok, err := idx.Lookup("box-1", ship.Digest(r.Data)); !ok || err != nil {
+			t.Errorf("after restart, part %s not indexed: %v", r.Name, err)
+		}
+	}
+	if _, ok, _ := idx.Lookup("box-1", ship.Digest(got)); ok {
+		t.Errorf("after restart, the assembled text is indexed as a record")
 	}
 }
 
 func TestAssembleRetriedOnDuplicate(t *testing.T) {
-	s, ts := newServer(t, nil)
+	// The seventh temporary file is the assembled text's (two per part
+	// before it): fail it, as a full disk would.
+	var temps atomic.Int32
+	s, ts := newServer(t, func(s *Server) {
+		s.CreateTemp = func(dir, pattern string) (File, error) {
+			if temps.Add(1) == 7 {
+				return nil, syscall.ENOSPC
+			}
+			return os.CreateTemp(dir, pattern)
+		}
+	})
 	recs := efiParts(t, t.TempDir())
 	c := newClient(ts.URL)
 	for _, r := range recs {
@@ -108,20 +123,19 @@ func TestAssembleRetriedOnDuplicate(t *testing.T) {
 		}
 	}
 	assembled := filepath.Join(s.Root, "box-1", "crash", recs[0].CrashID+".dmesg.txt")
-	// Lose the assembled text (as if its write had failed): a resend of
-	// any part writes it again.
-	if err := os.Remove(assembled); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(assembled); err == nil {
+		t.Fatalf("assembled although its temporary file failed")
 	}
-	s.mu.Lock()
-	s.hosts["box-1"].crashes[recs[0].CrashID].assembled = false
-	s.mu.Unlock()
+	// A resend of any part writes it.
 	ack, err := c.Ship(context.Background(), recs[0])
 	if err != nil || !ack.Duplicate {
 		t.Fatalf("resend = %+v, %v; want a duplicate", ack, err)
 	}
 	if got, err := os.ReadFile(assembled); err != nil || string(got) != wantAssembled {
 		t.Errorf("assembled after resend = %q, %v", got, err)
+	}
+	if st := s.Stats(); st.Assembled != 1 || st.Truncated != 0 {
+		t.Errorf("Stats = %+v, want 1 assembled, none truncated", st)
 	}
 }
 

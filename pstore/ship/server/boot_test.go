@@ -95,22 +95,6 @@ func TestLinkToCrashedBoot(t *testing.T) {
 	}
 }
 
-func TestLinkOnceExisting(t *testing.T) {
-	dir := t.TempDir()
-	a, b, other := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "other")
-	os.WriteFile(a, []byte("a"), 0o640)
-	os.WriteFile(other, []byte("other"), 0o640)
-	if err := linkOnce(a, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := linkOnce(a, b); err != nil {
-		t.Errorf("linkOnce again = %v, want nil", err)
-	}
-	if err := linkOnce(other, b); err == nil {
-		t.Errorf("linkOnce onto another file = nil, want error")
-	}
-}
-
 func TestRemoveRecord(t *testing.T) {
 	s, ts := newServer(t, nil)
 	c := newClient(ts.URL)

@@ -1,64 +1,47 @@
 package server
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
 	"maps"
 	"net/http"
-	"os"
-	"path"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/lastgasp/lastgasp/pstore/ship"
-
 	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 // DefaultMaxRecordSize is the largest record a Server accepts when its
 // MaxRecordSize is zero.
 const DefaultMaxRecordSize = 16 << 20
 
-// staleTemp is how old a leftover temporary file must be before a Server
-// removes it.
-const staleTemp = time.Hour
-
-// tempPrefix starts the names of temporary files; record names may not start
-// with '.', so they never clash.
-const tempPrefix = ".upload-"
-
 // File is the part of *os.File a Server writes a temporary file through.
-type File interface {
-	io.Writer
-	Sync() error
-	Close() error
-	Name() string
-}
+type File = store.File
 
 // Server is the collector's end of the protocol: an http.Handler that
-// verifies uploaded records, stores them durably under Root and acknowledges
-// them. See the package documentation for the protocol and storage layout.
+// verifies uploaded records, has Records store them durably and
+// acknowledges them. See the package documentation for the protocol and
+// store.Records for the storage layout.
 //
 // A Server must not be copied after first use. One Server should own a Root.
 type Server struct {
-	// Root is the directory records are stored under. It is created if
-	// missing.
+	// Records stores the records. Nil means one on Root with the
+	// defaults, and CreateTemp and Logf passed on.
+	Records *store.Records
+	// Root is the store root when Records is nil.
 	Root string
 	// MaxRecordSize is the largest record accepted; larger ones are
 	// answered 413. Zero means DefaultMaxRecordSize.
 	MaxRecordSize int64
 	// Logf, if set, receives one line per request outcome.
 	Logf func(format string, args ...any)
-	// CreateTemp creates a temporary file in dir; nil means os.CreateTemp.
-	// Tests replace it to simulate a full disk.
+	// CreateTemp creates a temporary file in dir when Records is nil;
+	// nil means os.CreateTemp. Tests replace it to simulate a full disk.
 	CreateTemp func(dir, pattern string) (File, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -78,16 +61,10 @@ type Server struct {
 	// Store.PrevBootDir.
 	PrevBoot func(host, uploadingBoot string) string
 
-	mu    sync.Mutex
-	hosts map[string]*hostState
-	stats Stats
-}
-
-// hostState is what a Server knows of one host's directory.
-type hostState struct {
-	byDigest map[string]string // digest -> path relative to Root
-	synced   bool              // the host and crash directories are durable
-	crashes  map[string]*crashParts
+	once    sync.Once
+	records *store.Records
+	mu      sync.Mutex
+	stats   Stats
 }
 
 // Stats counts what a Server did.
@@ -99,18 +76,34 @@ type Stats struct {
 	// "host", "digest", "forbidden", "name", "header", "length", "too-large",
 	// "short-body", "digest-mismatch", "disk-full", "internal".
 	Rejected map[string]uint64
+	// Assembled counts multi-part crashes assembled into one text, and
+	// Truncated those of them cut to the store's MaxAssembled.
+	Assembled, Truncated uint64
 }
 
 // Stats returns a snapshot of the Server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.stats
 	st.Rejected = maps.Clone(s.stats.Rejected)
+	s.mu.Unlock()
 	if st.Rejected == nil {
 		st.Rejected = map[string]uint64{}
 	}
+	rs := s.recs().Stats()
+	st.Assembled, st.Truncated = rs.Assembled, rs.Truncated
 	return st
+}
+
+// recs returns the Records the Server stores into.
+func (s *Server) recs() *store.Records {
+	s.once.Do(func() {
+		s.records = s.Records
+		if s.records == nil {
+			s.records = &store.Records{Root: s.Root, CreateTemp: s.CreateTemp, Logf: s.Logf}
+		}
+	})
+	return s.records
 }
 
 // reqError is a failed request: the status to answer, the reason to count
@@ -197,13 +190,6 @@ func (s *Server) maxSize() int64 {
 	return DefaultMaxRecordSize
 }
 
-func (s *Server) createTemp(dir, pattern string) (File, error) {
-	if s.CreateTemp != nil {
-		return s.CreateTemp(dir, pattern)
-	}
-	return os.CreateTemp(dir, pattern)
-}
-
 // handle validates req and stores its record.
 func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) {
 	if req.Method != http.MethodPut {
@@ -274,285 +260,52 @@ func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) 
 	}
 	meta.Size = req.ContentLength
 
-	s.mu.Lock()
-	hs, err := s.loadHost(host)
-	var rel string
-	if hs != nil {
-		rel = hs.byDigest[digest]
+	meta.Received = s.now().UTC()
+	var link string
+	if s.PrevBoot != nil && meta.BootID != "" {
+		link = s.PrevBoot(meta.Host, meta.BootID)
 	}
-	s.mu.Unlock()
+	st, err := s.recs().Put(store.RecordMeta{Metadata: meta, Verified: s.RequireClientIdentity}, req.Body, link)
 	if err != nil {
 		return ship.Ack{}, meta, classify(err)
 	}
-	if rel != "" {
+	if st.Duplicate {
 		// Read the (bounded) body so the connection can be reused.
 		io.Copy(io.Discard, req.Body)
-		if meta.CrashID != "" {
-			// An earlier assembly may have failed: try again.
-			s.mu.Lock()
-			s.assemble(host, meta.CrashID)
-			s.mu.Unlock()
-		}
-		return ship.Ack{Digest: digest, Stored: true, Duplicate: true, Path: rel}, meta, nil
 	}
-	meta.Received = s.now().UTC()
-	ack, rerr := s.store(req.Body, meta)
-	return ack, meta, rerr
+	if st.Linked != "" {
+		s.logf("ship: host %s boot %s: %s linked into %s/crash", meta.Host, meta.BootID, st.Path, st.Linked)
+	}
+	if st.Assembled != "" {
+		what := "assembled into"
+		if st.Truncated {
+			what = "assembled, truncated to the newest text, into"
+		}
+		s.logf("ship: host %s: crash %s: %d parts %s %s", meta.Host, meta.CrashID, meta.Parts, what, st.Assembled)
+	}
+	return ship.Ack{Digest: digest, Stored: true, Duplicate: st.Duplicate, Path: st.Path}, meta, nil
 }
 
-// classify maps an error of the storage path to a response.
+// classify maps an error of Records.Put to a response.
 func classify(err error) *reqError {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	var (
+		be *store.BodyError
+		qe *store.QuotaError
+		se *store.SpaceError
+	)
+	switch {
+	case errors.As(err, &qe):
+		return &reqError{code: http.StatusInsufficientStorage, reason: "quota", err: err}
+	case errors.As(err, &se):
+		return &reqError{code: http.StatusInsufficientStorage, reason: "low-space", err: err}
+	case errors.As(err, &be):
+		return &reqError{code: http.StatusBadRequest, reason: "short-body", err: err}
+	case errors.Is(err, store.ErrSizeMismatch):
+		return &reqError{code: http.StatusBadRequest, reason: "short-body", err: err}
+	case errors.Is(err, store.ErrDigestMismatch):
+		return &reqError{code: http.StatusBadRequest, reason: "digest-mismatch", err: err}
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return &reqError{code: http.StatusInsufficientStorage, reason: "disk-full", err: err}
 	}
 	return &reqError{code: http.StatusInternalServerError, reason: "internal", err: err}
-}
-
-// bodyReader remembers the error reading the request body, to tell it apart
-// from an error writing the file.
-type bodyReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.h.Write(p[:n])
-	b.n += int64(n)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
-	return n, err
-}
-
-// store writes body and meta durably and returns the acknowledgement.
-func (s *Server) store(body io.Reader, meta ship.Metadata) (ship.Ack, *reqError) {
-	dir := filepath.Join(s.Root, meta.Host, "crash")
-
-	data, err := s.createTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			data.Close()
-			os.Remove(data.Name())
-		}
-	}()
-	// Go's server ends the body at Content-Length; the limit guards other
-	// callers of ServeHTTP.
-	br := &bodyReader{r: io.LimitReader(body, meta.Size+1), h: sha256.New()}
-	if _, err := io.Copy(data, br); err != nil {
-		if br.err != nil {
-			return ship.Ack{}, reject(http.StatusBadRequest, "short-body", "read body after %d of %d bytes: %w", br.n, meta.Size, br.err)
-		}
-		return ship.Ack{}, classify(fmt.Errorf("write record: %w", err))
-	}
-	if br.n != meta.Size {
-		return ship.Ack{}, reject(http.StatusBadRequest, "short-body", "body length differs from Content-Length %d", meta.Size)
-	}
-	if got := fmt.Sprintf("%x", br.h.Sum(nil)); got != meta.Digest {
-		return ship.Ack{}, reject(http.StatusBadRequest, "digest-mismatch", "body has sha256 %s, path says %s", got, meta.Digest)
-	}
-	if err := data.Sync(); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("sync record: %w", err))
-	}
-	if err := data.Close(); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("close record: %w", err))
-	}
-
-	mj, err := json.MarshalIndent(meta, "", "  ")
-	if err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("encode metadata: %w", err))
-	}
-	mf, err := s.createTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("create temporary file: %w", err))
-	}
-	defer func() {
-		if !committed {
-			mf.Close()
-			os.Remove(mf.Name())
-		}
-	}()
-	if _, err := mf.Write(append(mj, '\n')); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("write metadata: %w", err))
-	}
-	if err := mf.Sync(); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("sync metadata: %w", err))
-	}
-	if err := mf.Close(); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("close metadata: %w", err))
-	}
-
-	crashedBoot := s.prevBoot(meta)
-
-	// Commit under the lock, so that two uploads of one record store it
-	// once and the index matches the directory.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hs, err := s.loadHost(meta.Host)
-	if err != nil {
-		return ship.Ack{}, classify(err)
-	}
-	if rel, ok := hs.byDigest[meta.Digest]; ok {
-		return ship.Ack{Digest: meta.Digest, Stored: true, Duplicate: true, Path: rel}, nil
-	}
-	base := meta.RecordName + "." + meta.Digest[:16]
-	if _, err := os.Lstat(filepath.Join(dir, base)); err == nil {
-		base = meta.RecordName + "." + meta.Digest // a different record with the same prefix
-	}
-	final := filepath.Join(dir, base)
-	if err := os.Rename(mf.Name(), final+".json"); err != nil {
-		return ship.Ack{}, classify(fmt.Errorf("rename metadata: %w", err))
-	}
-	if err := syncDir(dir); err != nil {
-		os.Remove(final + ".json")
-		return ship.Ack{}, classify(err)
-	}
-	if err := os.Rename(data.Name(), final); err != nil {
-		os.Remove(final + ".json")
-		return ship.Ack{}, classify(fmt.Errorf("rename record: %w", err))
-	}
-	if err := syncDir(dir); err != nil {
-		// Not known to be durable: take it back so that a retry
-		// stores it again instead of being told it is a duplicate.
-		os.Remove(final)
-		os.Remove(final + ".json")
-		return ship.Ack{}, classify(err)
-	}
-	committed = true
-	rel := path.Join(meta.Host, "crash", base)
-	hs.byDigest[meta.Digest] = rel
-	s.linkToBoot(meta, crashedBoot, final)
-	if meta.CrashID != "" {
-		hs.addPart(meta.CrashID, meta.Part, meta.Parts, rel)
-		s.assemble(meta.Host, meta.CrashID)
-	}
-	return ship.Ack{Digest: meta.Digest, Stored: true, Path: rel}, nil
-}
-
-// loadHost returns what the Server knows of host, creating its directories
-// durably and indexing the records already stored there on first use.
-// s.mu must be held.
-func (s *Server) loadHost(host string) (*hostState, error) {
-	hs := s.hosts[host]
-	if hs == nil {
-		hostDir := filepath.Join(s.Root, host)
-		dir := filepath.Join(hostDir, "crash")
-		hs = &hostState{}
-		var err error
-		if hs.byDigest, err = s.scan(hs, host, dir); err != nil {
-			return nil, err
-		}
-		if s.hosts == nil {
-			s.hosts = map[string]*hostState{}
-		}
-		s.hosts[host] = hs
-	}
-	if !hs.synced {
-		if err := mkdirDurable(s.Root, host, "crash"); err != nil {
-			return nil, err
-		}
-		hs.synced = true
-	}
-	return hs, nil
-}
-
-// scan indexes the records stored in dir by digest, and removes temporary
-// files left by a crash long ago.
-func (s *Server) scan(hs *hostState, host, dir string) (map[string]string, error) {
-	byDigest := map[string]string{}
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return byDigest, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("index %s: %w", dir, err)
-	}
-	for _, e := range ents {
-		name := e.Name()
-		switch {
-		case strings.HasPrefix(name, tempPrefix):
-			if fi, err := e.Info(); err == nil && s.now().Sub(fi.ModTime()) > staleTemp {
-				os.Remove(filepath.Join(dir, name))
-			}
-			continue
-		case !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".json") || strings.HasSuffix(name, assembledSuffix):
-			continue
-		}
-		d, m, err := storedDigest(filepath.Join(dir, name))
-		if err != nil {
-			s.logf("ship: index %s: %v", dir, err)
-			continue
-		}
-		rel := path.Join(host, "crash", name)
-		byDigest[d] = rel
-		if m.CrashID != "" && ship.CheckRecordName(m.CrashID) == nil && m.Part >= 1 && m.Part <= m.Parts {
-			hs.addPart(m.CrashID, m.Part, m.Parts, rel)
-		}
-	}
-	return byDigest, nil
-}
-
-// storedDigest returns the digest of a stored record, from its metadata file
-// or, failing that, by hashing it.
-func storedDigest(p string) (string, ship.Metadata, error) {
-	var m ship.Metadata
-	if b, err := os.ReadFile(p + ".json"); err == nil {
-		if json.Unmarshal(b, &m) == nil && ship.CheckDigest(m.Digest) == nil {
-			return m.Digest, m, nil
-		}
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return "", ship.Metadata{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", ship.Metadata{}, fmt.Errorf("hash %s: %w", p, err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil)), ship.Metadata{}, nil
-}
-
-// mkdirDurable creates root/elems... as needed and fsyncs each parent of a
-// directory on the way, so the directories survive a crash.
-func mkdirDurable(root string, elems ...string) error {
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(root, 0o750); err != nil {
-			return fmt.Errorf("create %s: %w", root, err)
-		}
-		if err := syncDir(filepath.Dir(root)); err != nil {
-			return err
-		}
-	}
-	dir := root
-	for _, e := range elems {
-		sub := filepath.Join(dir, e)
-		if err := os.Mkdir(sub, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("create %s: %w", sub, err)
-		}
-		if err := syncDir(dir); err != nil {
-			return err
-		}
-		dir = sub
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory, making the names in it durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 var (
@@ -280,17 +281,14 @@ func TestStaleTemporaryFilesRemoved(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	stale, fresh := filepath.Join(dir, tempPrefix+"1"), filepath.Join(dir, tempPrefix+"2")
+	stale, fresh := filepath.Join(dir, store.TempPrefix+"1"), filepath.Join(dir, store.TempPrefix+"2")
 	for _, p := range []string{stale, fresh} {
 		if err := os.WriteFile(p, []byte("partial"), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
-	old := received.Add(-2 * staleTemp)
+	old := time.Now().Add(-2 * time.Hour)
 	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(fresh, received, received); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := newClient(ts.URL).Ship(context.Background(), records.Record{Name: "dmesg-ramoops-0", Data: panicData, Size: int64(len(panicData))}); err != nil {
@@ -456,7 +454,7 @@ func TestClientDisconnectMidBody(t *testing.T) {
 	for len(files(t, s.Root)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if got := files(t, s.Root); len(got) != 1 || !strings.Contains(got[0], tempPrefix) {
+	if got := files(t, s.Root); len(got) != 1 || !strings.Contains(got[0], store.TempPrefix) {
 		t.Fatalf("files while uploading = %v, want one temporary file", got)
 	}
 	conn.Close()
