@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup-deps.sh: install what building and testing lastgasp needs on Debian 12
 # (QEMU for the scenarios, kmod for depmod, xz for the image, iproute2 and
-# dnsmasq for network tests) and download the Go modules. Safe to re-run.
+# dnsmasq for network tests, rsyslog and systemd-journal-remote for the sink
+# tests) and download the Go modules. Safe to re-run.
 set -eu
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -11,6 +12,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v cpio >/dev/null || need+=(cpio)
 [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null || need+=(rsyslog)
+[ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote) # journald sink tests (journalctl comes with systemd)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

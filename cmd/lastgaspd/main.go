@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/forward"
+	"github.com/lastgasp/lastgasp/netconsole/journal"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/retention"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
@@ -69,6 +70,8 @@ type config struct {
 	forwardCert             string
 	forwardKey              string
 	forwardQueue            int
+	journal                 string
+	journalQueue            int
 	tlsCert, tlsKey         string
 	clientCA                string
 	rotateSize              int64
@@ -116,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.forwardCert, "forward-cert", "", "PEM client certificate for tls:// forwarding")
 	fs.StringVar(&c.forwardKey, "forward-key", "", "PEM client key for tls:// forwarding")
 	fs.IntVar(&c.forwardQueue, "forward-queue", forward.DefaultQueueSize, "messages waiting to be forwarded; more are dropped and counted")
+	fs.StringVar(&c.journal, "journal", "", "send messages to systemd-journal-remote: http://host:19532 (Journal Export Format, POST /upload)")
+	fs.IntVar(&c.journalQueue, "journal-queue", journal.DefaultQueueSize, "messages waiting to be sent to the journal; more are dropped and counted")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) of the collector: -http serves HTTPS (default: plain HTTP, for labs and QEMU only)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA certificates of the agents' client certificates: require and verify one on every HTTPS connection, and let it upload only for the host it names (CN or DNS name)")
@@ -192,9 +197,12 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
-	ms := metricSources{receiver: rx.Stats, uploads: up.Stats, store: st.Stats}
+	ms := metricSources{receiver: rx.Stats, uploads: up.Stats, store: st.Stats, rateLimitedHosts: rx.RateLimitedHosts}
 	if sinks.fwd != nil {
 		ms.forward = sinks.fwd.Stats
+	}
+	if sinks.journal != nil {
+		ms.journal = sinks.journal.Stats
 	}
 	mux.Handle("/metrics", metricsHandler(ms, logger))
 	mux.HandleFunc("/crashes", func(w http.ResponseWriter, _ *http.Request) {

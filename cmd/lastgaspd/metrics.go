@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lastgasp/lastgasp/netconsole/forward"
+	"github.com/lastgasp/lastgasp/netconsole/journal"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/wire"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
@@ -17,6 +18,10 @@ import (
 
 // metricsNamespace prefixes every metric of the collector's own.
 const metricsNamespace = "lastgaspd"
+
+// dropWriteReason is the reason label of messages lost because the store
+// could not write them; the other reasons are wire.DropReasons.
+const dropWriteReason = "write"
 
 // maxRateLimitedHosts bounds the hosts exported one by one in
 // lastgaspd_netconsole_host_rate_limited_total, so that a fleet cannot blow
@@ -31,20 +36,10 @@ type metricSources struct {
 	uploads  func() shipserver.Stats
 	store    func() store.Stats
 	forward  func() forward.Stats
-	// rateLimited returns the messages the receiver's per-host token
-	// buckets dropped in all, and the n hosts that lost most, largest
-	// first.
-	//
-	// HOOK(receiver rate limiting): set it in serve from the receiver's
-	// Stats().RateLimited and its top-N method once they exist; until
-	// then it is nil and neither rate-limit metric is exported.
-	rateLimited func(n int) (total uint64, top []hostCount)
-}
-
-// hostCount is one host's count, for a bounded per-host metric.
-type hostCount struct {
-	Host  string
-	Count uint64
+	journal  func() journal.Stats
+	// rateLimitedHosts returns the n hosts that lost most messages to
+	// their rate limit, most first (receiver.Server.RateLimitedHosts).
+	rateLimitedHosts func(n int) []receiver.HostCount
 }
 
 // metricsHandler serves the collector's metrics, the Go runtime's and the
@@ -72,9 +67,8 @@ type snapshot struct {
 	up    shipserver.Stats
 	st    store.Stats
 	fw    *forward.Stats
-	rlTot uint64
-	rlTop []hostCount
-	rlOn  bool
+	jr    *journal.Stats
+	rlTop []receiver.HostCount
 }
 
 // scalar is one metric without labels. value reports false when its part is
@@ -101,7 +95,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 func newStatsCollector(src metricSources) *statsCollector {
 	c := &statsCollector{
 		src:              src,
-		dropped:          desc("netconsole_dropped_total", "Messages and fragments given up on, by reason (wire.DropReason).", "reason"),
+		dropped:          desc("netconsole_dropped_total", "Messages and fragments given up on, by reason (wire.DropReason, and write: the store failed).", "reason"),
 		rejected:         desc("uploads_rejected_total", "Crash-record uploads rejected, by reason.", "reason"),
 		rateLimitedHosts: desc("netconsole_host_rate_limited_total", "Messages dropped by a host's rate limit, for the hosts that lost most.", "host"),
 	}
@@ -124,10 +118,17 @@ func newStatsCollector(src metricSources) *statsCollector {
 	rx("netconsole_announcements_total", "Agent announcements that bound a sender to a host.", counter, func(s receiver.Stats) float64 { return float64(s.Announcements) })
 	rx("netconsole_write_errors_total", "Failed writes to the store.", counter, func(s receiver.Stats) float64 { return float64(s.WriteErrors) })
 	rx("netconsole_evictions_total", "Senders forgotten to stay within bounds.", counter, func(s receiver.Stats) float64 { return float64(s.Evictions) })
-	rx("netconsole_forwarded_total", "Messages handed to the sinks (syslog, journal).", counter, func(s receiver.Stats) float64 { return float64(s.Forwarded) })
-	rx("netconsole_sources", "Senders (UDP source addresses) tracked.", gauge, func(s receiver.Stats) float64 { return float64(s.Sources) })
+	rx("netconsole_rate_limited_total", "Messages dropped by per-host rate limits (-rate-limit, -rate-burst).", counter, func(s receiver.Stats) float64 { return float64(s.RateLimited) })
+	rx("netconsole_refused_announcements_total", "Announcements not accepted: a name the store refuses, or a host pinned to other networks.", counter, func(s receiver.Stats) float64 { return float64(s.Refused) })
+	rx("netconsole_host_conflicts_total", "Times two source addresses claimed one host name.", counter, func(s receiver.Stats) float64 { return float64(s.Conflicts) })
+	rx("netconsole_no_announcement_total", "Streams filed under their source address because no announcement came (one per sender and boot).", counter, func(s receiver.Stats) float64 { return float64(s.NoAnnouncement) })
+	rx("netconsole_hosts_forgotten_total", "Host identities dropped to stay within -max-hosts.", counter, func(s receiver.Stats) float64 { return float64(s.HostsForgotten) })
+	rx("netconsole_hosts_expired_total", "Host identities dropped after -host-ttl without a message.", counter, func(s receiver.Stats) float64 { return float64(s.HostsExpired) })
+	rx("netconsole_hosts_restored_total", "Host identities loaded from the state file at start.", counter, func(s receiver.Stats) float64 { return float64(s.HostsRestored) })
+	rx("netconsole_forwarded_total", "Messages handed to the sinks (-forward, -journal).", counter, func(s receiver.Stats) float64 { return float64(s.Forwarded) })
+	rx("netconsole_hosts", "Host identities kept (host, boot, sequence, counters).", gauge, func(s receiver.Stats) float64 { return float64(s.Hosts) })
+	rx("netconsole_active", "Senders holding reassembly and reorder state.", gauge, func(s receiver.Stats) float64 { return float64(s.Active) })
 	rx("netconsole_pending_bytes", "Bytes held for senders, bounded by -max-memory.", gauge, func(s receiver.Stats) float64 { return float64(s.PendingBytes) })
-	add("netconsole_rate_limited_total", "Messages dropped by per-host rate limits.", counter, func(s *snapshot) (float64, bool) { return float64(s.rlTot), s.rlOn })
 
 	up := func(name, help string, v func(shipserver.Stats) uint64) {
 		add(name, help, counter, func(s *snapshot) (float64, bool) { return float64(v(s.up)), true })
@@ -135,6 +136,8 @@ func newStatsCollector(src metricSources) *statsCollector {
 	up("uploads_total", "Crash-record uploads received.", func(s shipserver.Stats) uint64 { return s.Uploads })
 	up("uploads_stored_total", "Crash records stored durably.", func(s shipserver.Stats) uint64 { return s.Stored })
 	up("uploads_duplicate_total", "Uploads of records already stored.", func(s shipserver.Stats) uint64 { return s.Duplicates })
+	up("uploads_assembled_total", "Multi-part crashes assembled into one text.", func(s shipserver.Stats) uint64 { return s.Assembled })
+	up("uploads_assembled_truncated_total", "Assembled crashes cut to -max-assembled.", func(s shipserver.Stats) uint64 { return s.Truncated })
 
 	add("store_file_opens_total", "Log files opened (descriptor cache misses).", counter, func(s *snapshot) (float64, bool) { return float64(s.st.Opens), true })
 	add("store_open_files", "Log files open now.", gauge, func(s *snapshot) (float64, bool) { return float64(s.st.OpenFiles), true })
@@ -153,6 +156,22 @@ func newStatsCollector(src metricSources) *statsCollector {
 	fw("forward_connects_total", "Connections made to the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.Connects) })
 	fw("forward_connect_failures_total", "Failed connection attempts to the syslog server.", counter, func(s forward.Stats) float64 { return float64(s.ConnectFailures) })
 	fw("forward_queued", "Messages waiting to be forwarded.", gauge, func(s forward.Stats) float64 { return float64(s.Queued) })
+
+	jr := func(name, help string, typ prometheus.ValueType, v func(journal.Stats) float64) {
+		add(name, help, typ, func(s *snapshot) (float64, bool) {
+			if s.jr == nil {
+				return 0, false
+			}
+			return v(*s.jr), true
+		})
+	}
+	jr("journal_enqueued_total", "Messages queued for systemd-journal-remote.", counter, func(s journal.Stats) float64 { return float64(s.Enqueued) })
+	jr("journal_sent_total", "Entries systemd-journal-remote accepted.", counter, func(s journal.Stats) float64 { return float64(s.Sent) })
+	jr("journal_dropped_total", "Messages dropped because the journal queue was full (or held at shutdown).", counter, func(s journal.Stats) float64 { return float64(s.Dropped) })
+	jr("journal_rejected_total", "Entries in batches systemd-journal-remote refused (4xx), not sent again.", counter, func(s journal.Stats) float64 { return float64(s.Rejected) })
+	jr("journal_posts_total", "POSTs made to systemd-journal-remote.", counter, func(s journal.Stats) float64 { return float64(s.Posts) })
+	jr("journal_post_failures_total", "POSTs that failed and were tried again.", counter, func(s journal.Stats) float64 { return float64(s.PostFailures) })
+	jr("journal_queued", "Entries waiting or being sent to systemd-journal-remote.", gauge, func(s journal.Stats) float64 { return float64(s.Queued) })
 	return c
 }
 
@@ -173,9 +192,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		fs := c.src.forward()
 		s.fw = &fs
 	}
-	if c.src.rateLimited != nil {
-		s.rlOn = true
-		s.rlTot, s.rlTop = c.src.rateLimited(maxRateLimitedHosts)
+	if c.src.journal != nil {
+		js := c.src.journal()
+		s.jr = &js
+	}
+	if c.src.rateLimitedHosts != nil {
+		s.rlTop = c.src.rateLimitedHosts(maxRateLimitedHosts)
 	}
 	for _, m := range c.scalars {
 		if v, ok := m.value(s); ok {
@@ -187,6 +209,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range wire.DropReasons {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.rx.DroppedByReason[r]), r.String())
 	}
+	// Lines the store could not write are lost too; summing over reason
+	// gives every message lost after it arrived.
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.rx.DroppedWrite), dropWriteReason)
 	for reason, n := range s.up.Rejected {
 		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), reason)
 	}

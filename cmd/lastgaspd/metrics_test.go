@@ -17,6 +17,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lastgasp/lastgasp/netconsole/forward"
+	"github.com/lastgasp/lastgasp/netconsole/receiver"
+	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
+	"github.com/lastgasp/lastgasp/store"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -199,10 +202,14 @@ func TestMetricsExposition(t *testing.T) {
 		"lastgaspd_netconsole_announcements_total":                   {counter, 1},
 		"lastgaspd_netconsole_write_errors_total":                    {counter, 0},
 		"lastgaspd_netconsole_forwarded_total":                       {counter, 5},
-		"lastgaspd_netconsole_sources":                               {gauge, 1},
+		"lastgaspd_netconsole_hosts":                                 {gauge, 1},
+		"lastgaspd_netconsole_rate_limited_total":                    {counter, 0},
+		"lastgaspd_netconsole_no_announcement_total":                 {counter, 0},
+		"lastgaspd_netconsole_host_conflicts_total":                  {counter, 0},
 		"lastgaspd_netconsole_pending_bytes":                         {gauge, 0},
 		`lastgaspd_netconsole_dropped_total{reason="overlap"}`:       {counter, 1},
 		`lastgaspd_netconsole_dropped_total{reason="timeout"}`:       {counter, 0},
+		`lastgaspd_netconsole_dropped_total{reason="write"}`:         {counter, 0},
 		"lastgaspd_forward_enqueued_total":                           {counter, 5},
 		"lastgaspd_forward_sent_total":                               {counter, 5},
 		"lastgaspd_forward_dropped_total":                            {counter, 0},
@@ -261,5 +268,76 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(fams["lastgaspd_netconsole_dropped_total"].GetHelp()), []byte("reason")) {
 		t.Errorf("lastgaspd_netconsole_dropped_total help %q", fams["lastgaspd_netconsole_dropped_total"].GetHelp())
+	}
+}
+
+// TestMetricsRateLimited floods a real receiver with a small rate limit and
+// checks the total and per-host rate-limit metrics on a loopback HTTP server
+// running the collector's metrics handler.
+func TestMetricsRateLimited(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &store.Store{Root: t.TempDir()}
+	// Burst 5 at 1 message/s: of 25 messages sent within well under a
+	// second, 5 or 6 pass. Announcements are never limited.
+	rx := &receiver.Server{Store: st, Logf: t.Logf, RateLimit: 1, RateBurst: 5, RateNoteInterval: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(t.Context())
+	rxDone := make(chan error, 1)
+	go func() { rxDone <- rx.Serve(ctx, pc) }()
+	defer func() {
+		cancel()
+		<-rxDone
+	}()
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: metricsHandler(metricSources{receiver: rx.Stats, uploads: (&shipserver.Server{}).Stats,
+		store: st.Stats, rateLimitedHosts: rx.RateLimitedHosts}, nil)}
+	go hs.Serve(hl)
+	defer hs.Close()
+
+	send := func(host string, n int) {
+		c, err := net.Dial("udp", pc.LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("6,1,1,-;lastgasp: netconsole armed host=" + host + " boot=b1"))
+		for i := range n {
+			c.Write([]byte(fmt.Sprintf("6,%d,%d,-;line %d", i+2, i+2, i)))
+			time.Sleep(time.Millisecond)
+		}
+	}
+	send("flood1", 25)
+	send("calm1", 3)
+
+	url := "http://" + hl.Addr().String() + "/metrics"
+	var got map[string]sample
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fams, err := scrape(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = samples(fams)
+		stored, limited := got["lastgaspd_netconsole_messages_total"].Value, got["lastgaspd_netconsole_rate_limited_total"].Value
+		host := got[`lastgaspd_netconsole_host_rate_limited_total{host="flood1"}`].Value
+		// 2 announcements, 28 lines: each line is stored or limited.
+		if stored+limited == 30 && host == limited {
+			if limited < 19 || limited > 20 {
+				t.Errorf("rate limited %v of flood1's 25 lines, want 19 or 20", limited)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("messages %v + rate limited %v, want 30; flood1's rate limited %v", stored, limited, host)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s, ok := got[`lastgaspd_netconsole_host_rate_limited_total{host="calm1"}`]; ok {
+		t.Errorf("calm1 was not limited but is exported: %+v", s)
 	}
 }

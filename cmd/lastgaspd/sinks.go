@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/forward"
+	"github.com/lastgasp/lastgasp/netconsole/journal"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/sink"
 )
@@ -16,9 +17,10 @@ import (
 const sinkDrainTime = time.Second
 
 // sinkSet is the collector's outputs besides its store, as the flags turn
-// them on (-forward).
+// them on (-forward, -journal).
 type sinkSet struct {
-	fwd *forward.Forwarder // nil without -forward
+	fwd     *forward.Forwarder // nil without -forward
+	journal *journal.Sink      // nil without -journal
 
 	fanout sink.Fanout
 	runs   []func(context.Context) error // each sink's sender
@@ -41,6 +43,15 @@ func newSinkSet(c config, logger *log.Logger) (*sinkSet, error) {
 		fwd.QueueSize, fwd.Logf = c.forwardQueue, logger.Printf
 		s.fwd = fwd
 		s.add(fwd, fwd.Run, func() int { return fwd.Stats().Queued }, "forwarding to "+c.forward)
+	}
+	if c.journal != "" {
+		jr, err := journal.New(c.journal)
+		if err != nil {
+			return nil, err
+		}
+		jr.QueueSize, jr.Logf = c.journalQueue, logger.Printf
+		s.journal = jr
+		s.add(jr, jr.Run, func() int { return jr.Stats().Queued }, "sending to systemd-journal-remote at "+jr.URL)
 	}
 	return s, nil
 }
