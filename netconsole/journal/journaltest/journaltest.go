@@ -27,7 +27,7 @@ type Remote struct {
 	URL string
 	// Dir holds its output journal and its log.
 	Dir string
-	t   *testing.T
+	t   testing.TB
 	cmd *exec.Cmd
 }
 
@@ -36,7 +36,7 @@ type Remote struct {
 // the test ends. As root, the remote runs as user nobody: it parses what
 // the code under test sends and needs no privilege for that. Start skips
 // the test when systemd-journal-remote or journalctl is not installed.
-func Start(t *testing.T, addr string) *Remote {
+func Start(t testing.TB, addr string) *Remote {
 	t.Helper()
 	bin := ""
 	for _, b := range binaries {
@@ -189,7 +189,7 @@ func (r *Remote) WaitEntries(n int, timeout time.Duration) []Entry {
 }
 
 // FreeAddr returns a loopback TCP address that was free a moment ago.
-func FreeAddr(t *testing.T) string {
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
