@@ -47,7 +47,6 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/journal"
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/retention"
-	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 	"github.com/lastgasp/lastgasp/store"
 )
 
@@ -63,6 +62,7 @@ func main() {
 type config struct {
 	netconsole, http, store string
 	maxRecord               int64
+	web                     httpConfig
 	sockets, rcvbuf         int
 	maxMemory               int64
 	forward                 string
@@ -111,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.http, "http", ":6667", "HTTP address for crash-record uploads, /metrics and /crashes")
 	fs.StringVar(&c.store, "store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
 	fs.Int64Var(&c.maxRecord, "max-record-size", 16<<20, "largest crash record accepted, bytes")
+	addHTTPFlags(fs, &c.web)
 	fs.IntVar(&c.sockets, "sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
 	fs.IntVar(&c.rcvbuf, "rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
 	fs.Int64Var(&c.maxMemory, "max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
@@ -149,6 +150,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.rotateSize < 0 || c.rotateKeep < 0 || c.retention < 0 {
 		return config{}, errors.New("-rotate-size, -rotate-keep and -retention must not be negative")
 	}
+	if err := c.web.check(); err != nil {
+		return config{}, err
+	}
 	return c, nil
 }
 
@@ -185,15 +189,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook(),
 		MaxHosts: c.rx.maxHosts, MaxActive: c.rx.maxActive, HostTTL: c.rx.hostTTL, WriteDelay: c.rx.writeDelay,
 		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store)}
-	htc, err := httpTLS(c)
-	if err != nil {
-		for _, conn := range conns {
-			conn.Close()
-		}
-		return err
-	}
-	up := &shipserver.Server{Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != "",
-		PrevBoot: st.PrevBootDir}
+	up := uploadServer(c, nil, st.PrevBootDir, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
@@ -214,29 +210,20 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		writeCrashes(w, cs)
 	})
-	hl, err := net.Listen("tcp", c.http)
+	web, err := listenHTTP(c, mux, st, len(conns), logger)
 	if err != nil {
 		for _, conn := range conns {
 			conn.Close()
 		}
-		return fmt.Errorf("http listener: %w", err)
+		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	uploads := "http %s (plain HTTP: INSECURE, unauthenticated; for labs and QEMU only)"
-	if htc != nil {
-		hl = tls.NewListener(hl, htc)
-		uploads = "https %s (no client certificates: any client may upload for any host)"
-		if c.clientCA != "" {
-			uploads = "https %s (client certificate required; each writes only its own host's records)"
-		}
-	}
-	logger.Printf("netconsole on udp %s (%d sockets), uploads on "+uploads+", store %s", conns[0].LocalAddr(), len(conns), hl.Addr(), absPath(c.store))
+	logger.Printf("netconsole on udp %s (%d sockets), uploads on %s, store %s", conns[0].LocalAddr(), len(conns), web.desc, absPath(c.store))
 
 	errc := make(chan error, 2)
 	rxDone := make(chan struct{})
 	go func() { errc <- rx.ServeConns(ctx, pcs...); close(rxDone) }()
 	go func() {
-		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+		if err := web.serve(); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -259,7 +246,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	hs.Shutdown(sctx)
+	web.Shutdown(sctx)
 	select {
 	case <-rxDone:
 	case <-sctx.Done():
@@ -283,34 +270,6 @@ func (r rxFlags) statePath(root string) string {
 		return filepath.Join(root, store.StateDir, "sources")
 	}
 	return r.state
-}
-
-// httpTLS returns the TLS configuration of the HTTP listener (-tls-cert,
-// -tls-key, -client-ca), or nil for plain HTTP.
-func httpTLS(c config) (*tls.Config, error) {
-	if c.tlsCert == "" && c.tlsKey == "" {
-		if c.clientCA != "" {
-			return nil, errors.New("-client-ca needs -tls-cert and -tls-key")
-		}
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
-	if err != nil {
-		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.clientCA != "" {
-		pem, err := os.ReadFile(c.clientCA)
-		if err != nil {
-			return nil, fmt.Errorf("client-ca: %w", err)
-		}
-		tc.ClientCAs = x509.NewCertPool()
-		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client-ca %s: no PEM certificates", c.clientCA)
-		}
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // forwardTLS returns the TLS configuration for a tls:// forward, or nil.

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +21,13 @@ import (
 // DefaultMaxRecordSize is the largest record a Server accepts when its
 // MaxRecordSize is zero.
 const DefaultMaxRecordSize = 16 << 20
+
+// Defaults for zero Server fields.
+const (
+	DefaultBodyTimeout = 10 * time.Second
+	DefaultMinRate     = 4 << 10 // bytes per second
+	DefaultAckTimeout  = 30 * time.Second
+)
 
 // File is the part of *os.File a Server writes a temporary file through.
 type File = store.File
@@ -60,6 +69,22 @@ type Server struct {
 	// canonical location. lastgaspd wires it to the netconsole receiver's
 	// Store.PrevBootDir.
 	PrevBoot func(host, uploadingBoot string) string
+	// BodyTimeout and MinRate bound how slowly a body may arrive: by
+	// BodyTimeout after the request's headers plus one second per
+	// MinRate bytes read so far, the next byte must have arrived, else
+	// the request is answered 408 and the connection closed. A client
+	// may pause up to BodyTimeout in all, and must average at least
+	// MinRate bytes per second beyond that. Zero means
+	// DefaultBodyTimeout and DefaultMinRate; a negative BodyTimeout turns
+	// the bound off. It needs an http.ResponseWriter that supports
+	// http.ResponseController's SetReadDeadline, as net/http's does.
+	BodyTimeout time.Duration
+	MinRate     int64
+	// AckTimeout bounds the writing of the answer once the record is
+	// stored (the http.Server's WriteTimeout counts from the request's
+	// headers, which a slow but acceptable body may outlast). Zero means
+	// DefaultAckTimeout; negative leaves the write deadline alone.
+	AckTimeout time.Duration
 
 	once    sync.Once
 	records *store.Records
@@ -73,8 +98,11 @@ type Stats struct {
 	Stored     uint64 // records stored
 	Duplicates uint64 // uploads of records already stored
 	// Rejected counts failed requests by reason: "method", "path",
-	// "host", "digest", "forbidden", "name", "header", "length", "too-large",
-	// "short-body", "digest-mismatch", "disk-full", "internal".
+	// "host", "digest", "forbidden", "name", "header", "length",
+	// "too-large", "short-body", "slow-body" (slower than MinRate),
+	// "digest-mismatch", "quota" (the host's crash records quota is
+	// used up), "low-space" (the store's file system is at its free-space
+	// floor), "disk-full" (ENOSPC, EDQUOT), "internal".
 	Rejected map[string]uint64
 	// Assembled counts multi-part crashes assembled into one text, and
 	// Truncated those of them cut to the store's MaxAssembled.
@@ -112,6 +140,7 @@ type reqError struct {
 	code   int
 	reason string
 	err    error
+	public bool // the client may see err even for a 5xx
 }
 
 func (e *reqError) Error() string { return e.err.Error() }
@@ -127,7 +156,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	s.stats.Uploads++
 	s.mu.Unlock()
 
-	ack, meta, rerr := s.handle(req)
+	start := time.Now()
+	rc := http.NewResponseController(w)
+	ack, meta, rerr := s.handle(rc, start, req)
+	if s.AckTimeout >= 0 {
+		// The body may have taken longer than the server's WriteTimeout.
+		rc.SetWriteDeadline(time.Now().Add(cmp.Or(s.AckTimeout, DefaultAckTimeout)))
+	}
 	if rerr != nil {
 		s.mu.Lock()
 		if s.stats.Rejected == nil {
@@ -135,13 +170,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		s.stats.Rejected[rerr.reason]++
 		s.mu.Unlock()
-		s.logf("ship: %s %s from %s: %d %s: %v", req.Method, req.URL.Path, req.RemoteAddr, rerr.code, rerr.reason, rerr.err)
+		// The method and path are the client's: quoted, so that they
+		// cannot forge a line or send escape sequences to the log.
+		s.logf("ship: %q %q from %s: %d %s: %v", req.Method, req.URL.Path, req.RemoteAddr, rerr.code, rerr.reason, rerr.err)
 		msg := rerr.err.Error()
-		if rerr.code >= 500 {
+		if rerr.code >= 500 && !rerr.public {
 			msg = http.StatusText(rerr.code) // details are in the log, not for the client
 		}
-		if rerr.code == http.StatusRequestEntityTooLarge || rerr.code == http.StatusForbidden {
+		switch rerr.code {
+		case http.StatusRequestEntityTooLarge, http.StatusForbidden, http.StatusInsufficientStorage:
 			w.Header().Set("Connection", "close") // do not read a huge or unwanted body
+		case http.StatusRequestTimeout:
+			w.Header().Set("Connection", "close") // the connection's read deadline has passed
 		}
 		if rerr.code == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPut)
@@ -190,8 +230,9 @@ func (s *Server) maxSize() int64 {
 	return DefaultMaxRecordSize
 }
 
-// handle validates req and stores its record.
-func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) {
+// handle validates req and stores its record. rc controls req's
+// connection; start is when its headers were read.
+func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.Request) (ship.Ack, ship.Metadata, *reqError) {
 	if req.Method != http.MethodPut {
 		return ship.Ack{}, ship.Metadata{}, reject(http.StatusMethodNotAllowed, "method", "method %s not allowed", req.Method)
 	}
@@ -265,13 +306,18 @@ func (s *Server) handle(req *http.Request) (ship.Ack, ship.Metadata, *reqError) 
 	if s.PrevBoot != nil && meta.BootID != "" {
 		link = s.PrevBoot(meta.Host, meta.BootID)
 	}
-	st, err := s.recs().Put(store.RecordMeta{Metadata: meta, Verified: s.RequireClientIdentity}, req.Body, link)
+	body := io.Reader(req.Body)
+	if s.BodyTimeout >= 0 {
+		body = &rateReader{r: req.Body, rc: rc, start: start, size: meta.Size,
+			grace: cmp.Or(s.BodyTimeout, DefaultBodyTimeout), rate: max(cmp.Or(s.MinRate, DefaultMinRate), 1)}
+	}
+	st, err := s.recs().Put(store.RecordMeta{Metadata: meta, Verified: s.RequireClientIdentity}, body, link)
 	if err != nil {
 		return ship.Ack{}, meta, classify(err)
 	}
 	if st.Duplicate {
 		// Read the (bounded) body so the connection can be reused.
-		io.Copy(io.Discard, req.Body)
+		io.Copy(io.Discard, body)
 	}
 	if st.Linked != "" {
 		s.logf("ship: host %s boot %s: %s linked into %s/crash", meta.Host, meta.BootID, st.Path, st.Linked)
@@ -295,9 +341,11 @@ func classify(err error) *reqError {
 	)
 	switch {
 	case errors.As(err, &qe):
-		return &reqError{code: http.StatusInsufficientStorage, reason: "quota", err: err}
+		return &reqError{code: http.StatusInsufficientStorage, reason: "quota", err: err, public: true}
 	case errors.As(err, &se):
-		return &reqError{code: http.StatusInsufficientStorage, reason: "low-space", err: err}
+		return &reqError{code: http.StatusInsufficientStorage, reason: "low-space", err: err, public: true}
+	case errors.As(err, &be) && errors.Is(err, os.ErrDeadlineExceeded):
+		return &reqError{code: http.StatusRequestTimeout, reason: "slow-body", err: err}
 	case errors.As(err, &be):
 		return &reqError{code: http.StatusBadRequest, reason: "short-body", err: err}
 	case errors.Is(err, store.ErrSizeMismatch):
@@ -308,4 +356,35 @@ func classify(err error) *reqError {
 		return &reqError{code: http.StatusInsufficientStorage, reason: "disk-full", err: err}
 	}
 	return &reqError{code: http.StatusInternalServerError, reason: "internal", err: err}
+}
+
+// rateReader reads a request body under a read deadline that moves with
+// what arrived: start + grace + n/rate for n bytes read. Once the body is
+// read, it lifts the deadline, so that storing the record is not cut
+// short; after a timeout it leaves it, so that net/http does not wait for
+// the rest of the body either.
+type rateReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	grace time.Duration
+	rate  int64
+	size  int64
+	n     int64
+}
+
+func (b *rateReader) Read(p []byte) (int, error) {
+	if b.rc != nil && b.n < b.size {
+		d := b.start.Add(b.grace + time.Duration(float64(b.n)/float64(b.rate)*float64(time.Second)))
+		if err := b.rc.SetReadDeadline(d); err != nil {
+			b.rc = nil // not supported (e.g. httptest.ResponseRecorder)
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.rc != nil && b.n >= b.size {
+		b.rc.SetReadDeadline(time.Time{})
+		b.rc = nil
+	}
+	return n, err
 }

@@ -722,3 +722,63 @@ func TestClientHeaders(t *testing.T) {
 		t.Errorf("Ship with bad boot id = %v, want bad header", err)
 	}
 }
+
+// TestSlowBody: a body slower than MinRate after BodyTimeout is answered
+// 408 and leaves nothing; a body that pauses less than BodyTimeout and
+// then comes at speed is stored.
+func TestSlowBody(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		pause  time.Duration // before the first byte
+		every  time.Duration // between bytes; 0 sends the rest at once
+		code   int
+		reason string
+	}{
+		{"trickle", 0, 100 * time.Millisecond, 408, "slow-body"},
+		{"silent", time.Hour, 0, 408, "slow-body"},
+		{"pause then fast", 150 * time.Millisecond, 0, 200, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newServer(t, func(s *Server) { s.BodyTimeout, s.MinRate = 300*time.Millisecond, 1000 })
+			conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\n%s: dmesg-ramoops-0\r\nContent-Length: %d\r\n\r\n",
+				ship.RecordPath("box-1", ship.Digest(panicData)), ship.HeaderRecordName, len(panicData))
+			go func() {
+				time.Sleep(min(tt.pause, 10*time.Second))
+				for i := range panicData {
+					if tt.every == 0 {
+						conn.Write(panicData[i:])
+						return
+					}
+					if _, err := conn.Write(panicData[i : i+1]); err != nil {
+						return
+					}
+					time.Sleep(tt.every)
+				}
+			}()
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.code)
+			}
+			if tt.reason == "" {
+				return
+			}
+			if got := s.Stats().Rejected[tt.reason]; got != 1 {
+				t.Errorf("Rejected = %v, want 1 %s", s.Stats().Rejected, tt.reason)
+			}
+			ts.Close() // waits for the handler
+			if got := files(t, s.Root); len(got) != 0 {
+				t.Errorf("files after a slow body: %v", got)
+			}
+		})
+	}
+}
