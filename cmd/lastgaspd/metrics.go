@@ -118,6 +118,7 @@ func newStatsCollector(src metricSources) *statsCollector {
 	rx("netconsole_announcements_total", "Agent announcements that bound a sender to a host.", counter, func(s receiver.Stats) float64 { return float64(s.Announcements) })
 	rx("netconsole_write_errors_total", "Failed writes to the store.", counter, func(s receiver.Stats) float64 { return float64(s.WriteErrors) })
 	rx("netconsole_evictions_total", "Senders forgotten to stay within bounds.", counter, func(s receiver.Stats) float64 { return float64(s.Evictions) })
+	rx("netconsole_kernel_drops_total", "Datagrams the kernel dropped because a netconsole socket's receive buffer was full (SO_RXQ_OVFL).", counter, func(s receiver.Stats) float64 { return float64(s.KernelDrops) })
 	rx("netconsole_rate_limited_total", "Messages dropped by per-host rate limits (-rate-limit, -rate-burst).", counter, func(s receiver.Stats) float64 { return float64(s.RateLimited) })
 	rx("netconsole_refused_announcements_total", "Announcements not accepted: a name the store refuses, or a host pinned to other networks.", counter, func(s receiver.Stats) float64 { return float64(s.Refused) })
 	rx("netconsole_host_conflicts_total", "Times two source addresses claimed one host name.", counter, func(s receiver.Stats) float64 { return float64(s.Conflicts) })
@@ -212,6 +213,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	// Lines the store could not write are lost too; summing over reason
 	// gives every message lost after it arrived.
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.rx.DroppedWrite), dropWriteReason)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.rx.DroppedBacklog), "store-backlog")
 	for reason, n := range s.up.Rejected {
 		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), reason)
 	}

@@ -338,3 +338,39 @@ func FuzzStateLine(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFleet feeds one ingest 65,536 hosts in turn at 150k messages a
+// second of simulated time, flushing as Serve does: the per-message cost of
+// the fleet-scale path (identity lookup, heavy state shed and attached,
+// batching, store writes).
+func BenchmarkFleet(b *testing.B) {
+	const hosts = 1 << 16
+	srv := &Server{Store: &store.Store{Root: b.TempDir()}}
+	in := srv.newIngest()
+	now := time.Now()
+	addrs := make([]*net.UDPAddr, hosts)
+	for i := range addrs {
+		addrs[i] = &net.UDPAddr{IP: net.IPv4(127, 1, byte(i>>8), byte(i)), Port: 6665}
+		in.datagram(now, addrs[i], wire.Format(wire.Packet{Extended: true, Level: 6, Seq: 0, Text: fmt.Sprintf("lastgasp: netconsole armed host=h%d boot=b", i)}), false)
+	}
+	in.flush(now, true)
+	step := time.Second / 150000
+	nextFlush := now.Add(in.flushInterval)
+	text := strings.Repeat("x", 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := range b.N {
+		h := n % hosts
+		seq := uint64(n/hosts + 1)
+		now = now.Add(step)
+		in.datagram(now, addrs[h], wire.Format(wire.Packet{Extended: true, Level: 6, Seq: seq, TimestampUsec: seq * 1000, Text: text}), false)
+		if !now.Before(nextFlush) {
+			in.flush(now, false)
+			nextFlush = now.Add(in.flushInterval)
+		}
+	}
+	in.shutdown(now)
+	b.StopTimer()
+	b.ReportMetric(float64(srv.Store.Stats().Opens)/(float64(b.N)/150000), "opens/s")
+	srv.Store.Close()
+}

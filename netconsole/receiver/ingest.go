@@ -38,7 +38,8 @@ type ingest struct {
 	pool       []*heavy                  // heavy states to reuse
 	dirty      []*ident                  // idents with lines waiting to be written
 	limitedIDs []*ident                  // idents with rate-limited messages not yet noted
-	outBytes   int64                     // bytes waiting in dirty idents
+	wq         chan batch                // to the writer goroutine
+	wdone      chan struct{}             // closed when the writer is done
 
 	logLimits map[string]*logLimit
 	lastSweep time.Time
@@ -363,7 +364,7 @@ func (in *ingest) flush(now time.Time, force bool) {
 	kept := in.dirty[:0]
 	for _, id := range in.dirty {
 		if force || id.outSince <= due || len(id.out) >= in.writeBytes {
-			in.write(now, id)
+			in.write(now, id, force)
 		}
 		if id.inDirty {
 			kept = append(kept, id)
@@ -388,11 +389,15 @@ func (in *ingest) flush(now time.Time, force bool) {
 
 // writeAll writes every waiting line now.
 func (in *ingest) writeAll(now time.Time) {
+	kept := in.dirty[:0]
 	for _, id := range in.dirty {
-		in.write(now, id)
+		in.write(now, id, false)
+		if id.inDirty {
+			kept = append(kept, id)
+		}
 	}
-	clear(in.dirty)
-	in.dirty = in.dirty[:0]
+	clear(in.dirty[len(kept):])
+	in.dirty = kept
 }
 
 // shutdown writes out everything held.
@@ -401,6 +406,7 @@ func (in *ingest) shutdown(now time.Time) {
 		in.shed(now, in.active.Front().Value.(*ident), true)
 	}
 	in.flush(now, true)
+	in.stopWriter()
 }
 
 // events turns wire events into log lines.
@@ -545,9 +551,11 @@ func (in *ingest) note(now time.Time, id *ident, text string) {
 func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
 	if len(id.out) == 0 {
 		id.outSince = now.UnixNano()
+		if id.out == nil {
+			id.out = make([]byte, 0, max(256, 2*len(line)))
+		}
 	}
 	id.out = append(id.out, line...)
-	in.outBytes += int64(len(line))
 	in.pending.Add(int64(len(line)))
 	if isMsg {
 		id.outMsgs++
@@ -561,12 +569,14 @@ func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
 // flushIdent writes id's batch now, before its binding changes.
 func (in *ingest) flushIdent(now time.Time, id *ident) {
 	if len(id.out) > 0 {
-		in.write(now, id)
+		in.write(now, id, true) // the batch carries the old binding
 	}
 }
 
-// write writes id's batch to the store with one write.
-func (in *ingest) write(now time.Time, id *ident) {
+// write hands id's batch to the writer goroutine, which writes it with one
+// write. Unless block, a full queue leaves the batch with id (still dirty)
+// or, over MaxMemory, drops it (Stats.DroppedBacklog).
+func (in *ingest) write(now time.Time, id *ident, block bool) {
 	id.inDirty = false
 	if len(id.out) == 0 {
 		return
@@ -579,26 +589,90 @@ func (in *ingest) write(now time.Time, id *ident) {
 		in.logf(now, "conflict", "receiver: host %s claimed by %s and %s", id.host, owner, id.key)
 		id.out = logline.AppendNote(id.out, now, fmt.Sprintf("host name also claimed by %s; this stream is from %s", owner, id.key))
 	}
-	n := int64(len(id.out))
-	if err := in.Store.Write(id.host, id.boot, id.out); err != nil {
-		in.c.writeErrors.Add(1)
-		in.c.dropWrite.Add(uint64(id.outMsgs))
-		in.logf(now, "write", "%v", err)
-	}
-	in.outBytes -= n
-	in.pending.Add(-n)
-	if cap(id.out) > 4*in.writeBytes {
-		id.out = nil // do not keep a burst's buffer for an idle host
+	in.startWriter()
+	b := batch{host: id.host, boot: id.boot, data: id.out, msgs: id.outMsgs}
+	if block {
+		in.wq <- b
 	} else {
-		id.out = id.out[:0]
+		select {
+		case in.wq <- b:
+		default:
+			// The store is behind (a burst of new hosts, each a few
+			// directory operations, or a slow disk). Keep the lines
+			// while memory allows; beyond it, drop and count them.
+			if in.MaxMemory <= 0 || in.pending.Load() <= in.MaxMemory {
+				id.inDirty = true
+				return
+			}
+			in.c.dropBacklog.Add(uint64(b.msgs))
+			in.pending.Add(-int64(len(b.data)))
+			in.logf(now, "backlog", "receiver: store behind and memory bound reached: %d messages of %s dropped", b.msgs, id.host)
+		}
 	}
-	id.outMsgs = 0
+	id.out, id.outMsgs = nil, 0
+}
+
+// batch is one host's lines on their way to the store.
+type batch struct {
+	host, boot string
+	data       []byte
+	msgs       int
+}
+
+// writeQueue is how many batches may wait for the writer of an ingest;
+// when it is full, receiving waits (and the socket's buffer, then the
+// kernel, drops and counts).
+const writeQueue = 4096
+
+// startWriter starts the goroutine that writes an ingest's batches to the
+// store, in order. Writing is apart from receiving because the first write
+// of a host and boot creates two directories and a file, which on ext4
+// takes a few hundred microseconds: 65,536 hosts announcing at once would
+// otherwise stall the socket for seconds.
+func (in *ingest) startWriter() {
+	if in.wq != nil {
+		return
+	}
+	in.wq = make(chan batch, writeQueue)
+	in.wdone = make(chan struct{})
+	go func() {
+		defer close(in.wdone)
+		var last time.Time
+		suppressed := 0
+		for b := range in.wq {
+			if err := in.Store.Write(b.host, b.boot, b.data); err != nil {
+				in.c.writeErrors.Add(1)
+				in.c.dropWrite.Add(uint64(b.msgs))
+				if now := time.Now(); in.Logf != nil && now.Sub(last) >= time.Second {
+					msg := fmt.Sprintf("%v (%d lost)", err, b.msgs)
+					if suppressed > 0 {
+						msg += fmt.Sprintf(" (%d more errors suppressed)", suppressed)
+					}
+					in.Logf("receiver: %s", msg)
+					last, suppressed = now, 0
+				} else {
+					suppressed++
+				}
+			}
+			in.pending.Add(-int64(len(b.data)))
+		}
+	}()
+}
+
+// stopWriter waits until every batch is written.
+func (in *ingest) stopWriter() {
+	if in.wq == nil {
+		return
+	}
+	close(in.wq)
+	<-in.wdone
+	in.wq = nil
 }
 
 // writeOut writes id's batch if it has one.
 func (in *ingest) writeOut(now time.Time, id *ident) {
 	if len(id.out) > 0 {
-		in.write(now, id)
+		in.write(now, id, true)
 	}
 	if id.inDirty {
 		id.inDirty = false

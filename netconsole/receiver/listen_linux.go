@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,10 @@ func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
 					return
 				}
 			}
+			// Have the kernel report, with each datagram, how many it
+			// dropped on this socket for want of buffer space, so that
+			// those losses are counted by the collector too.
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 			if readBuffer > 0 {
 				if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer) != nil {
 					if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer); serr != nil {
@@ -66,4 +71,22 @@ func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
 		}
 	}
 	return conns, nil
+}
+
+// oobSize is the control-message buffer per datagram: room for SO_RXQ_OVFL.
+var oobSize = unix.CmsgSpace(4)
+
+// rxqOverflow returns the SO_RXQ_OVFL drop counter in a datagram's control
+// messages.
+func rxqOverflow(oob []byte) (uint32, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4 {
+			return binary.NativeEndian.Uint32(m.Data), true
+		}
+	}
+	return 0, false
 }

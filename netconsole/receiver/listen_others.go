@@ -20,3 +20,8 @@ func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
 	}
 	return []*net.UDPConn{pc.(*net.UDPConn)}, nil
 }
+
+// oobSize is zero: SO_RXQ_OVFL is read on Linux only.
+const oobSize = 0
+
+func rxqOverflow([]byte) (uint32, bool) { return 0, false }

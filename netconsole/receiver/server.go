@@ -185,6 +185,7 @@ type counters struct {
 	announcements, writeErrors, evictions, forwarded   atomic.Uint64
 	dropWrite, rateLimited, noAnnouncement, refused    atomic.Uint64
 	conflicts, forgotten, expired, restored, opens     atomic.Uint64
+	dropBacklog, kernelDrops                           atomic.Uint64
 	dropByReason                                       [256]atomic.Uint64 // by wire.DropReason
 	_                                                  [64]byte
 }
@@ -211,8 +212,9 @@ type Stats struct {
 	Duplicates uint64
 	// Reboots is the sequence restarts seen.
 	Reboots uint64
-	// Dropped is the messages given up on, the sum of the five reasons
-	// below.
+	// Dropped is the messages given up on, the sum of the Dropped
+	// counters below (DroppedByReason excepted: it breaks down the
+	// first four).
 	Dropped uint64
 	// DroppedIncomplete is fragmented messages that timed out or were
 	// incomplete when their sender was drained (reboot, eviction,
@@ -229,6 +231,13 @@ type Stats struct {
 	// DroppedWrite is messages whose lines could not be written to the
 	// store.
 	DroppedWrite uint64
+	// DroppedBacklog is messages dropped because the store fell behind
+	// (its write queue full) while MaxMemory was reached.
+	DroppedBacklog uint64
+	// KernelDrops is the datagrams the kernel dropped because a socket's
+	// receive buffer was full (SO_RXQ_OVFL), when the platform reports
+	// them.
+	KernelDrops uint64
 	// DroppedByReason breaks the wire's drops down by wire.DropReason
 	// (every reason in wire.DropReasons has an entry).
 	DroppedByReason map[wire.DropReason]uint64
@@ -292,6 +301,8 @@ func (s *Server) Stats() Stats {
 		st.DroppedInvalid += c.dropInvalid.Load()
 		st.DroppedMemory += c.dropMemory.Load()
 		st.DroppedWrite += c.dropWrite.Load()
+		st.DroppedBacklog += c.dropBacklog.Load()
+		st.KernelDrops += c.kernelDrops.Load()
 		st.RateLimited += c.rateLimited.Load()
 		st.Announcements += c.announcements.Load()
 		st.Refused += c.refused.Load()
@@ -304,7 +315,7 @@ func (s *Server) Stats() Stats {
 		st.HostsRestored += c.restored.Load()
 		st.Forwarded += c.forwarded.Load()
 	}
-	st.Dropped = st.DroppedIncomplete + st.DroppedLimit + st.DroppedInvalid + st.DroppedMemory + st.DroppedWrite
+	st.Dropped = st.DroppedIncomplete + st.DroppedLimit + st.DroppedInvalid + st.DroppedMemory + st.DroppedWrite + st.DroppedBacklog
 	st.Hosts = s.nhosts.Load()
 	st.Sources = st.Hosts
 	st.Active = s.active.Load()
@@ -337,6 +348,11 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			m := &r.msgs[i]
 			if m.Addr != nil {
 				in.datagram(now, m.Addr, m.Buffers[0][:m.N], m.Flags&msgTrunc != 0)
+			}
+		}
+		if n > 0 && r.msgs[0].OOB != nil {
+			if d := r.kernelDrops(n); d > 0 {
+				in.c.kernelDrops.Add(d)
 			}
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -396,6 +412,9 @@ type batchReader struct {
 		ReadBatch([]ipv4.Message, int) (int, error)
 	}
 	msgs []ipv4.Message
+
+	ovfl     uint32 // last SO_RXQ_OVFL counter seen
+	ovflSeen bool
 }
 
 func newBatchReader(conn net.PacketConn, n, size int) *batchReader {
@@ -412,8 +431,33 @@ func newBatchReader(conn net.PacketConn, n, size int) *batchReader {
 	r.msgs = make([]ipv4.Message, n)
 	for i := range r.msgs {
 		r.msgs[i].Buffers = [][]byte{make([]byte, size)}
+		if r.batch != nil && oobSize > 0 {
+			r.msgs[i].OOB = make([]byte, oobSize)
+		}
 	}
 	return r
+}
+
+// kernelDrops returns how many datagrams the kernel dropped on the socket
+// since the last call, from the SO_RXQ_OVFL counter of the n datagrams just
+// read.
+func (r *batchReader) kernelDrops(n int) uint64 {
+	var d uint64
+	for i := range n {
+		m := &r.msgs[i]
+		if m.NN == 0 {
+			continue
+		}
+		if c, ok := rxqOverflow(m.OOB[:m.NN]); ok {
+			if r.ovflSeen {
+				d += uint64(c - r.ovfl) // wraps like the kernel's u32
+			} else {
+				d += uint64(c) // dropped since the socket opened
+			}
+			r.ovfl, r.ovflSeen = c, true
+		}
+	}
+	return d
 }
 
 func (r *batchReader) read() (int, error) {
