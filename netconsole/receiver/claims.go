@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,9 @@ import (
 type claimTable struct {
 	mu sync.Mutex
 	m  map[string]claim
+	// takeovers counts claims of a name another sender held: a sender
+	// needs to look its name up again only when it moved.
+	takeovers atomic.Uint64
 }
 
 type claim struct {
@@ -36,6 +40,7 @@ func (t *claimTable) claim(host, boot string, key netip.AddrPort, now time.Time)
 	old, ok := t.m[host]
 	t.m[host] = claim{key: key, boot: boot}
 	if ok && old.key != key {
+		t.takeovers.Add(1)
 		return old.key, old.boot == boot
 	}
 	return netip.AddrPort{}, false

@@ -61,6 +61,7 @@ type ident struct {
 	fallback  bool       // bound to its address (or prevHost) for want of an announcement
 	noted     bool       // the "no announcement" line was written for this boot
 	conflict  bool       // a conflicting claim was noted for this binding
+	claimGen  uint64     // claimTable.takeovers when id last found itself the owner
 
 	out      []byte // lines waiting to be written
 	outMsgs  int    // messages in out
@@ -583,11 +584,15 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 	}
 	if id.fallback || id.conflict {
 		// Addresses are not claimed; a conflict is noted once.
+	} else if gen := in.claims.takeovers.Load(); gen == id.claimGen {
+		// No name changed hands since id last looked.
 	} else if owner, ok := in.claims.owner(id.host); ok && owner != id.key {
 		id.conflict = true
 		in.c.conflicts.Add(1)
 		in.logf(now, "conflict", "receiver: host %s claimed by %s and %s", id.host, owner, id.key)
 		id.out = logline.AppendNote(id.out, now, fmt.Sprintf("host name also claimed by %s; this stream is from %s", owner, id.key))
+	} else {
+		id.claimGen = gen
 	}
 	in.startWriter()
 	b := batch{host: id.host, boot: id.boot, data: id.out, msgs: id.outMsgs}
