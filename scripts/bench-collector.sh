@@ -1,35 +1,100 @@
 #!/usr/bin/env bash
-# bench-collector.sh: how fast can lastgaspd store 256 hosts' extended
-# netconsole with zero loss on this machine, and what does it cost in memory?
+# bench-collector.sh: how fast can lastgaspd store its senders' extended
+# netconsole on this machine, and what does it cost, from 256 hosts to a
+# million?
 #
 #   scripts/bench-collector.sh [DIR_WITH_BINARIES]      (make bench-collector)
 #
-# Uses the built lastgaspd and lastgasp-load (default build/bin). Each trial
-# starts a fresh collector on a loopback port, sends HOSTS hosts' messages
-# (announcement, fragments, deliberate gaps, a trailer per host) at a rate
-# for TRIAL seconds, stops the collector (SIGTERM flushes the store) and
-# compares the message lines stored with what was sent. A trial has zero
-# loss when every sent message is stored, the collector's lost count equals
-# the deliberately skipped sequence numbers, nothing was dropped and the
-# kernel's UDP RcvbufErrors (/proc/net/snmp) did not move. The search
-# doubles the rate until loss, then bisects. Peak RSS is VmHWM from
-# /proc/<pid>/status. Then one trial at twice the zero-loss rate with
-# -max-memory MAXMEM reports RSS and the messages dropped, and whether the
-# collector's counters account for all of them.
+# Uses the built lastgaspd and lastgasp-load (default build/bin). Every
+# trial starts a fresh collector on a loopback port with a store in a temp
+# dir, sends load (announcements, fragments, deliberate gaps, one trailer
+# per host after the load so that every loss shows as a gap), waits until
+# the collector has read everything, reads /metrics and the peak RSS
+# (VmHWM), stops it (SIGTERM flushes the store), counts the message lines
+# in the store, and removes the store.
+#
+# Kernel drops are read from the collector's own sockets (the drops column
+# of /proc/net/udp), so other work on the machine does not count; they are
+# datagrams, not messages. The system-wide UDP RcvbufErrors are printed
+# beside them.
+#
+# Sections (all by default; set one or more of these to 1 to run just
+# those):
+#
+#   SEARCH_ONLY   256 hosts, one UDP socket each: the highest rate with zero
+#                 loss, kernel receive-buffer drops included (doubling, then
+#                 bisecting), then one trial at twice that rate with
+#                 -max-memory MAXMEM.
+#   FLEET_ONLY    FLEET_HOSTS (65536) hosts from distinct source addresses
+#                 (raw mode: 127.1.0.0 + i, port 6665) at FLEET_RATE for
+#                 FLEET_TRIAL seconds:
+#                 hosts=65536 rate=N msg/s stored=P% counted=P% peak RSS=N MiB fd-opens/s=N
+#   FILING_ONLY   FILING_HOSTS (16384) announced hosts at FILING_RATE
+#                 (20000 msg/s): the share of messages filed under their own
+#                 host and boot, <store>/<host>/<boot>/kernel.log.
+#   FLOOD_ONLY    256 hosts: 255 at FLOOD_RATE (default: the zero-loss rate
+#                 found by the search, else 50000) while host 255 floods at
+#                 full speed: the others' stored share and the flooder's
+#                 rate-limited count.
+#   MILLION_ONLY  MILLION_HOSTS (1048576) hosts, each one announcement and
+#                 one message (plus the trailer) at MILLION_RATE: peak RSS.
+#
+# Definitions:
+#   stored  = message lines in the store / messages sent
+#   counted = (stored + what the collector counted as lost) / (sent +
+#             deliberately skipped), in sequence numbers: its gap losses,
+#             drops and rate-limited messages (/metrics). The deliberate gaps
+#             are in both terms because the collector cannot tell them from
+#             losses (and may never see those of a host it lost entirely);
+#             100% means every sequence number is stored or counted. The
+#             kernel's drops on the collector's sockets are printed beside
+#             it, not added: a datagram the kernel dropped is seen by the
+#             collector as a gap (the trailer makes sure), so adding both
+#             would count it twice; counted < 100% with kernel drops means
+#             the collector never learnt of some of them (a whole stream
+#             lost, or its trailer).
+#   filed   = lines in <host>/<boot>/kernel.log whose text names that host
+#             (the load generator starts every text with its host's name) /
+#             sent
+#   fd-opens/s = log files opened (lastgaspd_store_file_opens_total, NA if
+#             the collector does not export it) / seconds of load
+# Metric names are looked up as lastgasp_* and lastgaspd_* (the collector's
+# names are moving to the latter). KEEP=DIR keeps each many-host trial's
+# /metrics, collector log and load summary there.
 set -euo pipefail
 
 BIN=${1:-build/bin}
 HOSTS=${HOSTS:-256}
-TRIAL=${TRIAL:-3}          # seconds of load per trial
+TRIAL=${TRIAL:-3}          # seconds of load per search trial
 START=${START:-25000}      # first rate tried, msg/s
 CEIL=${CEIL:-1600000}      # stop doubling here
 BISECT=${BISECT:-3}        # bisection steps
 MAXMEM=${MAXMEM:-33554432} # -max-memory for the 2x trial, bytes
+FLEET_HOSTS=${FLEET_HOSTS:-65536}
+FLEET_RATE=${FLEET_RATE:-150000}
+FLEET_TRIAL=${FLEET_TRIAL:-10}
+FILING_HOSTS=${FILING_HOSTS:-16384}
+FILING_RATE=${FILING_RATE:-20000}
+FILING_TRIAL=${FILING_TRIAL:-10}
+FLOOD_RATE=${FLOOD_RATE:-}
+FLOOD_TRIAL=${FLOOD_TRIAL:-5}
+MILLION_HOSTS=${MILLION_HOSTS:-1048576}
+MILLION_RATE=${MILLION_RATE:-50000}
+# With a few dozen messages per host, fragments and deliberate gaps must
+# come sooner than the 256-host defaults (every 50th message, every 100th
+# sequence number) or most hosts would send neither.
+FLEET_LOAD_ARGS=${FLEET_LOAD_ARGS:--frag-every 20 -gap-every 10}
 LGD=$BIN/lastgaspd
 LOAD=$BIN/lastgasp-load
 for b in "$LGD" "$LOAD"; do
 	[[ -x $b ]] || { echo "bench-collector: $b not built" >&2; exit 1; }
 done
+
+ALL=1
+for v in SEARCH_ONLY FLEET_ONLY FILING_ONLY FLOOD_ONLY MILLION_ONLY; do
+	[[ ${!v:-} == 1 ]] && ALL=0
+done
+want() { [[ $ALL == 1 || ${!1:-} == 1 ]]; }
 
 WORK=$(mktemp -d /tmp/lastgasp-bench.XXXXXX)
 PID=
@@ -43,94 +108,299 @@ rcvbuf_errors() {
 	awk '/^Udp:/{if(!h){split($0,H);h=1}else{for(i=2;i<=NF;i++)if(H[i]=="RcvbufErrors")print $i}}' /proc/net/snmp
 }
 
-metric() { # metric NAME: sum of the samples of NAME in $WORK/metrics, as an integer (client_golang writes 1.5e+06)
-	awk -v n="$1" '$1==n || index($1, n"{")==1 {s+=$2} END {printf "%d\n", s}' "$WORK/metrics"
+# sock_drops PORT: datagrams the kernel dropped on the UDP sockets bound to
+# 127.0.0.1:PORT (the drops column of /proc/net/udp), unlike RcvbufErrors
+# only the collector's; read before the sockets close.
+sock_drops() {
+	awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p { s += $NF } END { print s + 0 }' /proc/net/udp
 }
+
+# metric NAME...: sum of the samples of the first NAME present in
+# $WORK/metrics (values may be in exponent form), or NA if none is.
+metric() {
+	local n
+	for n in "$@"; do
+		if awk -v n="$n" '$1==n || index($1, n"{")==1 {f=1} END {exit !f}' "$WORK/metrics"; then
+			awk -v n="$n" '$1==n || index($1, n"{")==1 {s+=$NF} END {printf "%.0f\n", s}' "$WORK/metrics"
+			return
+		fi
+	done
+	echo NA
+}
+
+# metric_matching NAME SUBSTR: sum of NAME's samples whose labels contain
+# SUBSTR (e.g. a host name), under either prefix; NA if NAME is absent.
+metric_matching() {
+	awk -v a="lastgasp_$1" -v b="lastgaspd_$1" -v sub_="$2" '
+		{ split($1, p, "{") } p[1]==a || p[1]==b { f=1; if (index($1, sub_)) s+=$NF }
+		END { if (f) printf "%.0f\n", s; else print "NA" }' "$WORK/metrics"
+}
+
+nc_metric() { metric "lastgasp_netconsole_$1" "lastgaspd_netconsole_$1"; }
+na0() { [[ $1 == NA ]] && echo 0 || echo "$1"; }
 
 field() { # field KEY LINE: value of KEY=value in LINE
 	sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$2"
 }
 
-# trial RATE MAXMEM: sets SENT STORED SKIPPED LOST DROPPED KDROPS HWM ACTUAL OK
-trial() {
-	local rate=$1 maxmem=$2 port=$((20000 + RANDOM % 20000))
-	local dir=$WORK/t$port
+pct() { # pct NUM DEN: NUM/DEN in percent, 3 decimals
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", 100 * a / b; else print "NA" }'
+}
+
+# start_collector DIR [lastgaspd flags...]: sets PID PORT HPORT
+start_collector() {
+	local dir=$1
+	shift
 	mkdir -p "$dir"
-	"$LGD" -netconsole "127.0.0.1:$port" -http "127.0.0.1:$((port + 1))" -store "$dir/store" \
-		-max-memory "$maxmem" 2>"$dir/lastgaspd.log" &
-	PID=$!
-	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$((port + 1))/metrics" >/dev/null 2>&1 && break
-		sleep 0.05
+	for _ in 1 2 3 4 5; do
+		PORT=$((20000 + RANDOM % 20000)) HPORT=$((PORT + 1))
+		"$LGD" -netconsole "127.0.0.1:$PORT" -http "127.0.0.1:$HPORT" -store "$dir/store" "$@" 2>>"$dir/lastgaspd.log" &
+		PID=$!
+		for _ in $(seq 100); do
+			curl -sf "http://127.0.0.1:$HPORT/metrics" >/dev/null 2>&1 && return 0
+			kill -0 "$PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$PID" 2>/dev/null || true
+		wait "$PID" 2>/dev/null || true
+		PID=
 	done
-	local k0 k1 out
-	k0=$(rcvbuf_errors)
-	out=$("$LOAD" -addr "127.0.0.1:$port" -hosts "$HOSTS" -rate "$rate" -count $((rate * TRIAL)))
-	sleep 0.6 # reorder waits and the flush tick
-	curl -sf "http://127.0.0.1:$((port + 1))/metrics" >"$WORK/metrics"
+	echo "bench-collector: collector did not start; see $dir/lastgaspd.log" >&2
+	cat "$dir/lastgaspd.log" >&2
+	exit 1
+}
+
+# settle: wait (up to SETTLE seconds, default 120) until the collector has
+# read and written everything: its datagram, message and file-open counters
+# stop moving for a second. Leaves /metrics in $WORK/metrics and the peak
+# RSS in HWM (KiB).
+settle() {
+	local prev=x cur still=0
+	for _ in $(seq $((${SETTLE:-120} * 4))); do
+		curl -sf -m 5 "http://127.0.0.1:$HPORT/metrics" >"$WORK/metrics" || true
+		cur="$(nc_metric datagrams_total) $(nc_metric messages_total) $(metric lastgaspd_store_file_opens_total lastgasp_store_file_opens_total)"
+		if [[ $cur == "$prev" ]]; then
+			((++still >= 4)) && break
+		else
+			still=0
+		fi
+		prev=$cur
+		sleep 0.25
+	done
+	sleep 0.6 # the flush tick and reorder waits
+	curl -sf -m 5 "http://127.0.0.1:$HPORT/metrics" >"$WORK/metrics"
 	HWM=$(awk '/^VmHWM:/{print $2}' "/proc/$PID/status")
+}
+
+stop_collector() {
 	kill -TERM "$PID"
 	wait "$PID" || true
 	PID=
-	k1=$(rcvbuf_errors)
+}
+
+# count_store STORE BOOT [FLOODHOST]: sets LINES (message lines), OWN (lines
+# in <host>/<BOOT>/ naming that host), FLINES/FOWN (the same for lines
+# naming FLOODHOST), NOANN ("no announcement" notes), RLNOTED/FRLNOTED
+# (messages the "rate-limited N messages" notes report, all hosts and
+# FLOODHOST's directory).
+count_store() {
+	local out
+	out=$(find "$1" -name 'kernel.log*' -print0 | xargs -0 -r awk -v boot="$2" -v flood="${3:-}" '
+		/ lastgaspd: no announcement / { noann++ }
+		/ lastgaspd: rate-limited [0-9]+ messages/ && match($0, /rate-limited [0-9]+/) {
+			k = substr($0, RSTART + 13, RLENGTH - 13); rl += k
+			n = split(FILENAME, p, "/"); if (p[n-2] == flood) frl += k
+		}
+		$3 ~ /^seq=[0-9]+$/ && $2 ~ /^[0-7]$/ {
+			n = split(FILENAME, p, "/"); dirhost = p[n-2]; dirboot = p[n-1]
+			named = $5
+			if (named == "lastgasp:" && match($0, / host=[^ ]+/)) named = substr($0, RSTART + 6, RLENGTH - 6)
+			own = (named == dirhost && dirboot == boot)
+			lines++; owns += own
+			if (named == flood) { fl++; fo += own }
+		}
+		END { printf "%d %d %d %d %d %d %d\n", lines, owns, fl, fo, noann, rl, frl }' |
+		# xargs runs awk once per batch of files: add up their sums.
+		awk '{ for (i = 1; i <= NF; i++) t[i] += $i } END { printf "%d %d %d %d %d %d %d\n", t[1], t[2], t[3], t[4], t[5], t[6], t[7] }')
+	read -r LINES OWN FLINES FOWN NOANN RLNOTED FRLNOTED <<<"${out:-0 0 0 0 0 0 0}"
+}
+
+# rate_limited: messages dropped by the collector's per-host rate limit:
+# its metric, or (if it exports none) what its log notes say.
+rate_limited() {
+	local m
+	m=$(metric lastgaspd_netconsole_rate_limited_total lastgasp_netconsole_rate_limited_total)
+	if [[ $m == NA ]]; then echo "$RLNOTED"; else echo "$m"; fi
+}
+
+newboot() { od -An -tx1 -N8 /dev/urandom | tr -d ' \n'; }
+
+# --- 256 hosts: zero-loss search -------------------------------------------
+
+# trial RATE MAXMEM: sets SENT STORED SKIPPED LOST DROPPED KDROPS HWM ACTUAL OK
+trial() {
+	local rate=$1 maxmem=$2 dir=$WORK/trial boot
+	boot=$(newboot)
+	start_collector "$dir" -max-memory "$maxmem"
+	local out
+	out=$("$LOAD" -addr "127.0.0.1:$PORT" -hosts "$HOSTS" -rate "$rate" -count $((rate * TRIAL)) -boot "$boot")
+	settle
+	SOCKDROPS=$(sock_drops "$PORT")
+	stop_collector
 	SENT=$(field messages "$out")
 	SKIPPED=$(field skipped "$out")
 	ACTUAL=$(field rate "$out")
-	STORED=$(cat "$dir"/store/*/*/kernel.log | grep -cE '^[^ ]+ [0-7] seq=' || true)
-	LOST=$(metric lastgaspd_netconsole_lost_messages_total)
-	DROPPED=$(metric lastgaspd_netconsole_dropped_total)
-	KDROPS=$((k1 - k0))
+	count_store "$dir/store" "$boot"
+	STORED=$LINES
+	LOST=$(na0 "$(nc_metric lost_messages_total)")
+	DROPPED=$(na0 "$(nc_metric dropped_total)")
+	RL=$(rate_limited)
+	KDROPS=$SOCKDROPS
 	OK=0
-	if [[ $STORED -eq $SENT && $LOST -eq $SKIPPED && $DROPPED -eq 0 && $KDROPS -eq 0 ]]; then OK=1; fi
-	printf 'rate %7d msg/s (sent at %6s): sent %8d stored %8d lost %6d (deliberate %5d) dropped %5d kernel RcvbufErrors %6d peak RSS %4d MiB %s\n' \
-		"$rate" "$ACTUAL" "$SENT" "$STORED" "$LOST" "$SKIPPED" "$DROPPED" "$KDROPS" $((HWM / 1024)) \
+	if [[ $STORED -eq $SENT && $LOST -eq $SKIPPED && $DROPPED -eq 0 && $RL -eq 0 && $KDROPS -eq 0 ]]; then OK=1; fi
+	printf 'rate %7d msg/s (sent at %6s): sent %8d stored %8d lost %6d (deliberate %5d) dropped %5d rate-limited %5d kernel drops %6d peak RSS %4d MiB %s\n' \
+		"$rate" "$ACTUAL" "$SENT" "$STORED" "$LOST" "$SKIPPED" "$DROPPED" "$RL" "$KDROPS" $((HWM / 1024)) \
 		"$([[ $OK == 1 ]] && echo zero-loss || echo LOSS)"
 	rm -rf "$dir"
 }
 
-good=0 good_actual=0 good_hwm=0 bad=0
-rate=$START
-while ((rate <= CEIL)); do
-	trial "$rate" 0
-	if [[ $OK == 1 ]]; then
-		good=$rate good_actual=${ACTUAL%.*} good_hwm=$HWM
-		rate=$((rate * 2))
-	else
-		bad=$rate
-		break
-	fi
-done
-if ((good == 0)); then
-	echo "bench-collector: loss even at $START msg/s" >&2
-	exit 1
-fi
-if ((bad > 0)); then
-	for _ in $(seq "$BISECT"); do
-		mid=$(((good + bad) / 2))
-		trial "$mid" 0
+GOOD=
+search() {
+	local good=0 good_actual=0 good_hwm=0 bad=0 rate=$START
+	while ((rate <= CEIL)); do
+		trial "$rate" 0
 		if [[ $OK == 1 ]]; then
-			good=$mid good_actual=${ACTUAL%.*}
-			((HWM > good_hwm)) && good_hwm=$HWM
+			good=$rate good_actual=${ACTUAL%.*} good_hwm=$HWM
+			rate=$((rate * 2))
 		else
-			bad=$mid
+			bad=$rate
+			break
 		fi
 	done
-fi
-# Confirm with a fresh run (the edge is noisy: back off 10% until a run at
-# the rate is clean again); its peak RSS counts too.
-for _ in 1 2 3 4; do
-	trial "$good" 0
-	((HWM > good_hwm)) && good_hwm=$HWM
-	if [[ $OK == 1 ]]; then good_actual=${ACTUAL%.*}; break; fi
-	good=$((good * 9 / 10))
-	good_actual=$good
-done
+	if ((good == 0)); then
+		echo "bench-collector: loss even at $START msg/s" >&2
+		return 1
+	fi
+	if ((bad > 0)); then
+		for _ in $(seq "$BISECT"); do
+			mid=$(((good + bad) / 2))
+			trial "$mid" 0
+			if [[ $OK == 1 ]]; then
+				good=$mid good_actual=${ACTUAL%.*}
+				((HWM > good_hwm)) && good_hwm=$HWM
+			else
+				bad=$mid
+			fi
+		done
+	fi
+	# Confirm with a fresh run (the edge is noisy: back off 10% until a run
+	# at the rate is clean again); its peak RSS counts too.
+	for _ in 1 2 3 4; do
+		trial "$good" 0
+		((HWM > good_hwm)) && good_hwm=$HWM
+		if [[ $OK == 1 ]]; then good_actual=${ACTUAL%.*}; break; fi
+		good=$((good * 9 / 10))
+		good_actual=$good
+	done
+	GOOD=$good
 
-trial $((good * 2)) "$MAXMEM"
-missing=$((SENT - STORED))
-counted=$((LOST - SKIPPED + DROPPED))
-echo "at 2x ($((good * 2)) msg/s, -max-memory $((MAXMEM >> 20)) MiB): sent $SENT, stored $STORED, missing $missing;" \
-	"collector counted $((LOST - SKIPPED)) lost in gaps + $DROPPED dropped = $counted; kernel RcvbufErrors $KDROPS datagrams"
-note="(counted)"
-if ((counted != missing)); then note="(counted $counted of them)"; fi
-echo "zero-loss rate: $good_actual msg/s, peak RSS: $((good_hwm / 1024)) MiB, at 2x: RSS $((HWM / 1024)) MiB, dropped $missing $note"
+	trial $((good * 2)) "$MAXMEM"
+	local missing=$((SENT - STORED)) counted=$((LOST - SKIPPED + DROPPED + RL)) note="(counted)"
+	echo "at 2x ($((good * 2)) msg/s, -max-memory $((MAXMEM >> 20)) MiB): sent $SENT, stored $STORED, missing $missing;" \
+		"collector counted $((LOST - SKIPPED)) lost in gaps + $DROPPED dropped + $RL rate-limited = $counted; kernel drops on its sockets $KDROPS datagrams"
+	if ((counted != missing)); then note="(counted $counted of them)"; fi
+	echo "zero-loss rate: $good_actual msg/s, peak RSS: $((good_hwm / 1024)) MiB, at 2x: RSS $((HWM / 1024)) MiB, dropped $missing $note"
+}
+
+# --- many hosts from distinct source addresses ------------------------------
+
+# fleet_trial HOSTS RATE COUNT [load flags...]: one raw-mode trial; sets OUT
+# (the load generator's summary), SENT SKIPPED SECONDS ACTUAL LOST DROPPED
+# KDROPS HWM OPENS BOOT and the count_store figures. Extra load flags come
+# after FLEET_LOAD_ARGS.
+fleet_trial() {
+	local hosts=$1 rate=$2 count=$3 dir=$WORK/fleet k0 k1
+	shift 3
+	BOOT=$(newboot)
+	start_collector "$dir"
+	k0=$(rcvbuf_errors)
+	# shellcheck disable=SC2086 # FLEET_LOAD_ARGS is a list of flags
+	OUT=$("$LOAD" -addr "127.0.0.1:$PORT" -sources raw -hosts "$hosts" -rate "$rate" -count "$count" -boot "$BOOT" $FLEET_LOAD_ARGS "$@")
+	settle
+	k1=$(rcvbuf_errors)
+	SOCKDROPS=$(sock_drops "$PORT")
+	LOST=$(na0 "$(nc_metric lost_messages_total)")
+	DROPPED=$(na0 "$(nc_metric dropped_total)")
+	OPENS=$(metric lastgaspd_store_file_opens_total lastgasp_store_file_opens_total)
+	RLMETRIC=$(metric lastgaspd_netconsole_rate_limited_total lastgasp_netconsole_rate_limited_total)
+	FRLMETRIC=$(metric_matching netconsole_host_rate_limited_total "host=\"${FLOODNAME:-}\"")
+	stop_collector
+	KDROPS=$((k1 - k0))
+	SENT=$(field messages "$OUT")
+	SKIPPED=$(field skipped "$OUT")
+	SECONDS_=$(field seconds "$OUT")
+	ACTUAL=$(field rate "$OUT")
+	ACTUAL=${ACTUAL%.*}
+	count_store "$dir/store" "$BOOT" "${FLOODNAME:-}"
+	RL=$(rate_limited)
+	STORE_DU=$(du -sm "$dir/store" | cut -f1)
+	if [[ -n ${KEEP:-} ]]; then
+		mkdir -p "$KEEP"
+		cp "$WORK/metrics" "$KEEP/$hosts.metrics"
+		cp "$dir/lastgaspd.log" "$KEEP/$hosts.lastgaspd.log"
+		echo "$OUT" >"$KEEP/$hosts.load"
+	fi
+	rm -rf "$dir"
+}
+
+# detail: the counters behind a fleet line.
+detail() {
+	echo "  sent $SENT (deliberately skipped $SKIPPED), stored $LINES, filed under own host $OWN ($(pct "$OWN" "$SENT")%)," \
+		"collector lost $LOST dropped $DROPPED rate-limited $RLMETRIC (noted in logs $RLNOTED), kernel drops on its sockets $SOCKDROPS datagrams (RcvbufErrors system-wide $KDROPS), 'no announcement' notes $NOANN," \
+		"files opened $OPENS, store ${STORE_DU} MiB"
+}
+
+fleet() {
+	fleet_trial "$FLEET_HOSTS" "$FLEET_RATE" $((FLEET_RATE * FLEET_TRIAL))
+	local counted fdr=NA
+	counted=$((LINES + LOST + DROPPED + RL))
+	[[ $OPENS != NA ]] && fdr=$(awk -v o="$OPENS" -v s="$SECONDS_" 'BEGIN { printf "%.0f", o / s }')
+	echo "hosts=$FLEET_HOSTS rate=$ACTUAL msg/s stored=$(pct "$LINES" "$SENT")% counted=$(pct "$counted" $((SENT + SKIPPED)))% peak RSS=$((HWM / 1024)) MiB fd-opens/s=$fdr"
+	detail
+}
+
+filing() {
+	fleet_trial "$FILING_HOSTS" "$FILING_RATE" $((FILING_RATE * FILING_TRIAL))
+	echo "hosts=$FILING_HOSTS announced, rate=$ACTUAL msg/s: filed under own host=$(pct "$OWN" "$SENT")% (of those stored: $(pct "$OWN" "$LINES")%) stored=$(pct "$LINES" "$SENT")% peak RSS=$((HWM / 1024)) MiB"
+	detail
+}
+
+flood() {
+	local rate=${FLOOD_RATE:-${GOOD:-50000}} normal fsent frate
+	FLOODNAME=load-0255
+	fleet_trial 256 "$rate" $((rate * FLOOD_TRIAL)) -flood-host 255
+	fsent=$(field flood "$OUT")
+	frate=$(field flood_rate "$OUT")
+	normal=$((SENT - fsent))
+	# rate-limited is the collector's total (all hosts); the logs' notes
+	# tell the flooder's part from the others'.
+	echo "flood: 255 hosts at $ACTUAL msg/s + $FLOODNAME at ${frate%.*} msg/s: normal hosts stored=$(pct $((LINES - FLINES)) "$normal")%" \
+		"filed=$(pct $((OWN - FOWN)) "$normal")%; flooder sent $fsent stored $FLINES rate-limited=$RLMETRIC" \
+		"(noted in its log $FRLNOTED, in the others' $((RLNOTED - FRLNOTED)); its own sample in /metrics $FRLMETRIC); peak RSS=$((HWM / 1024)) MiB"
+	detail
+	FLOODNAME=
+}
+
+million() {
+	fleet_trial "$MILLION_HOSTS" "$MILLION_RATE" $((2 * MILLION_HOSTS))
+	echo "hosts=$MILLION_HOSTS (1 announcement + 1 message + trailer each) rate=$ACTUAL msg/s: peak RSS=$((HWM / 1024)) MiB stored=$(pct "$LINES" "$SENT")% filed=$(pct "$OWN" "$SENT")%"
+	detail
+}
+
+# Other work on the machine skews every figure: say how busy it was.
+echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the bench; collector $("$LGD" -h 2>&1 | head -0)$(realpath "$LGD")"
+if want SEARCH_ONLY; then search; fi
+if want FLEET_ONLY; then fleet; fi
+if want FILING_ONLY; then filing; fi
+if want FLOOD_ONLY; then flood; fi
+if want MILLION_ONLY; then million; fi
