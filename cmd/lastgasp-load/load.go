@@ -353,7 +353,6 @@ func trailers(ctx context.Context, cfg Config, emitters []emitter, mine [][]*hos
 		return Result{}
 	}
 	results := make([]Result, len(emitters))
-	const text = "lastgasp-load: done"
 	start := time.Now()
 	var wg sync.WaitGroup
 	for g, e := range emitters {
@@ -376,7 +375,7 @@ func trailers(ctx context.Context, cfg Config, emitters []emitter, mine [][]*hos
 				if hs[next] == flooder {
 					r = floodRes
 				}
-				gen.send(hs[next], text, e, r)
+				gen.send(hs[next], hs[next].name+" lastgasp-load: done", e, r)
 				next++
 			}, func() { e.flush(&results[g]) })
 			e.flush(&results[g])

@@ -73,7 +73,7 @@ func (s *sink) loop() {
 			if a, ok := announce.Parse(p.Text); ok {
 				tl.host, tl.boot = a.Host, a.Boot
 				s.hostSrc[a.Host] = src
-			} else if tl.host != "" && !strings.HasPrefix(p.Text, tl.host+" ") && !strings.HasPrefix(p.Text, "lastgasp-load: done") {
+			} else if tl.host != "" && !strings.HasPrefix(p.Text, tl.host+" ") {
 				tl.wrongHost++
 			}
 		}

@@ -7,8 +7,8 @@
 // message is longer than netconsole's 1000-byte payload and goes out in
 // ncfrag fragments, and every -gap-every'th sequence number is skipped on
 // purpose (a deliberate gap the collector must report). After the load and
-// a -trailer pause every host sends one last message, so that a collector
-// sees each loss as a gap. It prints what it sent:
+// a -trailer pause every host sends one last message (naming it too), so
+// that a collector sees each loss as a gap. It prints what it sent:
 //
 //	sent: hosts=256 messages=200000 datagrams=208000 fragmented=4000 gaps=200 skipped=200 errors=0 seconds=2.00 rate=100000
 //
