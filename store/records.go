@@ -637,8 +637,11 @@ func readEntry(p string) (*recordEntry, RecordMeta, error) {
 	var m RecordMeta
 	if b, err := os.ReadFile(p + MetaSuffix); err == nil {
 		e.bytes += int64(len(b))
-		if json.Unmarshal(b, &m) != nil || ship.CheckDigest(m.Digest) != nil {
+		if json.Unmarshal(b, &m) != nil {
 			m = RecordMeta{}
+		}
+		if ship.CheckDigest(m.Digest) != nil {
+			m.Digest = "" // hashed below
 		}
 	}
 	e.digest = m.Digest

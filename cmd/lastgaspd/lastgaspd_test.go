@@ -91,40 +91,7 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-func TestParseLogLine(t *testing.T) {
-	for _, tt := range []struct {
-		name, line, seq, text string
-		ok                    bool
-	}{
-		{"extended", "2026-11-25T16:04:05.123Z 0 seq=812 ts=3.163223 Kernel panic - not syncing: x", "812", "Kernel panic - not syncing: x", true},
-		{"legacy", "2026-11-25T16:04:05Z - - - [    3.1] Kernel panic - not syncing: x", "", "[    3.1] Kernel panic - not syncing: x", true},
-		{"note", "2026-11-25T16:04:05Z lastgaspd: gap seq=1-2 lost=2", "", "", false},
-		{"bad time", "yesterday 0 seq=1 ts=0.1 x", "", "", false},
-		{"bad level", "2026-11-25T16:04:05Z 9 seq=1 ts=0.1 x", "", "", false},
-		{"empty", "", "", "", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, seq, text, ok := parseLogLine(tt.line)
-			if seq != tt.seq || text != tt.text || ok != tt.ok {
-				t.Errorf("parseLogLine(%q) = %q, %q, %v, want %q, %q, %v", tt.line, seq, text, ok, tt.seq, tt.text, tt.ok)
-			}
-		})
-	}
-}
-
-func FuzzParseLogLine(f *testing.F) {
-	f.Add("2026-11-25T16:04:05.123Z 0 seq=812 ts=3.163223 Kernel panic - not syncing: x")
-	f.Add("2026-11-25T16:04:05Z - - - text")
-	f.Add("2026-11-25T16:04:05Z lastgaspd: reboot seq=1 expected=9")
-	f.Fuzz(func(t *testing.T, line string) {
-		_, _, text, ok := parseLogLine(line)
-		if ok && !strings.HasSuffix(line, text) {
-			t.Fatalf("parseLogLine(%q) text %q is not the line's end", line, text)
-		}
-	})
-}
-
-func TestListCrashes(t *testing.T) {
+func TestCrashesCommand(t *testing.T) {
 	root := t.TempDir()
 	write := func(rel, data string) {
 		p := filepath.Join(root, rel)
@@ -133,36 +100,23 @@ func TestListCrashes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// host a: a live panic in kernel.log, then a record of it uploaded later.
-	write("a/b1/kernel.log", "2026-11-25T16:00:00Z 6 seq=1 ts=0.1 booting\n"+
-		"2026-11-25T16:00:05Z 0 seq=812 ts=3.163223 Kernel panic - not syncing: sysrq triggered crash\n"+
-		"2026-11-25T16:00:06Z lastgaspd: gap seq=813-813 lost=1\n")
+	// host a: a live panic in kernel.log, then a record of it uploaded
+	// later; both are shown, apart.
+	write("a/b1/kernel.log", "2026-11-25T16:00:00Z 6 seq=1 ts=0.100000 booting\n"+
+		"2026-11-25T16:00:05Z 0 seq=812 ts=3.163223 Kernel panic - not syncing: sysrq triggered crash\n")
 	meta, _ := json.Marshal(ship.Metadata{Host: "a", RecordName: "dmesg-ramoops-0", Received: time.Date(2026, 11, 25, 16, 1, 0, 0, time.UTC)})
 	write("a/crash/dmesg-ramoops-0.0123456789abcdef.json", string(meta))
 	write("a/crash/dmesg-ramoops-0.0123456789abcdef", "Panic#1 Part1\n<0>[    3.163223] Kernel panic - not syncing: sysrq triggered crash\n")
-	// host b: only a log without panic; host c: an orphaned metadata file.
-	write("b/boot-unknown/kernel.log", "2026-11-25T16:00:00Z - - - hello\n")
-	write("c/crash/dmesg-ramoops-0.aa.json", string(meta))
-	// host d: an Oops in a legacy log.
-	write("d/boot-unknown/kernel.log", "2026-11-25T15:00:00Z - - - [   10.0] Oops: general protection fault\n")
 
-	got, err := listCrashes(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Crash{
-		{Host: "a", Time: time.Date(2026, 11, 25, 16, 1, 0, 0, time.UTC), Line: "Kernel panic - not syncing: sysrq triggered crash", Source: "crash/dmesg-ramoops-0.0123456789abcdef"},
-		{Host: "d", Time: time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC), Line: "Oops: general protection fault", Source: "boot-unknown/kernel.log"},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("listCrashes mismatch (-want +got):\n%s", diff)
-	}
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"crashes", "-store", root}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "2026-11-25T16:01:00Z  Kernel panic - not syncing: sysrq triggered crash") {
-		t.Errorf("crashes output:\n%s", out.String())
+	want := "HOST  FROM                     WHEN                  PANIC" + strings.Repeat(" ", 46) + "SOURCE\n" +
+		"a     record                   2026-11-25T16:01:00Z  Kernel panic - not syncing: sysrq triggered crash  crash/dmesg-ramoops-0.0123456789abcdef\n" +
+		"a     netconsole (unverified)  2026-11-25T16:00:05Z  Kernel panic - not syncing: sysrq triggered crash  b1/kernel.log seq=812\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("lastgaspd crashes (-want +got):\n%s", diff)
 	}
 	out.Reset()
 	writeCrashes(&out, nil)

@@ -63,6 +63,7 @@ type config struct {
 	netconsole, http, store string
 	maxRecord               int64
 	web                     httpConfig
+	records                 recordsConfig
 	sockets, rcvbuf         int
 	maxMemory               int64
 	forward                 string
@@ -112,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.store, "store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
 	fs.Int64Var(&c.maxRecord, "max-record-size", 16<<20, "largest crash record accepted, bytes")
 	addHTTPFlags(fs, &c.web)
+	addRecordFlags(fs, &c.records)
 	fs.IntVar(&c.sockets, "sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
 	fs.IntVar(&c.rcvbuf, "rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
 	fs.Int64Var(&c.maxMemory, "max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
@@ -150,7 +152,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.rotateSize < 0 || c.rotateKeep < 0 || c.retention < 0 {
 		return config{}, errors.New("-rotate-size, -rotate-keep and -retention must not be negative")
 	}
-	if err := c.web.check(); err != nil {
+	if err := errors.Join(c.web.check(), c.records.check()); err != nil {
 		return config{}, err
 	}
 	return c, nil
@@ -189,7 +191,14 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook(),
 		MaxHosts: c.rx.maxHosts, MaxActive: c.rx.maxActive, HostTTL: c.rx.hostTTL, WriteDelay: c.rx.writeDelay,
 		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store)}
-	up := uploadServer(c, nil, st.PrevBootDir, logger)
+	recs, err := newRecords(c, logger)
+	if err != nil {
+		for _, conn := range conns {
+			conn.Close()
+		}
+		return err
+	}
+	up := uploadServer(c, recs, st.PrevBootDir, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
@@ -201,15 +210,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		ms.journal = sinks.journal.Stats
 	}
 	mux.Handle("/metrics", metricsHandler(ms, logger))
-	mux.HandleFunc("/crashes", func(w http.ResponseWriter, _ *http.Request) {
-		cs, err := listCrashes(c.store)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		writeCrashes(w, cs)
-	})
+	mux.Handle("/crashes", crashesHandler(&store.CrashIndex{Root: c.store, Records: recs}))
 	web, err := listenHTTP(c, mux, st, len(conns), logger)
 	if err != nil {
 		for _, conn := range conns {
@@ -233,7 +234,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	if c.retention > 0 {
 		sw := &retention.Sweeper{
 			Root: c.store, MaxAge: c.retention, Logf: logger.Printf,
-			Exclusive: st.Exclusive, RemoveRecord: up.RemoveRecord,
+			Exclusive: st.Exclusive, Records: recs,
 		}
 		go func() { sw.Run(sweepCtx); close(sweepDone) }()
 	} else {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lastgasp/lastgasp/store"
@@ -19,18 +20,17 @@ const (
 	DefaultInterval = time.Hour
 )
 
-// metaSuffix ends the name of a crash record's metadata file.
-const metaSuffix = ".json"
-
 // Sweeper removes boot directories and crash records older than MaxAge from
 // a store. A boot directory's age is that of its newest file (or of the
 // directory itself, if newer), so a boot still being written is never
 // removed; a crash record's age is that of the newer of its two files.
 //
 // Only what the collector writes is removed: logs and rotated logs
-// (store.IsLogName), crash records and their metadata, and then the
-// directories those leave empty. A boot directory holding anything else is
-// kept and reported. Host directories and <host>/crash are never removed.
+// (store.IsLogName), and crash records, their metadata and links as
+// store.Records removes them (Records.Expire, Records.RemoveLinks), and then
+// the directories those leave empty. A boot directory holding anything
+// else is kept and reported. Host directories and <host>/crash are never
+// removed.
 type Sweeper struct {
 	// Root is the store: <Root>/<host>/<boot>/ and <Root>/<host>/crash/.
 	// With Exclusive, it must be the Store's Root, spelled the same.
@@ -48,18 +48,17 @@ type Sweeper struct {
 	// boot directory dir: receiver.(*Store).Exclusive, which also writes
 	// out buffered lines first, so that their times count.
 	Exclusive func(dir string, fn func() error) error
-	// RemoveRecord, if set, removes the crash record whose data file is
-	// at path, then its metadata file path+".json", so that a record is
-	// never left without its metadata: pstore/ship/server's
-	// (*Server).RemoveRecord, which also forgets the record. Nil removes
-	// the two files in that order.
-	RemoveRecord func(path string) error
+	// Records holds the crash records; the upload server's, so that it
+	// forgets what is removed. Nil means one on Root.
+	Records *store.Records
+
+	once sync.Once
 }
 
 // Result counts what one Sweep removed.
 type Result struct {
 	Boots   int // boot directories
-	Records int // crash records (data and metadata) and orphaned metadata
+	Records int // crash records (data and metadata), assembled crashes and orphaned metadata
 }
 
 // Run sweeps now and then every Interval until ctx is done. Errors are
@@ -117,14 +116,13 @@ func (s *Sweeper) Sweep() (Result, error) {
 			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
-			dir := filepath.Join(hostDir, e.Name())
 			if e.Name() == store.CrashDir {
-				n, err := s.sweepRecords(dir, cutoff)
+				n, err := s.sweepRecords(h.Name(), cutoff)
 				res.Records += n
 				errs = append(errs, err)
 				continue
 			}
-			removed, err := s.sweepBoot(dir, cutoff)
+			removed, err := s.sweepBoot(h.Name(), e.Name(), cutoff)
 			if removed {
 				res.Boots++
 			}
@@ -147,77 +145,32 @@ func (s *Sweeper) logf(format string, args ...any) {
 	}
 }
 
-// sweepRecords removes the crash records in dir older than cutoff, and
-// metadata files older than cutoff whose record is gone.
-func (s *Sweeper) sweepRecords(dir string, cutoff time.Time) (int, error) {
-	ents, err := os.ReadDir(dir)
+func (s *Sweeper) records() *store.Records {
+	s.once.Do(func() {
+		if s.Records == nil {
+			s.Records = &store.Records{Root: s.Root}
+		}
+	})
+	return s.Records
+}
+
+// sweepRecords has the store remove what is older than cutoff in the crash
+// directory of the host directory host.
+func (s *Sweeper) sweepRecords(host string, cutoff time.Time) (int, error) {
+	gone, err := s.records().Expire(host, cutoff)
+	for _, g := range gone {
+		s.logf("retention: removed %s %s (written %s)", g.What, filepath.Join(s.Root, filepath.FromSlash(g.Path)), stamp(g.Time))
+	}
 	if err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
+		err = fmt.Errorf("retention: %w", err)
 	}
-	names := map[string]bool{}
-	for _, e := range ents {
-		names[e.Name()] = true
-	}
-	n := 0
-	var errs []error
-	for _, e := range ents {
-		name := e.Name()
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") {
-			continue // hidden: the upload server's temporary files
-		}
-		p := filepath.Join(dir, name)
-		if base, ok := strings.CutSuffix(name, metaSuffix); ok {
-			if names[base] {
-				continue // removed with its record
-			}
-			if t, ok := modTime(p); ok && t.Before(cutoff) {
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					errs = append(errs, fmt.Errorf("retention: %w", err))
-					continue
-				}
-				s.logf("retention: removed orphaned metadata %s (written %s)", p, stamp(t))
-				n++
-			}
-			continue
-		}
-		t, ok := modTime(p)
-		if mt, mok := modTime(p + metaSuffix); mok && mt.After(t) {
-			t = mt
-		}
-		if !ok || !t.Before(cutoff) {
-			continue
-		}
-		if err := s.removeRecord(p); err != nil {
-			errs = append(errs, fmt.Errorf("retention: crash record %s: %w", p, err))
-			continue
-		}
-		s.logf("retention: removed crash record %s (stored %s)", p, stamp(t))
-		n++
-	}
-	return n, errors.Join(errs...)
+	return len(gone), err
 }
 
-func (s *Sweeper) removeRecord(p string) error {
-	if s.RemoveRecord != nil {
-		return s.RemoveRecord(p)
-	}
-	return removeRecordFiles(p)
-}
-
-// removeRecordFiles removes a record's data file, then its metadata file.
-func removeRecordFiles(p string) error {
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.Remove(p + metaSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// sweepBoot removes the boot directory dir if nothing in it was modified
-// since cutoff.
-func (s *Sweeper) sweepBoot(dir string, cutoff time.Time) (removed bool, err error) {
+// sweepBoot removes the boot directory boot of the host directory host if
+// nothing in it was modified since cutoff.
+func (s *Sweeper) sweepBoot(host, boot string, cutoff time.Time) (removed bool, err error) {
+	dir := filepath.Join(s.Root, host, boot)
 	check := func() error {
 		newest, err := newestModTime(dir)
 		if err != nil {
@@ -226,7 +179,7 @@ func (s *Sweeper) sweepBoot(dir string, cutoff time.Time) (removed bool, err err
 		if !newest.Before(cutoff) {
 			return nil
 		}
-		if err := s.removeBoot(dir); err != nil {
+		if err := s.removeBoot(host, boot); err != nil {
 			return err
 		}
 		removed = true
@@ -244,8 +197,10 @@ func (s *Sweeper) sweepBoot(dir string, cutoff time.Time) (removed bool, err err
 	return removed, nil
 }
 
-// removeBoot removes the logs and crash record links in dir, then dir.
-func (s *Sweeper) removeBoot(dir string) error {
+// removeBoot removes the logs and crash record links of a boot directory,
+// then the directory.
+func (s *Sweeper) removeBoot(host, boot string) error {
+	dir := filepath.Join(s.Root, host, boot)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -258,7 +213,7 @@ func (s *Sweeper) removeBoot(dir string) error {
 				return err
 			}
 		case e.IsDir() && e.Name() == store.CrashDir:
-			if err := removeCrashLinks(p); err != nil {
+			if err := s.records().RemoveLinks(host, boot); err != nil {
 				return err
 			}
 		}
@@ -270,30 +225,6 @@ func (s *Sweeper) removeBoot(dir string) error {
 		return fmt.Errorf("kept, it holds files lastgaspd did not write: %w", err)
 	}
 	return nil
-}
-
-// removeCrashLinks removes the crash records in a boot directory's crash
-// directory, each data file before its metadata, then the directory.
-func removeCrashLinks(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if name := e.Name(); e.Type().IsRegular() && !strings.HasSuffix(name, metaSuffix) && !strings.HasPrefix(name, ".") {
-			if err := removeRecordFiles(filepath.Join(dir, name)); err != nil {
-				return err
-			}
-		}
-	}
-	for _, e := range ents { // orphaned metadata
-		if name := e.Name(); e.Type().IsRegular() && strings.HasSuffix(name, metaSuffix) && !strings.HasPrefix(name, ".") {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-		}
-	}
-	return os.Remove(dir)
 }
 
 // newestModTime returns the newest modification time of dir and anything
@@ -314,14 +245,6 @@ func newestModTime(dir string) (time.Time, error) {
 		return nil
 	})
 	return newest, err
-}
-
-func modTime(p string) (time.Time, bool) {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return fi.ModTime(), true
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

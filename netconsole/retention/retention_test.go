@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
 )
 
@@ -116,16 +118,16 @@ func TestSweep(t *testing.T) {
 		"h2/boot-unknown/kernel.log": 15 * day,
 	})
 	var logs []string
-	var removedRecords []string
+	recs := &store.Records{Root: root}
+	oldDigest := ship.Digest([]byte("h/crash/old.aa")) // tree writes each file's name into it
+	if _, ok, err := recs.Lookup("h", oldDigest); !ok || err != nil {
+		t.Fatalf("h/crash/old.aa not indexed before the sweep: %v", err)
+	}
 	sw := &Sweeper{
-		Root: root,
-		Now:  func() time.Time { return now },
-		Logf: func(format string, args ...any) { logs = append(logs, format) },
-		RemoveRecord: func(p string) error {
-			rel, _ := filepath.Rel(root, p)
-			removedRecords = append(removedRecords, filepath.ToSlash(rel))
-			return removeRecordFiles(p)
-		},
+		Root:    root,
+		Now:     func() time.Time { return now },
+		Logf:    func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) },
+		Records: recs,
 	}
 	res, err := sw.Sweep()
 	if err == nil || !strings.Contains(err.Error(), "h/notes") {
@@ -155,11 +157,16 @@ func TestSweep(t *testing.T) {
 	if diff := cmp.Diff(want, list(t, root)); diff != "" {
 		t.Errorf("left after Sweep (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"h/crash/old.aa", "h/crash/old.ff.dmesg.txt"}, removedRecords); diff != "" {
-		t.Errorf("RemoveRecord calls (-want +got):\n%s", diff)
+	if _, ok, _ := recs.Lookup("h", oldDigest); ok {
+		t.Errorf("h/crash/old.aa removed but still indexed: an upload of it would be a duplicate")
 	}
 	if n := len(logs); n != 6 { // 3 boots, a record, an assembled crash, an orphan
 		t.Errorf("%d lines logged, want 6: %q", n, logs)
+	}
+	for _, want := range []string{"removed crash record " + filepath.Join(root, "h/crash/old.aa"), "removed assembled crash", "removed orphaned metadata"} {
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("no log line with %q: %q", want, logs)
+		}
 	}
 
 	// Disabled: nothing goes.

@@ -265,6 +265,10 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 	if err := ship.CheckBootID(meta.BootID); err != nil {
 		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
 	}
+	if err := store.CheckBoot(meta.BootID); err != nil {
+		// The store's own names (crash, boot-unknown) cannot be boots.
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%s: %w", ship.HeaderBootID, err)
+	}
 	if err := ship.CheckKernelRelease(meta.KernelRelease); err != nil {
 		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
 	}

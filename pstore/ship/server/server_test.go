@@ -377,6 +377,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "hidden name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, ".upload-x"), code: 400, reason: "name"},
 		{name: "long name", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordName, strings.Repeat("a", 129)), code: 400, reason: "name"},
 		{name: "bad boot id", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderBootID, "a b"), code: 400, reason: "header"},
+		{name: "boot id crash", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderBootID, "crash"), code: 400, reason: "header"},
+		{name: "boot id boot-unknown", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderBootID, "boot-unknown"), code: 400, reason: "header"},
 		{name: "bad kernel release", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderKernelRelease, "6.1-\xc3\xa9"), code: 400, reason: "header"},
 		{name: "bad record time", path: ship.RecordPath("box-1", digest), hdr: with(ship.HeaderRecordTime, "yesterday"), code: 400, reason: "header"},
 		{name: "chunked", path: ship.RecordPath("box-1", digest), hdr: good, chunk: true, code: 411, reason: "length"},
