@@ -2,10 +2,13 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
@@ -117,4 +120,85 @@ func FuzzAssemble(f *testing.F) {
 			t.Fatalf("assembled %q, records.Assemble %q", got, want)
 		}
 	})
+}
+
+// dirBytes returns the bytes of the regular files in dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// TestRecordsHostQuota: the quota counts the bytes in the host's crash
+// directory (found again after a restart) and a record's size plus 4 KiB
+// for its metadata while it is stored.
+func TestRecordsHostQuota(t *testing.T) {
+	root := t.TempDir()
+	rec := func(c byte) []byte { return append([]byte{c}, bytes.Repeat([]byte("r"), 999)...) }
+	r := &Records{Root: root, HostQuota: -1}
+	var first Stored
+	for i := range 3 {
+		st, err := put(t, r, "h", "dmesg-ramoops-0", rec(byte('a'+i)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = st
+		}
+	}
+	used := dirBytes(t, filepath.Join(root, "h", "crash"))
+	need := int64(1000 + 4096)
+
+	r = &Records{Root: root, HostQuota: used + need - 1} // a restart, one byte short
+	_, err := put(t, r, "h", "dmesg-ramoops-0", rec('z'), "")
+	var qe *QuotaError
+	if !errors.As(err, &qe) || qe.Host != "h" || qe.Used != used || qe.Need != need || qe.Quota != used+need-1 {
+		t.Fatalf("record past the quota: %v, want a QuotaError for h: %d used, %d needed", err, used, need)
+	}
+	if st, err := put(t, r, "h", "dmesg-ramoops-0", rec('b'), ""); err != nil || !st.Duplicate {
+		t.Errorf("duplicate at the quota = %+v, %v; want a duplicate", st, err)
+	}
+	if _, err := put(t, r, "other", "dmesg-ramoops-0", rec('z'), ""); err != nil {
+		t.Errorf("another host, with its own quota: %v", err)
+	}
+	// Removing a record makes room.
+	if err := r.RemoveRecord(filepath.Join(root, first.Path)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(t, r, "h", "dmesg-ramoops-0", rec('z'), ""); err != nil {
+		t.Errorf("after a removal: %v, want room", err)
+	}
+}
+
+// TestRecordsMinFree: with the floor above the file system's free space
+// (statfs), nothing is written; with it below, the record is stored.
+func TestRecordsMinFree(t *testing.T) {
+	root := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	r := &Records{Root: root, MinFree: free + 1<<30}
+	_, err := put(t, r, "h", "dmesg-ramoops-0", []byte("x"), "")
+	var se *SpaceError
+	if !errors.As(err, &se) || se.Floor != r.MinFree {
+		t.Fatalf("Put under the floor = %v, want a SpaceError", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "h", "crash")); len(ents) != 0 {
+		t.Errorf("files written under the floor: %v", ents)
+	}
+	if free < 2<<20 {
+		t.Skipf("%d bytes free: too little to test a floor below it", free)
+	}
+	r = &Records{Root: root, MinFree: 1 << 20}
+	if _, err := put(t, r, "h", "dmesg-ramoops-0", []byte("x"), ""); err != nil {
+		t.Errorf("Put above the floor: %v", err)
+	}
 }

@@ -296,3 +296,27 @@ func TestSlowClientsDoNotStarve(t *testing.T) {
 		t.Errorf("descriptors ran out; log:\n%s", l)
 	}
 }
+
+func TestHTTPAndRecordFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The defaults README documents.
+	wantWeb := httpConfig{maxConns: 1024, maxConnsPerIP: 64, headerTimeout: 10 * time.Second, bodyTimeout: 10 * time.Second,
+		minRate: 4096, idleTimeout: time.Minute, writeTimeout: 30 * time.Second}
+	wantRecs := recordsConfig{maxAssembled: 4 << 20, hostQuota: 256 << 20, minFree: 256 << 20}
+	if c.web != wantWeb || c.records != wantRecs {
+		t.Errorf("defaults: %+v %+v, want %+v %+v", c.web, c.records, wantWeb, wantRecs)
+	}
+	c, err = parseFlags([]string{"-crash-quota", "0", "-min-free", "0", "-http-max-conns", "10"}, io.Discard)
+	if err != nil || c.records.hostQuota != 0 || c.records.minFree != 0 || c.web.maxConns != 10 {
+		t.Errorf("parseFlags = %+v, %v", c, err)
+	}
+	for _, bad := range [][]string{{"-http-max-conns", "0"}, {"-http-min-rate", "0"}, {"-http-idle-timeout", "0s"},
+		{"-max-assembled", "0"}, {"-crash-quota", "-1"}, {"-min-free", "-5"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) = nil error, want error", bad)
+		}
+	}
+}

@@ -784,3 +784,38 @@ func TestSlowBody(t *testing.T) {
 		})
 	}
 }
+
+// TestQuotaAndFloor: past the host's quota and below the free-space floor
+// the collector answers 507, says why, counts the reason and stores
+// nothing; the agent keeps the record.
+func TestQuotaAndFloor(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		recs   func(root string) *store.Records
+		reason string
+		says   string
+	}{
+		{"quota", func(root string) *store.Records { return &store.Records{Root: root, HostQuota: 100} }, "quota", "crash records quota exceeded"},
+		{"floor", func(root string) *store.Records { return &store.Records{Root: root, MinFree: 1 << 62} }, "low-space", "low on space"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newServer(t, func(s *Server) { s.Records = tt.recs(s.Root) })
+			resp := put(t, ts.URL+ship.RecordPath("box-1", ship.Digest(panicData)), string(panicData), map[string]string{ship.HeaderRecordName: "dmesg-ramoops-0"})
+			if resp.StatusCode != http.StatusInsufficientStorage {
+				t.Errorf("status = %d, want 507", resp.StatusCode)
+			}
+			r := record(t, t.TempDir(), "dmesg-ramoops-0", panicData)
+			_, err := newClient(ts.URL).Ship(context.Background(), r)
+			var se *ship.StatusError
+			if !errors.As(err, &se) || se.Code != 507 || !strings.Contains(se.Error(), tt.says) {
+				t.Errorf("Ship = %v, want 507 saying %q", err, tt.says)
+			}
+			if got := s.Stats().Rejected[tt.reason]; got < 2 {
+				t.Errorf("Rejected = %v, want %s counted", s.Stats().Rejected, tt.reason)
+			}
+			if got := files(t, s.Root); len(got) != 0 {
+				t.Errorf("files: %v", got)
+			}
+		})
+	}
+}
