@@ -682,7 +682,7 @@ func (r *Records) link(hostDir, bootRel, final string) (string, error) {
 	}
 	bootDir := filepath.Join(r.Root, hostDir, boot)
 	if fi, err := os.Lstat(bootDir); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("boot directory %s missing", bootRel)
+		return "", fmt.Errorf("boot directory %q missing", bootRel)
 	}
 	dir := filepath.Join(bootDir, CrashDir)
 	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -320,3 +320,59 @@ func TestHTTPAndRecordFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestSanitizedWriter(t *testing.T) {
+	var b strings.Builder
+	w := sanitizedWriter{&b}
+	w.Write([]byte("http: from a\nb\x1b[31m\u202e\n"))
+	if want := `http: from a\x0ab\x1b[31m\xe2\x80\xae` + "\n"; b.String() != want {
+		t.Errorf("sanitizedWriter wrote %q, want %q", b.String(), want)
+	}
+}
+
+// TestLogInjectionEndToEnd sends uploads with %0a, %1b and U+202E in the
+// URL to a running collector and reads its log: every line is lastgaspd's
+// own, without control or format characters.
+func TestLogInjectionEndToEnd(t *testing.T) {
+	udp, httpAddr := freePort(t, "udp"), freePort(t, "tcp")
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := &syncWriter{w: &strings.Builder{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-netconsole", udp, "-http", httpAddr, "-store", t.TempDir(), "-sockets", "1"}, io.Discard, logs)
+	}()
+	digest := ship.Digest([]byte("x"))
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range []string{"/v1/hosts/a%0alastgaspd:%20forged/records/" + digest, "/v1/hosts/a%1b%5b2J/records/" + digest, "/v1/hosts/%e2%80%aeb/records/" + digest} {
+		for {
+			req, _ := http.NewRequest(http.MethodPut, "http://"+httpAddr+p, strings.NewReader("x"))
+			req.Header.Set(ship.HeaderRecordName, "dmesg-ramoops-0")
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	cancel()
+	<-done
+	logs.mu.Lock()
+	text := logs.w.(*strings.Builder).String()
+	logs.mu.Unlock()
+	n := 0
+	for l := range strings.Lines(text) {
+		if !strings.HasPrefix(l, "lastgaspd: ") || strings.ContainsAny(strings.TrimSuffix(l, "\n"), "\r\x1b\u202e") {
+			t.Errorf("log line %q: forged, or holds a control or format character", l)
+		}
+		if strings.Contains(l, "400 host") {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d refusals logged, want 3; log:\n%s", n, text)
+	}
+}

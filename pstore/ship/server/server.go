@@ -234,7 +234,7 @@ func (s *Server) maxSize() int64 {
 // connection; start is when its headers were read.
 func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.Request) (ship.Ack, ship.Metadata, *reqError) {
 	if req.Method != http.MethodPut {
-		return ship.Ack{}, ship.Metadata{}, reject(http.StatusMethodNotAllowed, "method", "method %s not allowed", req.Method)
+		return ship.Ack{}, ship.Metadata{}, reject(http.StatusMethodNotAllowed, "method", "method %q not allowed", req.Method)
 	}
 	host, digest, ok := ship.ParsePath(req.URL.Path)
 	if !ok {

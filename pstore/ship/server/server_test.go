@@ -819,3 +819,39 @@ func TestQuotaAndFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestLogInjection: escapes in an upload's URL (a newline, ESC, U+202E)
+// reach the log quoted, as one line without control or format characters.
+func TestLogInjection(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	_, ts := newServer(t, func(s *Server) {
+		s.Logf = func(format string, args ...any) {
+			mu.Lock()
+			lines = append(lines, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}
+	})
+	digest := ship.Digest(panicData)
+	for _, p := range []string{
+		"/v1/hosts/box%0alastgaspd:%20forged%20line/records/" + digest,
+		"/v1/hosts/box%1b%5b31mred/records/" + digest,
+		"/v1/hosts/box%e2%80%aeevil/records/" + digest,
+		"/v1/%0a%1b/x",
+	} {
+		put(t, ts.URL+p, string(panicData), map[string]string{ship.HeaderRecordName: "dmesg-ramoops-0"})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 4 {
+		t.Fatalf("%d log lines, want 4: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		if strings.ContainsAny(l, "\n\r\x1b\u202e") {
+			t.Errorf("log line holds a control or format character: %q", l)
+		}
+	}
+	if want := `"/v1/hosts/box\nlastgaspd: forged line/records/`; !strings.Contains(lines[0], want) {
+		t.Errorf("log line %q, want the path quoted: %s", lines[0], want)
+	}
+}
