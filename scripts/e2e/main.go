@@ -52,6 +52,7 @@ var scenarios = map[string]Scenario{
 	"nic-vlan":                  nicVLAN,
 	"nic-vlan-dracut":           nicVLANDracut,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
+	"fleet-guest-among-many":    fleetGuestAmongMany,
 }
 
 func main() {
