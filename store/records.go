@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -338,7 +337,6 @@ func (r *Records) Put(meta RecordMeta, body io.Reader, linkBoot string) (Stored,
 			hs.mu.Unlock()
 			return Stored{}, err
 		}
-		removeStaleTemps(dir)
 		hs.synced = true
 	}
 	hs.reserved += need
@@ -759,23 +757,6 @@ func (r *Records) removeLocked(hs *recordHost, base string) error {
 		}
 	}
 	return nil
-}
-
-// staleTemp is how old a leftover temporary file must be before Put
-// removes it.
-const staleTemp = time.Hour
-
-// removeStaleTemps removes temporary files older than staleTemp in dir.
-func removeStaleTemps(dir string) {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), TempPrefix) {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
 }
 
 // hashReader hashes, counts and tees what it reads, and keeps the read

@@ -45,6 +45,40 @@ func (r *Records) Load() error {
 	return nil
 }
 
+// CleanTemps removes the temporary files in every host's crash directory.
+// Call it before the first Put, when they can only be left by a process
+// that died (kill -9, power loss) in the middle of an upload; nothing
+// refers to them. It returns how many it removed.
+func (r *Records) CleanTemps() (int, error) {
+	hosts, err := os.ReadDir(r.Root)
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, h := range hosts {
+		if !h.IsDir() || strings.HasPrefix(h.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(r.Root, h.Name(), CrashDir)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), TempPrefix) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("store: %w", err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
 // Expire removes from the crash directory of the host directory hostDir
 // the records (data, then metadata), assembled crash texts and orphaned
 // metadata files last written before cutoff, and forgets them, so that a

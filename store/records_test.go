@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,5 +201,32 @@ func TestRecordsMinFree(t *testing.T) {
 	r = &Records{Root: root, MinFree: 1 << 20}
 	if _, err := put(t, r, "h", "dmesg-ramoops-0", []byte("x"), ""); err != nil {
 		t.Errorf("Put above the floor: %v", err)
+	}
+}
+
+func TestRecordsCleanTemps(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"a/crash/.upload-1":                  "partial",
+		"a/crash/.upload-2":                  "partial metadata",
+		"b/crash/.upload-3":                  "partial",
+		"b/crash/dmesg-ramoops-0.0123456789": "record",
+		"b/b1/.upload-4":                     "not in a crash directory",
+		".lastgaspd/.upload-5":               "the collector's state",
+	})
+	r := &Records{Root: root}
+	n, err := r.CleanTemps()
+	if err != nil || n != 3 {
+		t.Errorf("CleanTemps = %d, %v; want 3", n, err)
+	}
+	for _, p := range []string{"a/crash/.upload-1", "a/crash/.upload-2", "b/crash/.upload-3"} {
+		if _, err := os.Stat(filepath.Join(root, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want removed", p, err)
+		}
+	}
+	for _, p := range []string{"b/crash/dmesg-ramoops-0.0123456789", "b/b1/.upload-4", ".lastgaspd/.upload-5"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s: %v, want kept", p, err)
+		}
 	}
 }

@@ -36,10 +36,18 @@ func (r recordsConfig) check() error {
 }
 
 // newRecords returns the store's crash records of configuration c, every
-// host indexed.
+// host indexed and the temporary files of uploads a killed collector left
+// removed.
 func newRecords(c config, logger *log.Logger) (*store.Records, error) {
 	recs := &store.Records{Root: c.store, MaxAssembled: c.records.maxAssembled, HostQuota: orNone(c.records.hostQuota),
 		MinFree: orNone(c.records.minFree), Logf: logger.Printf}
+	n, err := recs.CleanTemps()
+	if n > 0 {
+		logger.Printf("removed %d temporary files of uploads interrupted before the last start", n)
+	}
+	if err != nil {
+		logger.Printf("%v", err)
+	}
 	if err := recs.Load(); err != nil {
 		return nil, err
 	}

@@ -152,6 +152,12 @@ func TestHelperCollector(t *testing.T) {
 // startHelper runs lastgaspd with args in a child process limited to
 // nofile descriptors; its log goes to the returned function's result.
 func startHelper(t *testing.T, nofile int, args ...string) func() string {
+	_, logs := startHelperCmd(t, nofile, args...)
+	return logs
+}
+
+// startHelperCmd is startHelper, also returning the child.
+func startHelperCmd(t *testing.T, nofile int, args ...string) (*exec.Cmd, func() string) {
 	t.Helper()
 	enc, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCollector$")
@@ -165,7 +171,7 @@ func startHelper(t *testing.T, nofile int, args ...string) func() string {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	return func() string {
+	return cmd, func() string {
 		logs.mu.Lock()
 		defer logs.mu.Unlock()
 		return logs.w.(*strings.Builder).String()
@@ -374,5 +380,69 @@ func TestLogInjectionEndToEnd(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("%d refusals logged, want 3; log:\n%s", n, text)
+	}
+}
+
+// waitHTTP waits for a collector to answer on addr.
+func waitHTTP(t *testing.T, addr string, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector did not start; log:\n%s", logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestKilledMidUploadCleanedAtStart kills lastgaspd (SIGKILL) while an
+// upload's body is on its way: its temporary file stays behind until the
+// next start, which removes it; the retried upload is stored whole.
+func TestKilledMidUploadCleanedAtStart(t *testing.T) {
+	udp, httpAddr, root := freePort(t, "udp"), freePort(t, "tcp"), t.TempDir()
+	args := []string{"-netconsole", udp, "-http", httpAddr, "-store", root, "-sockets", "1"}
+	cmd, logs := startHelperCmd(t, 4096, args...)
+	waitHTTP(t, httpAddr, logs)
+	data := []byte("<0>[    3.1] Kernel panic - not syncing: killed collector\n")
+	c, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\n%s: dmesg-ramoops-0\r\nContent-Length: %d\r\n\r\n%s",
+		ship.RecordPath("box", ship.Digest(data)), ship.HeaderRecordName, len(data), data[:10])
+	temps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(root, "box", "crash", ".upload-*"))
+		return m
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(temps()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no temporary file while the body is on its way; log:\n%s", logs())
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(temps()) != 1 {
+		t.Fatalf("after kill -9: temporary files %q, want the interrupted upload's", temps())
+	}
+	_, logs = startHelperCmd(t, 4096, args...)
+	waitHTTP(t, httpAddr, logs)
+	if got := temps(); len(got) != 0 {
+		t.Errorf("after the restart: temporary files %q, want none", got)
+	}
+	if !strings.Contains(logs(), "removed 1 temporary files") {
+		t.Errorf("the restart does not say it removed the file; log:\n%s", logs())
+	}
+	cl := &ship.Client{BaseURL: "http://" + httpAddr, Host: "box", Attempts: 3, Backoff: 10 * time.Millisecond}
+	ack, err := cl.Ship(t.Context(), records.Record{Name: "dmesg-ramoops-0", Data: data, Size: int64(len(data)), ModTime: time.Now()})
+	if err != nil || ack.Duplicate {
+		t.Fatalf("retry = %+v, %v; want stored", ack, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, ack.Path)); err != nil || string(b) != string(data) {
+		t.Errorf("stored %q, %v; want the whole record", b, err)
 	}
 }
