@@ -6,6 +6,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,13 +192,22 @@ func (s *Store) Write(host, boot string, data []byte) error {
 	defer sh.mu.Unlock()
 	var errs []error
 	for len(data) > 0 {
-		chunk := s.fitting(sh, path, data)
-		of, rerr := s.openRotated(sh, path, len(chunk))
-		if rerr != nil {
-			errs = append(errs, rerr)
+		of, err := sh.open(path, s.BufferSize)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
 		}
-		if of == nil {
-			return errors.Join(errs...)
+		chunk := s.fitting(of.size, data)
+		if len(chunk) == 0 {
+			if err := s.rotate(sh, path); err != nil {
+				// Keep storing into the unrotated file.
+				errs = append(errs, err)
+				if of, err = sh.open(path, s.BufferSize); err != nil {
+					return errors.Join(append(errs, err)...)
+				}
+				chunk = data
+			} else {
+				continue
+			}
 		}
 		of.size += int64(len(chunk))
 		var werr error
@@ -216,37 +226,27 @@ func (s *Store) Write(host, boot string, data []byte) error {
 }
 
 // fitting returns the longest prefix of data, in whole lines, that fits in
-// the open log at path before RotateSize (or into an empty log if it is
-// full): a batch is split between files only at line boundaries, and only
-// a single line longer than RotateSize makes a file longer. sh.mu must be
-// held.
-func (s *Store) fitting(sh *storeShard, path string, data []byte) []byte {
+// a log of size bytes before RotateSize, or nil if the log must be rotated
+// first. A batch is split between files only at line boundaries, and only a
+// single line longer than RotateSize makes a file longer.
+func (s *Store) fitting(size int64, data []byte) []byte {
 	limit := s.RotateSize
 	if limit == 0 {
 		limit = DefaultRotateSize
 	}
-	if limit < 0 || int64(len(data)) <= limit {
-		size := int64(0)
-		if e, ok := sh.files[path]; ok {
-			size = e.Value.(*openFile).size
-		} else if fi, err := os.Stat(path); err == nil {
-			size = fi.Size()
-		}
-		if limit < 0 || size+int64(len(data)) <= limit {
-			return data
-		}
-		room := limit - size
-		if i := bytes.LastIndexByte(data[:max(room, 0)], '\n'); i >= 0 {
-			return data[:i+1]
-		}
-		// Nothing fits: openRotated rotates, then the whole fits.
+	if limit < 0 || size+int64(len(data)) <= limit {
 		return data
 	}
-	if i := bytes.LastIndexByte(data[:limit], '\n'); i >= 0 {
-		return data[:i+1]
+	if room := limit - size; room > 0 {
+		if i := bytes.LastIndexByte(data[:min(room, int64(len(data)))], '\n'); i >= 0 {
+			return data[:i+1]
+		}
+	}
+	if size > 0 {
+		return nil // rotate, then try again
 	}
 	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		return data[:i+1]
+		return data[:i+1] // one line longer than the limit
 	}
 	return data
 }
@@ -367,23 +367,33 @@ func (sh *storeShard) open(path string, bufSize int) (*openFile, error) {
 		sh.lru.MoveToFront(e)
 		return e.Value.(*openFile), nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("store: create log directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// The directory usually exists: try the open first. Opened with
+	// open(2) and os.NewFile, a blocking descriptor, so that the runtime
+	// does not try to register a regular file with its poller: at fleet
+	// scale the store opens tens of thousands of logs a second.
+	const flags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_CLOEXEC
 	sh.opens.Add(1)
-	if err != nil {
-		return nil, fmt.Errorf("store: open log: %w", err)
+	fd, err := unix.Open(path, flags, 0o640)
+	if errors.Is(err, unix.ENOENT) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store: create log directory: %w", err)
+		}
+		fd, err = unix.Open(path, flags, 0o640)
 	}
-	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("store: open log: %w", err)
+		return nil, fmt.Errorf("store: open log %s: %w", path, err)
 	}
+	var stat unix.Stat_t
+	if err := unix.Fstat(fd, &stat); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("store: open log %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	fi := struct{ size int64 }{stat.Size}
 	for len(sh.files) >= max(1, sh.maxOpen) {
 		sh.close(sh.lru.Back().Value.(*openFile).path)
 	}
-	of := &openFile{path: path, f: f, size: fi.Size()}
+	of := &openFile{path: path, f: f, size: fi.size}
 	if bufSize > 0 {
 		of.w = bufio.NewWriterSize(f, bufSize)
 	}

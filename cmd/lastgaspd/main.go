@@ -89,6 +89,7 @@ type rxFlags struct {
 	rateBurst           int
 	pins                []receiver.Pin
 	state               string
+	pprof               string
 }
 
 // pinFlag collects -pin flags.
@@ -138,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.rx.rateBurst, "rate-burst", receiver.DefaultRateBurst, "messages a host may send at once above -rate-limit (a panic or a boot log)")
 	fs.Var(pinFlag{&c.rx.pins}, "pin", "accept announcements of hosts matching a glob only from these networks: 'db-*=10.1.0.0/16,fd00::/64' (repeatable)")
 	fs.StringVar(&c.rx.state, "state", "", "file the netconsole sender identities are saved to each minute and at exit, so a restart files the rest of a boot correctly (default <store>/"+store.StateDir+"/sources; \"none\": not saved)")
+	fs.StringVar(&c.rx.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -174,6 +176,9 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	if err := os.MkdirAll(c.store, 0o755); err != nil {
 		return err
 	}
+	if c.rx.pprof != "" {
+		go func() { logger.Printf("pprof: %v", http.ListenAndServe(c.rx.pprof, pprofMux())) }()
+	}
 	sinks, err := newSinkSet(c, logger)
 	if err != nil {
 		return err
@@ -198,7 +203,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		}
 		return err
 	}
-	up := uploadServer(c, recs, st.PrevBootDir, logger)
+	up := uploadServer(c, recs, st, logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)

@@ -40,6 +40,7 @@ type ingest struct {
 	limitedIDs []*ident                  // idents with rate-limited messages not yet noted
 	wq         chan batch                // to the writer goroutine
 	wdone      chan struct{}             // closed when the writer is done
+	free       chan []byte               // written batches' buffers, for reuse
 
 	logLimits map[string]*logLimit
 	lastSweep time.Time
@@ -553,7 +554,11 @@ func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
 	if len(id.out) == 0 {
 		id.outSince = now.UnixNano()
 		if id.out == nil {
-			id.out = make([]byte, 0, max(256, 2*len(line)))
+			select {
+			case id.out = <-in.free:
+			default:
+				id.out = make([]byte, 0, max(1024, 2*len(line)))
+			}
 		}
 	}
 	id.out = append(id.out, line...)
@@ -640,6 +645,7 @@ func (in *ingest) startWriter() {
 	}
 	in.wq = make(chan batch, writeQueue)
 	in.wdone = make(chan struct{})
+	in.free = make(chan []byte, writeQueue)
 	go func() {
 		defer close(in.wdone)
 		var last time.Time
@@ -660,6 +666,12 @@ func (in *ingest) startWriter() {
 				}
 			}
 			in.pending.Add(-int64(len(b.data)))
+			if cap(b.data) <= 4*in.writeBytes {
+				select {
+				case in.free <- b.data[:0]:
+				default:
+				}
+			}
 		}
 	}()
 }
