@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/wire"
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
+	storepkg "github.com/lastgasp/lastgasp/store"
 )
 
 func TestRotationAndRetentionFlags(t *testing.T) {
@@ -46,7 +48,9 @@ func TestRotationAndRetentionFlags(t *testing.T) {
 
 // TestServeLinksRotatesAndSweeps runs the collector: netconsole from two
 // boots of a host, then an upload from the second, which must be linked
-// into the first boot's directory; small logs rotate; an old boot directory
+// into the first boot's directory only, once the boot index knows the
+// announcer's address, while a spoofer's announcement never steers a link
+// or the record row of /crashes; small logs rotate; an old boot directory
 // is removed at start.
 func TestServeLinksRotatesAndSweeps(t *testing.T) {
 	store := t.TempDir()
@@ -110,31 +114,84 @@ func TestServeLinksRotatesAndSweeps(t *testing.T) {
 		waitFor(boot+" rotated", func() bool { _, err := os.Stat(p); return err == nil })
 	}
 
-	data := []byte("<0>[    3.1] Kernel panic - not syncing: sysrq triggered crash\n")
-	rp := filepath.Join(t.TempDir(), "dmesg-ramoops-0")
-	os.WriteFile(rp, data, 0o600)
-	cl := &ship.Client{BaseURL: "http://" + httpAddr, Host: "box1", BootID: "b2", Attempts: 3, Backoff: time.Millisecond}
-	ack, err := cl.Ship(ctx, records.Record{Name: "dmesg-ramoops-0", Path: rp, Data: data, Size: int64(len(data)), ModTime: time.Now()})
+	// A spoofer elsewhere (127.0.0.2) announces a boot of box1 of its
+	// own, with a forged panic.
+	spoof, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, mustUDPAddr(t, udp))
 	if err != nil {
-		t.Fatalf("Ship = %v", err)
+		t.Fatal(err)
 	}
+	defer spoof.Close()
+	for i, text := range []string{"lastgasp: netconsole armed host=box1 boot=bX", "Kernel panic - not syncing: forged"} {
+		spoof.Write(wire.Format(wire.Packet{Extended: true, Seq: uint64(i), TimestampUsec: uint64(i), Text: text}))
+	}
+	waitFor("the spoofed boot's log", func() bool {
+		b, _ := os.ReadFile(filepath.Join(store, "box1", "bX", "kernel.log"))
+		return strings.Contains(string(b), "forged")
+	})
+
+	// From box1's address: a record of the boot before b2 (b1, announced
+	// from here), and one whose uploading boot never announced itself,
+	// whose crashed boot is thus the latest announced: the spoofer's.
+	ship1 := func(boot string, data []byte, at time.Time) ship.Ack {
+		t.Helper()
+		rp := filepath.Join(t.TempDir(), "dmesg-ramoops-0")
+		os.WriteFile(rp, data, 0o600)
+		cl := &ship.Client{BaseURL: "http://" + httpAddr, Host: "box1", BootID: boot, Attempts: 3, Backoff: time.Millisecond}
+		ack, err := cl.Ship(ctx, records.Record{Name: "dmesg-ramoops-0", Path: rp, Data: data, Size: int64(len(data)), ModTime: at})
+		if err != nil {
+			t.Fatalf("Ship = %v", err)
+		}
+		return ack
+	}
+	ack := ship1("b2", []byte("<0>[    3.1] Kernel panic - not syncing: sysrq triggered crash\n"), time.Now().Add(-time.Hour))
+	steered := ship1("b3", []byte("<0>[    3.1] Kernel panic - not syncing: the next one\n"), time.Now())
+
+	// Linked into b1 only once the store's boot index knows where each
+	// announcement came from (bootSources); never elsewhere.
+	_, sourcesKnown := any(&storepkg.Store{}).(bootSources)
 	link := filepath.Join(store, "box1", "b1", "crash", filepath.Base(ack.Path))
 	for _, p := range []string{link, link + ".json"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("crash record next to the crashed boot's log: %v", err)
+		if _, err := os.Stat(p); (err == nil) != sourcesKnown {
+			t.Errorf("crash record next to the crashed boot's log: %v, want linked %v", err, sourcesKnown)
 		}
 	}
+	filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(store, p)
+		if err == nil && strings.HasPrefix(d.Name(), filepath.Base(steered.Path)) && filepath.Dir(rel) != "box1/crash" {
+			t.Errorf("record of an unannounced boot linked at %s: a spoofed announcement steered it", rel)
+		}
+		return nil
+	})
 	resp, err := http.Get("http://" + httpAddr + "/crashes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := "record  "; !strings.Contains(string(body), "b1/crash/"+filepath.Base(ack.Path)) || !strings.Contains(string(body), want) {
-		t.Errorf("/crashes:\n%s\nwant the record linked in b1", body)
+	// The record row is the latest record's, in box1/crash; the forged
+	// panic shows only as an unverified netconsole line.
+	recordRow := regexp.MustCompile(`(?m)^box1 +record +\S+ +Kernel panic - not syncing: the next one +crash/` + regexp.QuoteMeta(filepath.Base(steered.Path)) + `$`)
+	if !recordRow.Match(body) {
+		t.Errorf("/crashes:\n%s\nwant box1's record row for %s", body, steered.Path)
+	}
+	forged := regexp.MustCompile(`(?m)^box1 +netconsole \(unverified\) +\S+ +Kernel panic - not syncing: forged +bX/kernel.log seq=1$`)
+	if !forged.Match(body) || strings.Count(string(body), "forged") != 1 {
+		t.Errorf("/crashes:\n%s\nwant the forged panic once, as an unverified netconsole line", body)
+	}
+	if !strings.Contains(logText(), "not linked into box1/bX/crash: that boot was announced from") {
+		t.Errorf("the refused link is not logged; log:\n%s", logText())
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run = %v, want nil after cancel", err)
 	}
+}
+
+func mustUDPAddr(t *testing.T, addr string) *net.UDPAddr {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,24 +29,29 @@ func sameFile(t *testing.T, a, b string) bool {
 func TestLinkToCrashedBoot(t *testing.T) {
 	digest := ship.Digest(panicData)
 	base := "dmesg-ramoops-0." + digest[:16]
+	client := netip.MustParseAddr("127.0.0.1") // httptest's clients
 	for _, tt := range []struct {
 		name      string
-		prev      string // what PrevBoot answers
-		mkdir     bool   // create the boot directory first
+		prev      string     // what PrevBoot answers
+		from      netip.Addr // and where that boot was announced from
+		mkdir     bool       // create the boot directory first
 		wantLinks bool
 	}{
-		{"linked", "box-1/b1", true, true},
-		{"unknown boot", "", true, false},
-		{"boot directory gone", "box-1/b1", false, false},
-		{"outside the store", "../b1", true, false},
-		{"too deep", "box-1/b1/crash", true, false},
+		{"linked", "box-1/b1", client, true, true},
+		{"announced from the same address, mapped", "box-1/b1", netip.MustParseAddr("::ffff:127.0.0.1"), true, true},
+		{"announced from another address", "box-1/b1", netip.MustParseAddr("127.0.0.2"), true, false},
+		{"announcer unknown", "box-1/b1", netip.Addr{}, true, false},
+		{"unknown boot", "", client, true, false},
+		{"boot directory gone", "box-1/b1", client, false, false},
+		{"outside the store", "../b1", client, true, false},
+		{"too deep", "box-1/b1/crash", client, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var gotHost, gotBoot string
 			s, ts := newServer(t, func(s *Server) {
-				s.PrevBoot = func(host, boot string) string {
+				s.PrevBoot = func(host, boot string) (string, netip.Addr) {
 					gotHost, gotBoot = host, boot
-					return tt.prev
+					return tt.prev, tt.from
 				}
 			})
 			bootDir := filepath.Join(s.Root, "box-1", "b1")
@@ -68,6 +74,9 @@ func TestLinkToCrashedBoot(t *testing.T) {
 			}
 			canon := filepath.Join(s.Root, filepath.FromSlash(ack.Path))
 			link := filepath.Join(bootDir, "crash", base)
+			if want := map[bool]uint64{true: 1}[tt.wantLinks]; s.Stats().Linked != want {
+				t.Errorf("Stats.Linked = %d, want %d", s.Stats().Linked, want)
+			}
 			if !tt.wantLinks {
 				if exists(t, link) || exists(t, link+".json") {
 					t.Errorf("%s linked, want not", link)

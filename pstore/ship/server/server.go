@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -64,11 +65,15 @@ type Server struct {
 	// PrevBoot, if set, returns the directory, relative to Root with '/'
 	// separators, of the logs of host's boot before uploadingBoot (the
 	// boot that crashed and left the record behind), or "" if it is not
-	// known. A stored record is then also hard-linked, with its metadata,
-	// into that directory's "crash" subdirectory; <host>/crash stays the
-	// canonical location. lastgaspd wires it to the netconsole receiver's
-	// Store.PrevBootDir.
-	PrevBoot func(host, uploadingBoot string) string
+	// known, and the address the netconsole announcement of that boot
+	// came from (invalid if not known). A stored record is then also
+	// hard-linked, with its metadata, into that directory's "crash"
+	// subdirectory, but only if the upload comes from that same address:
+	// announcements are unauthenticated UDP, and a sender elsewhere must
+	// not steer where an upload is filed. <host>/crash stays the
+	// canonical location either way. lastgaspd wires it to the store's
+	// boot index.
+	PrevBoot func(host, uploadingBoot string) (dir string, from netip.Addr)
 	// BodyTimeout and MinRate bound how slowly a body may arrive: by
 	// BodyTimeout after the request's headers plus one second per
 	// MinRate bytes read so far, the next byte must have arrived, else
@@ -107,6 +112,11 @@ type Stats struct {
 	// Assembled counts multi-part crashes assembled into one text, and
 	// Truncated those of them cut to the store's MaxAssembled.
 	Assembled, Truncated uint64
+	// Linked counts records hard-linked into the crashed boot's
+	// directory; Unlinked those not linked because the boot was
+	// announced from another address than the upload's, or from an
+	// unknown one.
+	Linked, Unlinked uint64
 }
 
 // Stats returns a snapshot of the Server's counters.
@@ -306,10 +316,7 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 	meta.Size = req.ContentLength
 
 	meta.Received = s.now().UTC()
-	var link string
-	if s.PrevBoot != nil && meta.BootID != "" {
-		link = s.PrevBoot(meta.Host, meta.BootID)
-	}
+	link := s.crashedBoot(req, meta)
 	body := io.Reader(req.Body)
 	if s.BodyTimeout >= 0 {
 		body = &rateReader{r: req.Body, rc: rc, start: start, size: meta.Size,
@@ -324,6 +331,9 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 		io.Copy(io.Discard, body)
 	}
 	if st.Linked != "" {
+		s.mu.Lock()
+		s.stats.Linked++
+		s.mu.Unlock()
 		s.logf("ship: host %s boot %s: %s linked into %s/crash", meta.Host, meta.BootID, st.Path, st.Linked)
 	}
 	if st.Assembled != "" {
@@ -334,6 +344,33 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 		s.logf("ship: host %s: crash %s: %d parts %s %s", meta.Host, meta.CrashID, meta.Parts, what, st.Assembled)
 	}
 	return ship.Ack{Digest: digest, Stored: true, Duplicate: st.Duplicate, Path: st.Path}, meta, nil
+}
+
+// crashedBoot returns the boot directory to link the record of meta into:
+// the boot before the uploading one, if it was announced from the address
+// the upload comes from.
+func (s *Server) crashedBoot(req *http.Request, meta ship.Metadata) string {
+	if s.PrevBoot == nil || meta.BootID == "" {
+		return ""
+	}
+	dir, from := s.PrevBoot(meta.Host, meta.BootID)
+	if dir == "" {
+		return ""
+	}
+	client, err := netip.ParseAddrPort(req.RemoteAddr)
+	if err == nil && from.IsValid() && from.Unmap() == client.Addr().Unmap() {
+		return dir
+	}
+	s.mu.Lock()
+	s.stats.Unlinked++
+	s.mu.Unlock()
+	announcer := "an unknown address"
+	if from.IsValid() {
+		announcer = from.Unmap().String()
+	}
+	s.logf("ship: host %s boot %s: not linked into %s/crash: that boot was announced from %s, the upload comes from %s",
+		meta.Host, meta.BootID, dir, announcer, req.RemoteAddr)
+	return ""
 }
 
 // classify maps an error of Records.Put to a response.
