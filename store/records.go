@@ -56,7 +56,8 @@ const (
 const metaReserve = 4 << 10
 
 // maxRecordRead bounds what is read of a record stored before its panic
-// line was kept in its metadata, to find that line.
+// line was kept in its metadata, to find that line: its tail, as a dmesg
+// record ends with the newest lines.
 const maxRecordRead = 4 << 20
 
 // File is the part of *os.File that Records writes a temporary file
@@ -650,12 +651,14 @@ func readEntry(p string) (*recordEntry, RecordMeta, error) {
 		}
 		defer f.Close()
 		var pl panicScanner
-		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(h, &pl), f); err != nil {
-			return nil, RecordMeta{}, fmt.Errorf("hash %s: %w", p, err)
-		}
 		if e.digest == "" {
+			h := sha256.New()
+			if _, err := io.Copy(io.MultiWriter(h, &pl), f); err != nil {
+				return nil, RecordMeta{}, fmt.Errorf("hash %s: %w", p, err)
+			}
 			e.digest = hex.EncodeToString(h.Sum(nil))
+		} else if _, err := io.Copy(&pl, io.NewSectionReader(f, max(0, fi.Size()-maxRecordRead), maxRecordRead)); err != nil {
+			return nil, RecordMeta{}, fmt.Errorf("read %s: %w", p, err)
 		}
 		line := pl.line()
 		m.PanicLine = &line
