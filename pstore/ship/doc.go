@@ -42,9 +42,12 @@
 // Errors: 403 when the client's certificate does not name the host (see
 // Transport), 400 for a malformed request (bad host, name, digest or header, a
 // body whose SHA-256 differs from the path, a body shorter than its
-// Content-Length), 404 for an unknown path, 405 for a method other than PUT,
-// 411 without Content-Length, 413 for a record larger than the collector
-// accepts, 507 when the collector's disk is full (ENOSPC or EDQUOT) and 500
+// Content-Length, a reserved boot id), 404 for an unknown path, 405 for a
+// method other than PUT, 408 for a body slower than the collector's
+// minimum rate, 411 without Content-Length, 413 for a record larger than
+// the collector accepts, 507 when the host's crash records quota is used
+// up, when storing the record would take the collector's disk below its
+// free-space floor, or when the disk is full (ENOSPC or EDQUOT), and 500
 // for other failures. Clients retry transport errors and 5xx answers, never
 // 4xx ones. A failed or interrupted upload leaves no file behind.
 //
@@ -74,13 +77,16 @@
 //
 // Once it holds every part of a crash (Lastgasp-Crash-Id), the collector
 // also writes <Root>/<host>/crash/<crash id>.dmesg.txt, the parts' text put
-// back together oldest first (records.Assemble), durably the same way; the
-// parts stay, each acknowledged on its own.
+// back together oldest first (records.Assemble), durably the same way, at
+// most a bounded size (the oldest text beyond it is left out, with a
+// note); the parts stay, each acknowledged on its own. The collector's
+// package store (store.Records) owns this layout.
 //
 // The metadata file is made durable before the data file is renamed into
 // place, so a data file never lacks its metadata; a crash may leave an
 // orphaned metadata file or a hidden ".upload-*" temporary file, neither of
-// which counts as a stored record. In the unlikely case that another record
+// which counts as a stored record; the collector removes temporary files
+// when it next starts. In the unlikely case that another record
 // of the same name already has the same 16-digit prefix, the full digest is
 // used in the file name.
 package ship
