@@ -13,7 +13,8 @@ import (
 // maxBootsPerHost bounds the boots a Store remembers for each host.
 const maxBootsPerHost = 64
 
-// NoteBoot records that host announced boot, as its latest boot. Server
+// NoteBoot records that host announced boot, as its latest boot, if the
+// host's boots are loaded (see PrevBootDir). Server
 // calls it for every announcement; PrevBootDir answers from what it noted.
 func (s *Store) NoteBoot(host, boot string) {
 	if boot == "" {
@@ -22,7 +23,15 @@ func (s *Store) NoteBoot(host, boot string) {
 	h, b := HostDir(host), bootDirName(boot)
 	s.bootsMu.Lock()
 	defer s.bootsMu.Unlock()
-	list := s.hostBoots(h)
+	list, ok := s.boots[h]
+	if !ok {
+		// Not loaded: PrevBootDir reads the host's boots from the disk
+		// on first use, ordered by when their logs were written, which
+		// gives the same answer. Keeping an entry for every host that
+		// announced would cost about 70 bytes each, and loading one
+		// here a directory read on the receive path.
+		return
+	}
 	if n := len(list); n > 0 && list[n-1] == b {
 		return
 	}

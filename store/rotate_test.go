@@ -248,11 +248,21 @@ func TestStorePrevBootDir(t *testing.T) {
 	if got := st.PrevBootDir("h", "b5"); got != "h/b4" {
 		t.Errorf("PrevBootDir(b5) = %q, want h/b4", got)
 	}
+	// A host whose boots were never loaded: NoteBoot leaves it to the
+	// disk, where the logs' times give the order.
 	st.NoteBoot("x_y", "b1")
+	st.Append("x_y", "b1", "first boot")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(st.Path("x_y", "b1"), old, old)
 	st.NoteBoot("x_y", "b2")
+	st.Append("x_y", "b2", "second boot")
+	if _, loaded := st.boots["x_y"]; loaded {
+		t.Errorf("NoteBoot loaded the boots of x_y")
+	}
 	if got := st.PrevBootDir("x_y", "b2"); got != "x_y/b1" {
 		t.Errorf("PrevBootDir(x_y, b2) = %q, want x_y/b1 (the upload's directory)", got)
 	}
+	st.PrevBootDir("many", "x") // loaded from now on
 	for i := range maxBootsPerHost + 10 {
 		st.NoteBoot("many", strconv.Itoa(i))
 	}

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"path"
 	"strings"
@@ -21,9 +22,24 @@ type claimTable struct {
 	takeovers atomic.Uint64
 }
 
+// claim is who holds a name: the sender's address and port, and a hash of
+// the boot it announced (24 bytes, because the table has an entry for
+// every announced host).
 type claim struct {
-	key  netip.AddrPort
-	boot string
+	ip   [16]byte
+	port uint16
+	boot uint32
+}
+
+func claimOf(key netip.AddrPort, boot string) claim {
+	h := fnv.New32a()
+	h.Write([]byte(boot))
+	return claim{ip: key.Addr().As16(), port: key.Port(), boot: h.Sum32()}
+}
+
+func (c claim) addrPort() netip.AddrPort {
+	a := netip.AddrFrom16(c.ip)
+	return netip.AddrPortFrom(a.Unmap(), c.port)
 }
 
 // claim records that key announced host and boot. It returns the previous
@@ -32,16 +48,17 @@ type claim struct {
 // (another boot from another address may be a host that rebooted and got a
 // new address).
 func (t *claimTable) claim(host, boot string, key netip.AddrPort, now time.Time) (prev netip.AddrPort, sameBoot bool) {
+	c := claimOf(key, boot)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
 		t.m = make(map[string]claim)
 	}
 	old, ok := t.m[host]
-	t.m[host] = claim{key: key, boot: boot}
-	if ok && old.key != key {
+	t.m[host] = c
+	if ok && (old.ip != c.ip || old.port != c.port) {
 		t.takeovers.Add(1)
-		return old.key, old.boot == boot
+		return old.addrPort(), old.boot == c.boot
 	}
 	return netip.AddrPort{}, false
 }
@@ -51,7 +68,7 @@ func (t *claimTable) owner(host string) (netip.AddrPort, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.m[host]
-	return c.key, ok
+	return c.addrPort(), ok
 }
 
 // release forgets key's claim to host, if it still holds it.
@@ -59,9 +76,10 @@ func (t *claimTable) release(host string, key netip.AddrPort) {
 	if host == "" {
 		return
 	}
+	k := claimOf(key, "")
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c, ok := t.m[host]; ok && c.key == key {
+	if c, ok := t.m[host]; ok && c.ip == k.ip && c.port == k.port {
 		delete(t.m, host)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +374,43 @@ func BenchmarkFleet(b *testing.B) {
 	in.shutdown(now)
 	b.StopTimer()
 	b.ReportMetric(float64(srv.Store.Stats().Opens)/(float64(b.N)/150000), "opens/s")
+	srv.Store.Close()
+}
+
+// BenchmarkIdentityMemory measures the heap one sender's identity costs:
+// b.N senders, each announcing itself and sending one message, with heavy
+// state for few of them (as with a large, mostly quiet fleet). Reported as
+// B/host; the README's memory budget comes from it.
+func BenchmarkIdentityMemory(b *testing.B) {
+	srv := &Server{Store: &store.Store{Root: b.TempDir()}, MaxActive: 1024, RateLimit: -1}
+	in := srv.newIngest()
+	in.startWriter()
+	now := time.Now()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	boot := "1b6f0a2c-0d2f-4c4e-9c1e-3f1b2a4c5d6e"
+	for i := range b.N {
+		a := &net.UDPAddr{IP: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)), Port: 6665}
+		in.datagram(now, a, wire.Format(wire.Packet{Extended: true, Level: 6, Seq: 391, TimestampUsec: 2_500_000, Text: announceText(fmt.Sprintf("52-54-00-%02x-%02x-%02x", byte(i>>16), byte(i>>8), byte(i)), boot)}), false)
+		in.datagram(now, a, wire.Format(wire.Packet{Extended: true, Level: 6, Seq: 392, TimestampUsec: 2_500_100, Text: "after"}), false)
+		if i%4096 == 4095 {
+			in.flush(now.Add(2*time.Second), true) // write the batches out
+		}
+	}
+	in.flush(now.Add(2*time.Second), true)
+	for in.active.Len() > 0 {
+		in.shed(now, in.active.Front().Value.(*ident), true)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if p := os.Getenv("HEAPPROFILE"); p != "" {
+		f, _ := os.Create(p)
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(b.N), "B/host")
+	runtime.KeepAlive(in)
+	in.stopWriter()
 	srv.Store.Close()
 }

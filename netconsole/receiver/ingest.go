@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,28 +54,36 @@ type ingest struct {
 // see Server's documentation for the budget.
 type ident struct {
 	key       netip.AddrPort
-	st        wire.State // where the sequence stands, when heavy is nil
+	st        wire.State // where the sequence stands, when h is nil
 	h         *heavy     // nil when shed
 	host      string     // bound host; "" when unbound
 	boot      string     // bound boot; "" for UnknownBoot
 	prevHost  string     // host before a reboot unbound the sender
 	lastHeard int64      // unix nanoseconds
-	fallback  bool       // bound to its address (or prevHost) for want of an announcement
-	noted     bool       // the "no announcement" line was written for this boot
-	conflict  bool       // a conflicting claim was noted for this binding
-	claimGen  uint64     // claimTable.takeovers when id last found itself the owner
-
-	out      []byte // lines waiting to be written
-	outMsgs  int    // messages in out
-	outSince int64  // unix nanoseconds of the oldest line in out
-	inDirty  bool
-
 	bucket    bucket
-	nLimited  uint64 // rate-limited since the last note
-	limFirst  uint64 // first and last sequence numbers of those
-	limLast   uint64
-	limNoted  int64 // unix nanoseconds of the last note
-	inLimited bool
+	o         *outState   // lines waiting to be written; nil when none
+	l         *limitState // rate-limited messages to note; nil if never limited
+	claimGen  uint32      // claimTable.takeovers when id last found itself the owner
+	fallback  bool        // bound to its address (or prevHost) for want of an announcement
+	noted     bool        // the "no announcement" line was written for this boot
+	conflict  bool        // a conflicting claim was noted for this binding
+}
+
+// outState is a sender's batch of lines on their way to the store, kept
+// apart from ident so that a quiet sender costs nothing for it.
+type outState struct {
+	out     []byte
+	msgs    int   // messages in out
+	since   int64 // unix nanoseconds of the oldest line in out
+	inDirty bool  // in ingest.dirty
+}
+
+// limitState is what a rate-limited sender has not yet noted in its log.
+type limitState struct {
+	n           uint64 // rate-limited since the last note
+	first, last uint64 // their first and last sequence numbers
+	noted       int64  // unix nanoseconds of the last note
+	inList      bool   // in ingest.limitedIDs
 }
 
 // heavy is the state that may be shed: a wire.Host with fragments, reorder
@@ -365,10 +374,10 @@ func (in *ingest) flush(now time.Time, force bool) {
 	due := now.Add(-in.writeDelay).UnixNano()
 	kept := in.dirty[:0]
 	for _, id := range in.dirty {
-		if force || id.outSince <= due || len(id.out) >= in.writeBytes {
+		if o := id.o; o != nil && (force || o.since <= due || len(o.out) >= in.writeBytes) {
 			in.write(now, id, force)
 		}
-		if id.inDirty {
+		if id.o != nil && id.o.inDirty {
 			kept = append(kept, id)
 		}
 	}
@@ -394,7 +403,7 @@ func (in *ingest) writeAll(now time.Time) {
 	kept := in.dirty[:0]
 	for _, id := range in.dirty {
 		in.write(now, id, false)
-		if id.inDirty {
+		if id.o != nil && id.o.inDirty {
 			kept = append(kept, id)
 		}
 	}
@@ -551,30 +560,35 @@ func (in *ingest) note(now time.Time, id *ident, text string) {
 
 // queue appends a line to id's batch.
 func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
-	if len(id.out) == 0 {
-		id.outSince = now.UnixNano()
-		if id.out == nil {
+	o := id.o
+	if o == nil {
+		o = &outState{}
+		id.o = o
+	}
+	if len(o.out) == 0 {
+		o.since = now.UnixNano()
+		if o.out == nil {
 			select {
-			case id.out = <-in.free:
+			case o.out = <-in.free:
 			default:
-				id.out = make([]byte, 0, max(1024, 2*len(line)))
+				o.out = make([]byte, 0, max(1024, 2*len(line)))
 			}
 		}
 	}
-	id.out = append(id.out, line...)
+	o.out = append(o.out, line...)
 	in.pending.Add(int64(len(line)))
 	if isMsg {
-		id.outMsgs++
+		o.msgs++
 	}
-	if !id.inDirty {
-		id.inDirty = true
+	if !o.inDirty {
+		o.inDirty = true
 		in.dirty = append(in.dirty, id)
 	}
 }
 
 // flushIdent writes id's batch now, before its binding changes.
 func (in *ingest) flushIdent(now time.Time, id *ident) {
-	if len(id.out) > 0 {
+	if id.o != nil && len(id.o.out) > 0 {
 		in.write(now, id, true) // the batch carries the old binding
 	}
 }
@@ -583,24 +597,28 @@ func (in *ingest) flushIdent(now time.Time, id *ident) {
 // write. Unless block, a full queue leaves the batch with id (still dirty)
 // or, over MaxMemory, drops it (Stats.DroppedBacklog).
 func (in *ingest) write(now time.Time, id *ident, block bool) {
-	id.inDirty = false
-	if len(id.out) == 0 {
+	o := id.o
+	if o == nil {
+		return
+	}
+	o.inDirty = false
+	if len(o.out) == 0 {
 		return
 	}
 	if id.fallback || id.conflict {
 		// Addresses are not claimed; a conflict is noted once.
-	} else if gen := in.claims.takeovers.Load(); gen == id.claimGen {
+	} else if gen := uint32(in.claims.takeovers.Load()); gen == id.claimGen {
 		// No name changed hands since id last looked.
 	} else if owner, ok := in.claims.owner(id.host); ok && owner != id.key {
 		id.conflict = true
 		in.c.conflicts.Add(1)
 		in.logf(now, "conflict", "receiver: host %s claimed by %s and %s", id.host, owner, id.key)
-		id.out = logline.AppendNote(id.out, now, fmt.Sprintf("host name also claimed by %s; this stream is from %s", owner, id.key))
+		o.out = logline.AppendNote(o.out, now, fmt.Sprintf("host name also claimed by %s; this stream is from %s", owner, id.key))
 	} else {
 		id.claimGen = gen
 	}
 	in.startWriter()
-	b := batch{host: id.host, boot: id.boot, data: id.out, msgs: id.outMsgs}
+	b := batch{host: id.host, boot: id.boot, data: o.out, msgs: o.msgs}
 	if block {
 		in.wq <- b
 	} else {
@@ -611,7 +629,7 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 			// directory operations, or a slow disk). Keep the lines
 			// while memory allows; beyond it, drop and count them.
 			if in.MaxMemory <= 0 || in.pending.Load() <= in.MaxMemory {
-				id.inDirty = true
+				o.inDirty = true
 				return
 			}
 			in.c.dropBacklog.Add(uint64(b.msgs))
@@ -619,7 +637,7 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 			in.logf(now, "backlog", "receiver: store behind and memory bound reached: %d messages of %s dropped", b.msgs, id.host)
 		}
 	}
-	id.out, id.outMsgs = nil, 0
+	id.o = nil
 }
 
 // batch is one host's lines on their way to the store.
@@ -686,20 +704,20 @@ func (in *ingest) stopWriter() {
 	in.wq = nil
 }
 
-// writeOut writes id's batch if it has one.
+// writeOut writes id's batch if it has one, and takes id off the dirty
+// list.
 func (in *ingest) writeOut(now time.Time, id *ident) {
-	if len(id.out) > 0 {
+	if id.o == nil {
+		return
+	}
+	if len(id.o.out) > 0 {
 		in.write(now, id, true)
 	}
-	if id.inDirty {
-		id.inDirty = false
-		for i, d := range in.dirty {
-			if d == id {
-				in.dirty = append(in.dirty[:i], in.dirty[i+1:]...)
-				break
-			}
-		}
+	if id.o != nil && id.o.inDirty {
+		id.o.inDirty = false
 	}
+	in.dirty = slices.DeleteFunc(in.dirty, func(d *ident) bool { return d == id })
+	id.o = nil
 }
 
 func (in *ingest) forward(id *ident, e *wire.Event) {
@@ -718,6 +736,10 @@ func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
 	if id.host != "" && id.host != host {
 		in.claims.release(id.host, id.key)
 	}
+	// Copies, not substrings of the announcement's text, which would keep
+	// the whole message alive for as long as the identity (and the claim
+	// and boot index entries keyed by them).
+	host, boot = strings.Clone(host), strings.Clone(boot)
 	if prev, same := in.claims.claim(host, boot, id.key, now); prev.IsValid() && same {
 		in.c.conflicts.Add(1)
 		in.logf(now, "conflict", "receiver: host %s boot %s announced by %s, earlier by %s", host, boot, id.key, prev)
@@ -770,13 +792,18 @@ func (in *ingest) fallback(now time.Time, id *ident) {
 // rateLimited counts a message of id dropped by the rate limit.
 func (in *ingest) rateLimited(id *ident, seq uint64) {
 	in.c.rateLimited.Add(1)
-	if id.nLimited == 0 {
-		id.limFirst = seq
+	l := id.l
+	if l == nil {
+		l = &limitState{}
+		id.l = l
 	}
-	id.nLimited++
-	id.limLast = seq
-	if !id.inLimited {
-		id.inLimited = true
+	if l.n == 0 {
+		l.first = seq
+	}
+	l.n++
+	l.last = seq
+	if !l.inList {
+		l.inList = true
 		in.limitedIDs = append(in.limitedIDs, id)
 	}
 }
@@ -784,19 +811,23 @@ func (in *ingest) rateLimited(id *ident, seq uint64) {
 // noteLimited writes id's "rate-limited" line if one is due (or force) and
 // reports whether id has nothing left to note.
 func (in *ingest) noteLimited(now time.Time, id *ident, force bool) bool {
-	if id.nLimited == 0 {
-		id.inLimited = false
+	l := id.l
+	if l == nil {
 		return true
 	}
-	if !force && now.UnixNano()-id.limNoted < int64(in.noteInterval) {
+	if l.n == 0 {
+		l.inList = false
+		return true
+	}
+	if !force && now.UnixNano()-l.noted < int64(in.noteInterval) {
 		return false
 	}
 	host := id.host
 	if host == "" {
 		_, host = sourceName(id.key)
 	}
-	in.rateTop.add(host, id.nLimited)
-	in.note(now, id, fmt.Sprintf("rate-limited %d messages seq=%d-%d (limit %g/s, burst %g)", id.nLimited, id.limFirst, id.limLast, in.limit.rate, in.limit.burst))
-	id.nLimited, id.limNoted, id.inLimited = 0, now.UnixNano(), false
+	in.rateTop.add(host, l.n)
+	in.note(now, id, fmt.Sprintf("rate-limited %d messages seq=%d-%d (limit %g/s, burst %g)", l.n, l.first, l.last, in.limit.rate, in.limit.burst))
+	l.n, l.noted, l.inList = 0, now.UnixNano(), false
 	return true
 }

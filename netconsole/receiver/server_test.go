@@ -402,6 +402,9 @@ func TestServeReadError(t *testing.T) {
 
 func TestServeNotesBoots(t *testing.T) {
 	ts := startServer(t, &Server{})
+	// Loaded (as by an upload): from now on the store follows
+	// announcements in memory, not only through the logs on disk.
+	ts.srv.Store.PrevBootDir("h", "b0")
 	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b1"))
 	ts.waitStats(t, "announcement", func(st Stats) bool { return st.Announcements == 1 })
 	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b2"))
