@@ -3,11 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -444,5 +452,83 @@ func TestKilledMidUploadCleanedAtStart(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(root, ack.Path)); err != nil || string(b) != string(data) {
 		t.Errorf("stored %q, %v; want the whole record", b, err)
+	}
+}
+
+// TestIdleConnectionsClosed: a connection that sends nothing, after its
+// TLS handshake or after a request, is closed by the header or idle
+// timeout, with and without TLS.
+func TestIdleConnectionsClosed(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "collector"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+
+	for _, useTLS := range []bool{false, true} {
+		udp, httpAddr := freePort(t, "udp"), freePort(t, "tcp")
+		args := []string{"-netconsole", udp, "-http", httpAddr, "-store", t.TempDir(), "-sockets", "1",
+			"-http-header-timeout", "500ms", "-http-idle-timeout", "500ms"}
+		if useTLS {
+			args = append(args, "-tls-cert", certPath, "-tls-key", keyPath)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, args, io.Discard, io.Discard) }()
+		dial := func() net.Conn {
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				c, err := net.Dial("tcp", httpAddr)
+				if err == nil && useTLS {
+					tc := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+					if err = tc.Handshake(); err == nil {
+						return tc
+					}
+					c.Close()
+				} else if err == nil {
+					return c
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("dial: %v", err)
+				}
+			}
+		}
+		for _, afterRequest := range []bool{false, true} {
+			name := fmt.Sprintf("tls=%v after-request=%v", useTLS, afterRequest)
+			c := dial()
+			br := bufio.NewReader(c)
+			if afterRequest {
+				fmt.Fprintf(c, "GET /crashes HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+			}
+			start := time.Now()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := br.ReadByte()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("%s: still open after 5 s, want closed after 500 ms", name)
+			} else {
+				t.Logf("%s: closed after %v (%v)", name, time.Since(start).Round(10*time.Millisecond), err)
+			}
+			c.Close()
+		}
+		cancel()
+		<-done
 	}
 }
