@@ -2,6 +2,10 @@ package store
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -12,6 +16,65 @@ import (
 
 // maxBootsPerHost bounds the boots a Store remembers for each host.
 const maxBootsPerHost = 64
+
+// AnnouncedName is the file in a boot directory that holds the address the
+// boot's netconsole announcement came from, so that an upload can be
+// checked against it (PrevBootFrom) after a restart too.
+const AnnouncedName = "announced"
+
+// NoteBootFrom records that host announced boot from the address from: the
+// boot's directory is created with an AnnouncedName file holding the
+// address (the first announcement of a boot wins: a later one from
+// elsewhere does not replace it), and NoteBoot notes the boot. It touches
+// the disk, so the receiver calls it from its writer, not its receive loop.
+func (s *Store) NoteBootFrom(host, boot string, from netip.Addr) error {
+	if boot == "" || !from.IsValid() {
+		return nil
+	}
+	if err := CheckBoot(boot); err != nil {
+		return fmt.Errorf("store: host %q: %w", host, err)
+	}
+	dir := filepath.Join(s.Root, HostDir(host), boot)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, AnnouncedName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+	case err != nil:
+		return fmt.Errorf("store: %w", err)
+	default:
+		_, werr := f.WriteString(from.Unmap().WithZone("").String() + "\n")
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return fmt.Errorf("store: %s: %w", f.Name(), err)
+		}
+	}
+	s.NoteBoot(host, boot)
+	return nil
+}
+
+// PrevBootFrom returns PrevBootDir(host, boot) and the address the
+// announcement of that boot came from, as NoteBootFrom recorded it; the
+// address is invalid if it is not known.
+func (s *Store) PrevBootFrom(host, boot string) (dir string, from netip.Addr) {
+	dir = s.PrevBootDir(host, boot)
+	if dir == "" {
+		return "", netip.Addr{}
+	}
+	b, err := os.ReadFile(filepath.Join(s.Root, filepath.FromSlash(dir), AnnouncedName))
+	if err != nil || len(b) > 64 {
+		return dir, netip.Addr{}
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(string(b)))
+	if err != nil {
+		return dir, netip.Addr{}
+	}
+	return dir, a
+}
+
+// IsBootFile reports whether name is a file the store writes in a boot
+// directory: a log, a rotated log or AnnouncedName.
+func IsBootFile(name string) bool { return name == AnnouncedName || IsLogName(name) }
 
 // NoteBoot records that host announced boot, as its latest boot, if the
 // host's boots are loaded (see PrevBootDir). Server

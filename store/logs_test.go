@@ -3,9 +3,11 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestStoreAppendLayout(t *testing.T) {
@@ -109,5 +111,37 @@ func TestStoreWriteSplitsBatches(t *testing.T) {
 	}
 	if all != string(batch) {
 		t.Errorf("files together = %q, want the batch in order", all)
+	}
+}
+
+// TestPrevBootFrom checks that the address a boot was announced from is
+// kept on disk, first announcement first, and found by a new Store (a
+// restarted collector).
+func TestPrevBootFrom(t *testing.T) {
+	root := t.TempDir()
+	st := &Store{Root: root}
+	real, spoof := netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.9.9.9")
+	if err := st.NoteBootFrom("box", "b1", real); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.NoteBootFrom("box", "b1", spoof); err != nil {
+		t.Fatal(err)
+	}
+	st.Append("box", "b1", "a line of b1")
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(st.Path("box", "b1"), old, old)
+	if err := st.NoteBootFrom("box", "crash", real); !errors.Is(err, ErrReservedName) {
+		t.Errorf("NoteBootFrom(boot crash) = %v, want ErrReservedName", err)
+	}
+	again := &Store{Root: root}
+	dir, from := again.PrevBootFrom("box", "b2")
+	if dir != "box/b1" || from != real {
+		t.Errorf("PrevBootFrom(box, b2) = %q, %v; want box/b1, %v (the first announcement)", dir, from, real)
+	}
+	if dir, from := again.PrevBootFrom("box", "b1"); dir != "" || from.IsValid() {
+		t.Errorf("PrevBootFrom(box, b1) = %q, %v; want nothing before the first boot", dir, from)
+	}
+	if !IsBootFile(AnnouncedName) || !IsBootFile(LogName) || IsBootFile("other") {
+		t.Errorf("IsBootFile disagrees with the layout")
 	}
 }

@@ -645,6 +645,7 @@ type batch struct {
 	host, boot string
 	data       []byte
 	msgs       int
+	from       netip.Addr // if valid: host announced boot from here (no data)
 }
 
 // writeQueue is how many batches may wait for the writer of an ingest;
@@ -669,6 +670,15 @@ func (in *ingest) startWriter() {
 		var last time.Time
 		suppressed := 0
 		for b := range in.wq {
+			if b.from.IsValid() {
+				if err := in.Store.NoteBootFrom(b.host, b.boot, b.from); err != nil {
+					in.c.writeErrors.Add(1)
+					if in.Logf != nil {
+						in.Logf("receiver: %v", err)
+					}
+				}
+				continue
+			}
 			if err := in.Store.Write(b.host, b.boot, b.data); err != nil {
 				in.c.writeErrors.Add(1)
 				in.c.dropWrite.Add(uint64(b.msgs))
@@ -745,7 +755,10 @@ func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
 		in.logf(now, "conflict", "receiver: host %s boot %s announced by %s, earlier by %s", host, boot, id.key, prev)
 	}
 	id.host, id.boot, id.prevHost, id.fallback, id.conflict = host, boot, "", false, false
-	in.Store.NoteBoot(host, boot)
+	// The boot index and the boot's "announced" file are written by the
+	// writer, in order before the boot's first lines.
+	in.startWriter()
+	in.wq <- batch{host: host, boot: boot, from: id.key.Addr()}
 	in.release(now, id)
 }
 

@@ -208,7 +208,7 @@ func (s *Sweeper) removeBoot(host, boot string) error {
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		switch {
-		case e.Type().IsRegular() && store.IsLogName(e.Name()):
+		case e.Type().IsRegular() && store.IsBootFile(e.Name()):
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
