@@ -136,7 +136,7 @@ func FuzzHost(f *testing.F) {
 		for len(o.b) > 0 {
 			now = now.Add(time.Duration(o.byte()%64) * 10 * time.Millisecond)
 			var evs []Event
-			switch o.byte() % 6 {
+			switch o.byte() % 7 {
 			case 0: // message near the cursor
 				seq = uint64(int64(seq) + int64(int8(o.byte())))
 				seq %= 1 << 20
@@ -154,6 +154,13 @@ func FuzzHost(f *testing.F) {
 				evs = h.Drain(now)
 			case 4:
 				evs = h.Feed(Packet{Text: "legacy"}, now)
+			case 6: // shed and rebuilt from its State, as a collector does
+				evs = append([]Event(nil), h.Shed(now)...)
+				st := h.State()
+				h.Reset(st)
+				if h.State() != st || h.PendingBytes() != 0 {
+					t.Fatalf("Reset(%+v): State %+v, PendingBytes %d", st, h.State(), h.PendingBytes())
+				}
 			case 5: // raw datagram
 				n := int(o.byte()) % (len(o.b) + 1)
 				p, err := Parse(o.b[:n])
