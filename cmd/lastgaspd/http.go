@@ -120,27 +120,10 @@ func nofile() (uint64, error) {
 
 // uploadServer returns the crash-record upload server of configuration c,
 // storing into recs and linking records into the boots st's boot index
-// knows.
+// knows, when announced from the uploading address (Store.PrevBootFrom).
 func uploadServer(c config, recs *store.Records, st *store.Store, logger *log.Logger) *shipserver.Server {
 	return &shipserver.Server{Records: recs, Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != "",
-		PrevBoot: prevBootFrom(st), BodyTimeout: c.web.bodyTimeout, MinRate: c.web.minRate, AckTimeout: c.web.writeTimeout}
-}
-
-// bootSources is the boot index that also knows where each boot's
-// announcement came from, so that a record is linked into a boot only
-// when the upload comes from the same address.
-type bootSources interface {
-	PrevBootFrom(host, boot string) (dir string, from netip.Addr)
-}
-
-// prevBootFrom returns st's boot index for the upload server. Until the
-// index records the announcing address, no record is linked: the
-// announcement may have been anyone's.
-func prevBootFrom(st *store.Store) func(host, boot string) (string, netip.Addr) {
-	if bs, ok := any(st).(bootSources); ok {
-		return bs.PrevBootFrom
-	}
-	return func(host, boot string) (string, netip.Addr) { return st.PrevBootDir(host, boot), netip.Addr{} }
+		PrevBoot: st.PrevBootFrom, BodyTimeout: c.web.bodyTimeout, MinRate: c.web.minRate, AckTimeout: c.web.writeTimeout}
 }
 
 // webServer is lastgaspd's HTTP side: uploads, /metrics, /crashes.

@@ -25,8 +25,8 @@ const (
 // directory itself, if newer), so a boot still being written is never
 // removed; a crash record's age is that of the newer of its two files.
 //
-// Only what the collector writes is removed: logs and rotated logs
-// (store.IsLogName), and crash records, their metadata and links as
+// Only what the collector writes is removed: logs, rotated logs and the
+// announcement's address (store.IsBootFile), and crash records, their metadata and links as
 // store.Records removes them (Records.Expire, Records.RemoveLinks), and then
 // the directories those leave empty. A boot directory holding anything
 // else is kept and reported. Host directories and <host>/crash are never
@@ -197,8 +197,8 @@ func (s *Sweeper) sweepBoot(host, boot string, cutoff time.Time) (removed bool, 
 	return removed, nil
 }
 
-// removeBoot removes the logs and crash record links of a boot directory,
-// then the directory.
+// removeBoot removes the logs, the announcement's address and the crash
+// record links of a boot directory, then the directory.
 func (s *Sweeper) removeBoot(host, boot string) error {
 	dir := filepath.Join(s.Root, host, boot)
 	ents, err := os.ReadDir(dir)

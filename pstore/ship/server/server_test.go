@@ -231,7 +231,7 @@ func TestConcurrentUploadsStoreOnce(t *testing.T) {
 		wg   sync.WaitGroup
 		dups atomic.Int32
 	)
-	for range 8 {
+	for range 100 {
 		wg.Go(func() {
 			ack, err := c.Ship(context.Background(), r)
 			if err != nil {
@@ -243,8 +243,8 @@ func TestConcurrentUploadsStoreOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := dups.Load(); got != 7 {
-		t.Errorf("%d duplicate acks, want 7", got)
+	if got := dups.Load(); got != 99 {
+		t.Errorf("%d duplicate acks, want 99", got)
 	}
 	if got := files(t, s.Root); len(got) != 2 {
 		t.Errorf("files = %v, want one record and its metadata", got)
