@@ -90,6 +90,7 @@ type rxFlags struct {
 	pins                []receiver.Pin
 	state               string
 	pprof               string
+	maxNames            int
 }
 
 // pinFlag collects -pin flags.
@@ -139,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.rx.rateBurst, "rate-burst", receiver.DefaultRateBurst, "messages a host may send at once above -rate-limit (a panic or a boot log)")
 	fs.Var(pinFlag{&c.rx.pins}, "pin", "accept announcements of hosts matching a glob only from these networks: 'db-*=10.1.0.0/16,fd00::/64' (repeatable)")
 	fs.StringVar(&c.rx.state, "state", "", "file the netconsole sender identities are saved to each minute and at exit, so a restart files the rest of a boot correctly (default <store>/"+store.StateDir+"/sources; \"none\": not saved)")
+	fs.IntVar(&c.rx.maxNames, "max-names-per-sender", receiver.DefaultMaxNamesPerSender, "distinct host names one netconsole sender (address and port) may announce; more are refused and counted (at most 255)")
 	fs.StringVar(&c.rx.pprof, "pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060; keep it on loopback")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -195,7 +197,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	st := &store.Store{Root: c.store, RotateSize: orNone(c.rotateSize), RotateKeep: int(orNone(int64(c.rotateKeep)))}
 	rx := &receiver.Server{Store: st, Logf: logger.Printf, MaxMemory: c.maxMemory, Forward: sinks.forwardHook(),
 		MaxHosts: c.rx.maxHosts, MaxActive: c.rx.maxActive, HostTTL: c.rx.hostTTL, WriteDelay: c.rx.writeDelay,
-		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store)}
+		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store),
+		MaxNamesPerSender: c.rx.maxNames}
 	recs, err := newRecords(c, logger)
 	if err != nil {
 		for _, conn := range conns {

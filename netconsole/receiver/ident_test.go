@@ -414,3 +414,35 @@ func BenchmarkIdentityMemory(b *testing.B) {
 	in.stopWriter()
 	srv.Store.Close()
 }
+
+// TestNamesPerSender is the hostile sender: one source announcing
+// a new host name with every datagram. Only MaxNamesPerSender directories
+// are made; a reboot keeping its name is not a new name.
+func TestNamesPerSender(t *testing.T) {
+	d := newDirect(t, &Server{MaxNamesPerSender: 3})
+	src := addr(1)
+	for i := range 100 {
+		d.msg(src, uint64(i), announceText(fmt.Sprintf("fake-%d", i), "b"))
+	}
+	d.stop()
+	st := d.srv.Stats()
+	if st.Announcements != 3 || st.Refused != 97 {
+		t.Errorf("Announcements %d Refused %d, want 3 and 97", st.Announcements, st.Refused)
+	}
+	ents, _ := os.ReadDir(d.srv.Store.Root)
+	if len(ents) != 3 {
+		t.Errorf("%d host directories, want 3", len(ents))
+	}
+
+	d = newDirect(t, &Server{MaxNamesPerSender: 1})
+	for boot := range 5 {
+		// Seq 0 with another timestamp: a reboot each time.
+		ts := uint64(boot+1) * 7
+		d.send(src, wire.Packet{Extended: true, Level: 6, Seq: 0, TimestampUsec: ts, Text: announceText("box", fmt.Sprintf("boot%d", boot))})
+		d.send(src, wire.Packet{Extended: true, Level: 6, Seq: 1, TimestampUsec: ts + 1, Text: "up"})
+	}
+	d.stop()
+	if st := d.srv.Stats(); st.Refused != 0 || st.Announcements != 5 {
+		t.Errorf("reboots under one name: Refused %d Announcements %d, want 0 and 5", st.Refused, st.Announcements)
+	}
+}

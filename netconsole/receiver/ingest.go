@@ -32,6 +32,7 @@ type ingest struct {
 	limit           limiter
 	noteInterval    time.Duration
 	saveInterval    time.Duration
+	maxNames        int
 	index           int // in Server.counters, names this ingest's saved state
 
 	idents     map[netip.AddrPort]*ident // every sender seen
@@ -64,6 +65,7 @@ type ident struct {
 	o         *outState   // lines waiting to be written; nil when none
 	l         *limitState // rate-limited messages to note; nil if never limited
 	claimGen  uint32      // claimTable.takeovers when id last found itself the owner
+	names     uint8       // distinct host names this sender announced
 	fallback  bool        // bound to its address (or prevHost) for want of an announcement
 	noted     bool        // the "no announcement" line was written for this boot
 	conflict  bool        // a conflicting claim was noted for this binding
@@ -124,6 +126,7 @@ func (s *Server) newIngest() *ingest {
 		writeBytes:      cmpOr(s.WriteBytes, DefaultWriteBytes),
 		noteInterval:    cmpOr(s.RateNoteInterval, DefaultRateNoteInterval),
 		saveInterval:    cmpOr(s.SaveInterval, DefaultSaveInterval),
+		maxNames:        min(cmpOr(s.MaxNamesPerSender, DefaultMaxNamesPerSender), 255),
 		idents:          make(map[netip.AddrPort]*ident),
 		logLimits:       make(map[string]*logLimit),
 	}
@@ -511,6 +514,16 @@ func (in *ingest) announcement(now time.Time, id *ident, p wire.Packet) (announc
 		in.logf(now, "refused", "receiver: from %s: announcement of host %s refused: %v", id.key, a.Host, err)
 		return a, false
 	}
+	if a.Host != id.host && a.Host != id.prevHost {
+		// A sender is one box: it announces one name for its life
+		// (a new boot keeps it). Without a bound, one source could
+		// make a directory per datagram.
+		if int(id.names) >= in.maxNames {
+			in.c.refused.Add(1)
+			in.logf(now, "refused", "receiver: from %s: announcement of host %s refused: this sender already announced %d host names", id.key, a.Host, id.names)
+			return a, false
+		}
+	}
 	if !pinned(in.Pins, a.Host, id.key.Addr()) {
 		in.c.refused.Add(1)
 		in.logf(now, "refused", "receiver: from %s: announcement of host %s refused: pinned to other networks", id.key, a.Host)
@@ -749,6 +762,9 @@ func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
 	// Copies, not substrings of the announcement's text, which would keep
 	// the whole message alive for as long as the identity (and the claim
 	// and boot index entries keyed by them).
+	if host != id.host && host != id.prevHost && id.names < 255 {
+		id.names++
+	}
 	host, boot = strings.Clone(host), strings.Clone(boot)
 	if prev, same := in.claims.claim(host, boot, id.key, now); prev.IsValid() && same {
 		in.c.conflicts.Add(1)

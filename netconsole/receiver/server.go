@@ -18,21 +18,22 @@ import (
 
 // Defaults used for zero Server fields.
 const (
-	DefaultAnnounceTimeout  = 2 * time.Second
-	DefaultAnnounceLines    = 256
-	DefaultAnnounceBytes    = 256 << 10
-	DefaultMaxHosts         = 1 << 20
-	DefaultHostTTL          = 14 * 24 * time.Hour
-	DefaultMaxActive        = 16384
-	DefaultFlushInterval    = 100 * time.Millisecond
-	DefaultWriteDelay       = time.Second
-	DefaultWriteBytes       = 16 << 10
-	DefaultRateLimit        = 1000
-	DefaultRateBurst        = 20000
-	DefaultRateNoteInterval = 10 * time.Second
-	DefaultSaveInterval     = time.Minute
-	DefaultBatchSize        = 32
-	DefaultDatagramSize     = 16 << 10
+	DefaultAnnounceTimeout   = 2 * time.Second
+	DefaultAnnounceLines     = 256
+	DefaultAnnounceBytes     = 256 << 10
+	DefaultMaxHosts          = 1 << 20
+	DefaultHostTTL           = 14 * 24 * time.Hour
+	DefaultMaxActive         = 16384
+	DefaultFlushInterval     = 100 * time.Millisecond
+	DefaultWriteDelay        = time.Second
+	DefaultWriteBytes        = 16 << 10
+	DefaultRateLimit         = 1000
+	DefaultRateBurst         = 20000
+	DefaultRateNoteInterval  = 10 * time.Second
+	DefaultSaveInterval      = time.Minute
+	DefaultMaxNamesPerSender = 8
+	DefaultBatchSize         = 32
+	DefaultDatagramSize      = 16 << 10
 )
 
 // maxShedPerDatagram bounds the senders shed after one datagram when the
@@ -126,6 +127,11 @@ type Server struct {
 	RateLimit        float64
 	RateBurst        int
 	RateNoteInterval time.Duration
+	// MaxNamesPerSender bounds the distinct host names one sender (source
+	// address and port) may announce; more are refused (Stats.Refused),
+	// so that one source cannot create a directory per datagram. At most
+	// 255; zero means DefaultMaxNamesPerSender.
+	MaxNamesPerSender int
 	// Pins restrict host names to source networks: an announcement of a
 	// host matching a Pin's pattern is accepted only from an address in
 	// one of the prefixes of the pins it matches (Stats.Refused).
