@@ -137,6 +137,8 @@ func newStatsCollector(src metricSources) *statsCollector {
 	up("uploads_total", "Crash-record uploads received.", func(s shipserver.Stats) uint64 { return s.Uploads })
 	up("uploads_stored_total", "Crash records stored durably.", func(s shipserver.Stats) uint64 { return s.Stored })
 	up("uploads_duplicate_total", "Uploads of records already stored.", func(s shipserver.Stats) uint64 { return s.Duplicates })
+	up("uploads_linked_total", "Records hard-linked into the directory of the boot that crashed.", func(s shipserver.Stats) uint64 { return s.Linked })
+	up("uploads_unlinked_total", "Records not linked: their boot was announced from another address than the upload's, or an unknown one.", func(s shipserver.Stats) uint64 { return s.Unlinked })
 	up("uploads_assembled_total", "Multi-part crashes assembled into one text.", func(s shipserver.Stats) uint64 { return s.Assembled })
 	up("uploads_assembled_truncated_total", "Assembled crashes cut to -max-assembled.", func(s shipserver.Stats) uint64 { return s.Truncated })
 

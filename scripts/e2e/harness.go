@@ -78,9 +78,9 @@ func (e *Env) StartCollector(name string, extra ...string) (*Collector, error) {
 
 // StartCollectorWrapped starts lastgaspd under a command prefix; the store
 // directory is passed to the prefix as its first argument after the prefix.
-func (e *Env) StartCollectorWrapped(name string, wrap []string) (*Collector, error) {
+func (e *Env) StartCollectorWrapped(name string, wrap []string, extra ...string) (*Collector, error) {
 	c := &Collector{UDPPort: freePort("udp"), HTTPPort: freePort("tcp"), Store: filepath.Join(e.Dir, name+"-store"),
-		bin: e.Collector, logPath: filepath.Join(e.Dir, name+".log")}
+		bin: e.Collector, extra: extra, logPath: filepath.Join(e.Dir, name+".log")}
 	c.Wrap = append(append([]string(nil), wrap...), c.Store)
 	if err := c.Start(); err != nil {
 		return nil, err

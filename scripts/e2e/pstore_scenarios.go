@@ -257,8 +257,10 @@ func pstoreKilledMidUpload(e *Env) (string, error) {
 // collector's own mount namespace): 507, the record is kept; with space
 // again the next boot ships it.
 func pstoreDiskFull(e *Env) (string, error) {
+	// -min-free 0: the disk itself must answer ENOSPC here (the
+	// free-space floor, which answers before, has its own unit tests).
 	c, err := e.StartCollectorWrapped("collector", []string{"unshare", "-m", "--propagation", "private", "sh", "-c",
-		`mkdir -p "$0" && mount -t tmpfs -o size=16k lastgasp-full "$0" && exec "$@"`})
+		`mkdir -p "$0" && mount -t tmpfs -o size=16k lastgasp-full "$0" && exec "$@"`}, "-min-free", "0")
 	if err != nil {
 		return "", err
 	}
@@ -274,6 +276,9 @@ func pstoreDiskFull(e *Env) (string, error) {
 	if r.produced != 1 || r.kept != 1 || r.shipped != 0 {
 		return "", fmt.Errorf("disk full: produced=%d shipped=%d kept=%d, want 1/0/1", r.produced, r.shipped, r.kept)
 	}
+	if full < 1 {
+		return "", fmt.Errorf("disk full: %v uploads rejected with reason disk-full, want at least 1", full)
+	}
 	if !strings.Contains(vm.Serial()[off:r.end], "507") {
 		return "", fmt.Errorf("the agent never reported the collector's 507")
 	}
@@ -286,7 +291,7 @@ func pstoreDiskFull(e *Env) (string, error) {
 	}
 	// Space again: plain collector on the same ports, reset the guest.
 	c.Stop()
-	c.Wrap = nil
+	c.Wrap, c.extra = nil, nil
 	if err := c.Start(); err != nil {
 		return "", err
 	}
