@@ -74,6 +74,7 @@ type ident struct {
 // outState is a sender's batch of lines on their way to the store, kept
 // apart from ident so that a quiet sender costs nothing for it.
 type outState struct {
+	from    netip.Addr // if valid: the binding was announced from here, not yet recorded
 	out     []byte
 	msgs    int   // messages in out
 	since   int64 // unix nanoseconds of the oldest line in out
@@ -615,7 +616,7 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 		return
 	}
 	o.inDirty = false
-	if len(o.out) == 0 {
+	if len(o.out) == 0 && !o.from.IsValid() {
 		return
 	}
 	if id.fallback || id.conflict {
@@ -631,7 +632,7 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 		id.claimGen = gen
 	}
 	in.startWriter()
-	b := batch{host: id.host, boot: id.boot, data: o.out, msgs: o.msgs}
+	b := batch{host: id.host, boot: id.boot, data: o.out, msgs: o.msgs, from: o.from}
 	if block {
 		in.wq <- b
 	} else {
@@ -648,6 +649,11 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 			in.c.dropBacklog.Add(uint64(b.msgs))
 			in.pending.Add(-int64(len(b.data)))
 			in.logf(now, "backlog", "receiver: store behind and memory bound reached: %d messages of %s dropped", b.msgs, id.host)
+			if b.from.IsValid() {
+				// Keep the binding's record for the next batch.
+				id.o = &outState{from: b.from}
+				return
+			}
 		}
 	}
 	id.o = nil
@@ -658,7 +664,7 @@ type batch struct {
 	host, boot string
 	data       []byte
 	msgs       int
-	from       netip.Addr // if valid: host announced boot from here (no data)
+	from       netip.Addr // if valid: host announced boot from here; recorded before data is written
 }
 
 // writeQueue is how many batches may wait for the writer of an ingest;
@@ -690,6 +696,8 @@ func (in *ingest) startWriter() {
 						in.Logf("receiver: %v", err)
 					}
 				}
+			}
+			if len(b.data) == 0 {
 				continue
 			}
 			if err := in.Store.Write(b.host, b.boot, b.data); err != nil {
@@ -772,9 +780,19 @@ func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
 	}
 	id.host, id.boot, id.prevHost, id.fallback, id.conflict = host, boot, "", false, false
 	// The boot index and the boot's "announced" file are written by the
-	// writer, in order before the boot's first lines.
-	in.startWriter()
-	in.wq <- batch{host: host, boot: boot, from: id.key.Addr()}
+	// writer with the boot's first batch, before its lines; nothing here
+	// waits for the disk.
+	o := id.o
+	if o == nil {
+		o = &outState{}
+		id.o = o
+	}
+	o.from = id.key.Addr()
+	if !o.inDirty {
+		o.since = now.UnixNano()
+		o.inDirty = true
+		in.dirty = append(in.dirty, id)
+	}
 	in.release(now, id)
 }
 

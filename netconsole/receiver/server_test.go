@@ -409,7 +409,9 @@ func TestServeNotesBoots(t *testing.T) {
 	ts.waitStats(t, "announcement", func(st Stats) bool { return st.Announcements == 1 })
 	ts.dial(t).send(ext(0, "lastgasp: netconsole armed host=h boot=b2"))
 	ts.waitStats(t, "second announcement", func(st Stats) bool { return st.Announcements == 2 })
-	if got := ts.srv.Store.PrevBootDir("h", "b2"); got != "h/b1" {
-		t.Errorf("PrevBootDir(h, b2) = %q, want h/b1", got)
+	// Recorded by the writer with each boot's first batch.
+	waitFor(t, "b1 before b2 in the boot index", func() bool { return ts.srv.Store.PrevBootDir("h", "b2") == "h/b1" })
+	if _, from := ts.srv.Store.PrevBootFrom("h", "b2"); from.String() != "127.0.0.1" {
+		t.Errorf("b1 announced from %v, want 127.0.0.1", from)
 	}
 }
