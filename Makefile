@@ -4,6 +4,8 @@
 #   make image BOARD=...     build a board's initramfs and print its size
 #   make e2e [SCENARIO=x]    QEMU scenarios only
 #   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
+#   make bench-collector     collector throughput and memory, 256 hosts to a million (minutes; not part of test;
+#                            FLEET_ONLY=1 etc. run one section, see scripts/bench-collector.sh)
 
 BOARD    ?= qemu-x86_64
 SCENARIO ?=
