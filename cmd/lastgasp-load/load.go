@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,6 +49,7 @@ type Config struct {
 	FragEvery int           // every FragEvery'th message is fragmented; 0 means never
 	FragSize  int           // text bytes of a fragmented message
 	GapEvery  int           // every GapEvery'th sequence number is skipped; 0 means never
+	SeqStart  uint64        // every host's first sequence number; 0 means 1000
 	Boot      string        // boot id in the announcements; empty means random
 	HostFmt   string        // host name format, given the host index
 	Senders   int           // sending goroutines; 0 means GOMAXPROCS
@@ -89,6 +91,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.Senders, "senders", 0, "sending goroutines (0: GOMAXPROCS)")
 	fs.IntVar(&c.FloodHost, "flood-host", -1, "index of a host that floods on its own while the others send at -rate (-1: none)")
 	fs.IntVar(&c.FloodRate, "flood-rate", 0, "the flooding host's messages per second (0: as fast as it can)")
+	fs.Uint64Var(&c.SeqStart, "seq-start", 1000, "every host's first sequence number (a second run continuing a first uses the first's end)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -296,7 +299,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 func setup(cfg Config) (func() (emitter, error), []*host, error) {
 	hosts := make([]*host, cfg.Hosts)
 	for i := range hosts {
-		hosts[i] = &host{name: fmt.Sprintf(cfg.HostFmt, i), seq: 1000}
+		hosts[i] = &host{name: fmt.Sprintf(cfg.HostFmt, i), seq: cmp.Or(cfg.SeqStart, 1000)}
 	}
 	switch cfg.Sources {
 	case "", SourcesSockets:

@@ -199,6 +199,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		MaxHosts: c.rx.maxHosts, MaxActive: c.rx.maxActive, HostTTL: c.rx.hostTTL, WriteDelay: c.rx.writeDelay,
 		RateLimit: c.rx.rateLimit, RateBurst: c.rx.rateBurst, Pins: c.rx.pins, StateFile: c.rx.statePath(c.store),
 		MaxNamesPerSender: c.rx.maxNames}
+	go keepMemoryLimit(ctx, rx, c.maxMemory, c.rx.maxActive)
 	recs, err := newRecords(c, logger)
 	if err != nil {
 		for _, conn := range conns {

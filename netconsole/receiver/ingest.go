@@ -375,7 +375,7 @@ func (in *ingest) flush(now time.Time, force bool) {
 		clear(in.limitedIDs[len(kept):])
 		in.limitedIDs = kept
 	}
-	due := now.Add(-in.writeDelay).UnixNano()
+	due := now.Add(-in.delay()).UnixNano()
 	kept := in.dirty[:0]
 	for _, id := range in.dirty {
 		if o := id.o; o != nil && (force || o.since <= due || len(o.out) >= in.writeBytes) {
@@ -400,6 +400,22 @@ func (in *ingest) flush(now time.Time, force bool) {
 		in.lastSave = now
 		in.save(now, force)
 	}
+}
+
+// delay returns how long lines may wait to be written now: WriteDelay,
+// stretched up to 4 times while more hosts have lines waiting than the
+// store keeps logs open, since then nearly every batch costs an open and a
+// close; not while half of MaxMemory is in use.
+func (in *ingest) delay() time.Duration {
+	files := cmpOr(in.Store.MaxOpenFiles, store.DefaultMaxOpenFiles)
+	in.mu.Lock()
+	n := len(in.counters)
+	in.mu.Unlock()
+	f := len(in.dirty) * n / files
+	if f <= 1 || in.MaxMemory > 0 && in.pending.Load() > in.MaxMemory/2 {
+		return in.writeDelay
+	}
+	return in.writeDelay * time.Duration(min(f, 4))
 }
 
 // writeAll writes every waiting line now.
