@@ -27,29 +27,31 @@ GOSRC    := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
 all: image collector
 
+# Installs only what is missing (a few command -v checks when nothing is), so
+# that make run and make test are the only two commands a newcomer types.
 deps:
 	scripts/setup-deps.sh
 
 kernel: $(KDIR)/kver
-$(KDIR)/kver:
+$(KDIR)/kver: | deps
 	scripts/fetch-kernel.sh $(KPKG) $(KDIR)
 
 image: $(IMAGE)
-$(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF)
+$(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(BOARDF) -kernel $(KDIR) -o $(IMAGE)
 
 image-tls: $(TLSIMAGE)
-$(TLSIMAGE): $(TLSKDIR)/kver $(GOSRC) $(TLSBOARDF)
+$(TLSIMAGE): $(TLSKDIR)/kver $(GOSRC) $(TLSBOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(TLSBOARDF) -kernel $(TLSKDIR) -o $(TLSIMAGE)
 
 collector: $(LASTGASPD)
 $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
 
-run: image collector
+run: deps image collector
 	go run ./scripts/e2e -demo -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
 
-unit:
+unit: deps
 	go vet ./...
 	go test ./...
 	# The agent's TLS client is compiled only with this tag (TLS images).
