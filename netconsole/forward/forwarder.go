@@ -50,9 +50,9 @@ type Forwarder struct {
 	// Logf, if set, reports connection failures.
 	Logf func(format string, args ...any)
 
-	once                                            sync.Once
-	queue                                           chan []byte
-	enqueued, sent, dropped, connects, connectFails atomic.Uint64
+	once                         sync.Once
+	queue                        sink.Queue
+	sent, connects, connectFails atomic.Uint64
 }
 
 // Stats counts what a Forwarder did.
@@ -69,9 +69,10 @@ type Stats struct {
 // Stats returns the Forwarder's counters.
 func (f *Forwarder) Stats() Stats {
 	f.init()
+	enqueued, dropped, waiting := f.queue.Counts()
 	return Stats{
-		Enqueued: f.enqueued.Load(), Dropped: f.dropped.Load(), Sent: f.sent.Load(),
-		Connects: f.connects.Load(), ConnectFailures: f.connectFails.Load(), Queued: len(f.queue),
+		Enqueued: enqueued, Dropped: dropped, Sent: f.sent.Load(),
+		Connects: f.connects.Load(), ConnectFailures: f.connectFails.Load(), Queued: waiting,
 	}
 }
 
@@ -103,28 +104,14 @@ func New(rawURL string, tlsConfig *tls.Config) (*Forwarder, error) {
 	return f, nil
 }
 
-func (f *Forwarder) init() {
-	f.once.Do(func() {
-		n := f.QueueSize
-		if n <= 0 {
-			n = DefaultQueueSize
-		}
-		f.queue = make(chan []byte, n)
-	})
-}
+func (f *Forwarder) init() { f.once.Do(func() { f.queue.Size = f.QueueSize }) }
 
 // Send queues m for sending, formatted and framed, or drops and counts it
 // when the queue is full. It does not block and does not keep m: it
 // implements sink.Sink.
 func (f *Forwarder) Send(m sink.Message) {
 	f.init()
-	frame := AppendFrame(nil, Format(m))
-	select {
-	case f.queue <- frame:
-		f.enqueued.Add(1)
-	default:
-		f.dropped.Add(1)
-	}
+	f.queue.Put(AppendFrame(nil, Format(m)))
 }
 
 var _ sink.Sink = (*Forwarder)(nil)
@@ -224,14 +211,14 @@ func (f *Forwarder) send(ctx context.Context, conn net.Conn, resend [][]byte) ([
 				return nil, ctx.Err()
 			case err := <-closed:
 				return nil, fmt.Errorf("closed by server: %w", err)
-			case fr := <-f.queue:
+			case fr := <-f.queue.C():
 				batch = append(batch, fr)
 			}
 		}
 	more:
 		for len(batch) < maxBatch {
 			select {
-			case fr := <-f.queue:
+			case fr := <-f.queue.C():
 				batch = append(batch, fr)
 			default:
 				break more

@@ -52,11 +52,11 @@ type Sink struct {
 	// Logf, if set, reports failed and refused POSTs.
 	Logf func(format string, args ...any)
 
-	once                              sync.Once
-	queue                             chan []byte
-	inFlight                          atomic.Int64
-	enqueued, dropped, sent, rejected atomic.Uint64
-	posts, postFailures               atomic.Uint64
+	once                sync.Once
+	queue               sink.Queue
+	inFlight            atomic.Int64
+	sent, rejected      atomic.Uint64
+	posts, postFailures atomic.Uint64
 }
 
 // Stats counts what a Sink did.
@@ -91,15 +91,7 @@ func New(rawURL string) (*Sink, error) {
 	return &Sink{URL: u.String()}, nil
 }
 
-func (s *Sink) init() {
-	s.once.Do(func() {
-		n := s.QueueSize
-		if n <= 0 {
-			n = DefaultQueueSize
-		}
-		s.queue = make(chan []byte, n)
-	})
-}
+func (s *Sink) init() { s.once.Do(func() { s.queue.Size = s.QueueSize }) }
 
 // Send queues m as an export-format entry, or drops and counts it when the
 // queue is full. It does not block and does not keep m: it implements
@@ -109,12 +101,7 @@ func (s *Sink) Send(m sink.Message) {
 	if m.Received.IsZero() {
 		m.Received = time.Now()
 	}
-	select {
-	case s.queue <- AppendEntry(nil, m):
-		s.enqueued.Add(1)
-	default:
-		s.dropped.Add(1)
-	}
+	s.queue.Put(AppendEntry(nil, m))
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -122,11 +109,12 @@ var _ sink.Sink = (*Sink)(nil)
 // Stats returns the Sink's counters.
 func (s *Sink) Stats() Stats {
 	s.init()
+	enqueued, dropped, waiting := s.queue.Counts()
 	return Stats{
-		Enqueued: s.enqueued.Load(), Dropped: s.dropped.Load(),
+		Enqueued: enqueued, Dropped: dropped,
 		Sent: s.sent.Load(), Rejected: s.rejected.Load(),
 		Posts: s.posts.Load(), PostFailures: s.postFailures.Load(),
-		Queued: len(s.queue) + int(s.inFlight.Load()),
+		Queued: waiting + int(s.inFlight.Load()),
 	}
 }
 
@@ -164,7 +152,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			s.abandon(0)
 			return nil
-		case first = <-s.queue:
+		case first = <-s.queue.C():
 		}
 		body.Reset()
 		body.Write(first)
@@ -173,7 +161,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	more:
 		for n < maxN && body.Len() < maxBytes {
 			select {
-			case e := <-s.queue:
+			case e := <-s.queue.C():
 				body.Write(e)
 				n++
 				s.inFlight.Store(int64(n))
@@ -241,14 +229,14 @@ func (s *Sink) post(ctx context.Context, client *http.Client, body []byte) (retr
 func (s *Sink) abandon(n int) {
 	for {
 		select {
-		case <-s.queue:
+		case <-s.queue.C():
 			n++
 			continue
 		default:
 		}
 		break
 	}
-	s.dropped.Add(uint64(n))
+	s.queue.Drop(n)
 	s.inFlight.Store(0)
 }
 
