@@ -136,40 +136,15 @@ func (s *Store) Append(host, boot string, lines ...string) error {
 	if err := CheckBoot(boot); err != nil {
 		return fmt.Errorf("store: host %q: %w", host, err)
 	}
-	return s.AppendPath(s.Path(host, boot), lines...)
-}
-
-// AppendPath appends lines to the log file at path, which Path returned.
-func (s *Store) AppendPath(path string, lines ...string) error {
 	n := 0
 	for _, l := range lines {
 		n += len(l) + 1
 	}
-	sh := s.shard(path)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	of, rerr := s.openRotated(sh, path, n)
-	if of == nil {
-		return rerr
-	}
-	of.size += int64(n)
-	var werr error
+	b := make([]byte, 0, n)
 	for _, l := range lines {
-		if of.w != nil {
-			of.w.WriteString(l)
-			werr = of.w.WriteByte('\n')
-		} else {
-			_, werr = of.f.WriteString(l + "\n")
-		}
-		if werr != nil {
-			break
-		}
+		b = append(append(b, l...), '\n')
 	}
-	if werr != nil {
-		sh.close(path)
-		return fmt.Errorf("store: append to %s: %w", path, werr)
-	}
-	return rerr
+	return s.Write(host, boot, b)
 }
 
 // Write appends data, complete lines each ending in a newline, to the log of
@@ -249,57 +224,6 @@ func (s *Store) fitting(size int64, data []byte) []byte {
 		return data[:i+1] // one line longer than the limit
 	}
 	return data
-}
-
-// AppendLine appends line and a newline to the log file at path, which
-// Path returned.
-func (s *Store) AppendLine(path string, line []byte) error {
-	if s.Root == "" {
-		return errors.New("store: store root not set")
-	}
-	sh := s.shard(path)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	of, rerr := s.openRotated(sh, path, len(line)+1)
-	if of == nil {
-		return rerr
-	}
-	of.size += int64(len(line) + 1)
-	var werr error
-	if of.w != nil {
-		of.w.Write(line)
-		werr = of.w.WriteByte('\n')
-	} else {
-		_, werr = of.f.Write(append(line[:len(line):len(line)], '\n'))
-	}
-	if werr != nil {
-		sh.close(path)
-		return fmt.Errorf("store: append to %s: %w", path, werr)
-	}
-	return rerr
-}
-
-// openRotated returns the open log file at path, rotated first if n more
-// bytes would take it past RotateSize. sh.mu must be held. A failed rotation
-// is returned as an error along with the unrotated file, so that lines keep
-// being stored; a nil file comes with the error that prevented opening it.
-func (s *Store) openRotated(sh *storeShard, path string, n int) (*openFile, error) {
-	of, err := sh.open(path, s.BufferSize)
-	if err != nil {
-		return nil, err
-	}
-	limit := s.RotateSize
-	if limit == 0 {
-		limit = DefaultRotateSize
-	}
-	if limit < 0 || of.size == 0 || of.size+int64(n) <= limit {
-		return of, nil
-	}
-	rerr := s.rotate(sh, path)
-	if of, err = sh.open(path, s.BufferSize); err != nil {
-		return nil, errors.Join(rerr, err)
-	}
-	return of, rerr
 }
 
 // rotate closes the log at path and shifts it and its rotated files by one

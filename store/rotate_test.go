@@ -138,7 +138,7 @@ func TestStoreRotateConcurrent(t *testing.T) {
 				if i%2 == 0 {
 					err = st.Append(host, "b", fmt.Sprintf("w%d-%d", w, i))
 				} else {
-					err = st.AppendLine(st.Path(host, "b"), []byte(fmt.Sprintf("w%d-%d", w, i)))
+					err = st.Write(host, "b", []byte(fmt.Sprintf("w%d-%d\n", w, i)))
 				}
 				if err != nil {
 					t.Errorf("append: %v", err)
