@@ -159,7 +159,7 @@ start_collector() {
 	mkdir -p "$dir"
 	for _ in 1 2 3 4 5; do
 		PORT=$((20000 + RANDOM % 20000)) HPORT=$((PORT + 1))
-		"$LGD" -netconsole "127.0.0.1:$PORT" -http "127.0.0.1:$HPORT" -store "$dir/store" "$@" 2>>"$dir/lastgaspd.log" &
+		"$LGD" -netconsole "127.0.0.1:$PORT" -http "127.0.0.1:$HPORT" -store "$dir/store" ${LGD_ARGS:-} "$@" 2>>"$dir/lastgaspd.log" &
 		PID=$!
 		for _ in $(seq 100); do
 			curl -sf "http://127.0.0.1:$HPORT/metrics" >/dev/null 2>&1 && return 0
