@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"container/list"
 	"fmt"
 	"net"
@@ -174,18 +175,53 @@ func (in *ingest) datagram(now time.Time, addr net.Addr, b []byte, truncated boo
 		in.logf(now, "truncated", "receiver: from %s: datagram longer than %d bytes dropped", addr, len(b))
 		return
 	}
+	key := sourceKey(addr)
+	if in.passLimited(now, key, b) {
+		return
+	}
 	p, err := wire.Parse(b)
 	if err != nil {
 		in.c.malformed.Add(1)
 		in.logf(now, "malformed", "receiver: from %s: %v", addr, err)
 		return
 	}
-	id := in.ident(now, sourceKey(addr))
+	id := in.ident(now, key)
 	id.lastHeard = now.UnixNano()
 	h := in.heavyFor(now, id)
 	in.events(now, id, h.host.Feed(p, now))
 	in.account(now, id)
 }
+
+// passLimited drops datagram b of sender key without parsing its text when
+// the sender is being rate-limited and b is simply its next message: the
+// flood's excess costs a header parse, not a message's, so that a flooding
+// host leaves its socket's reader time for the other hosts on it. It
+// reports whether it did.
+func (in *ingest) passLimited(now time.Time, key netip.AddrPort, b []byte) bool {
+	if in.limit.rate <= 0 {
+		return false
+	}
+	id, ok := in.idents[key]
+	if !ok || id.h == nil || id.host == "" || id.l == nil || id.l.n == 0 {
+		return false
+	}
+	t := now.UnixNano()
+	if id.bucket.peek(t, in.limit) {
+		return false // a token: the message is stored
+	}
+	p, body, ok := wire.ParseHeader(b)
+	if !ok || bytes.HasPrefix(body, announcePrefix) || bytes.Contains(body, []byte("\n host=")) {
+		return false // announcements and userdata bindings are never limited
+	}
+	if !id.h.host.Pass(p) {
+		return false
+	}
+	id.lastHeard = t
+	in.rateLimited(id, p.Seq)
+	return true
+}
+
+var announcePrefix = []byte(announce.Prefix)
 
 // sourceKey returns the identity key of a sender address.
 func sourceKey(addr net.Addr) netip.AddrPort {

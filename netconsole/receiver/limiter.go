@@ -35,6 +35,19 @@ func (b *bucket) take(now int64, l limiter) bool {
 	return false
 }
 
+// peek refills b like take and reports whether it holds a token, without
+// taking it.
+func (b *bucket) peek(now int64, l limiter) bool {
+	if b.last == 0 {
+		return true
+	}
+	if d := now - b.last; d > 0 {
+		t := float64(b.tokens) + float64(d)*l.rate/1e9
+		b.tokens, b.last = float32(min(t, l.burst)), now
+	}
+	return b.tokens >= 1
+}
+
 // maxTopHosts bounds the hosts whose rate-limited totals are kept for
 // RateLimitedHosts; beyond it the smallest total is forgotten.
 const maxTopHosts = 1024

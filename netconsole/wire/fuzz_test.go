@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -228,4 +230,30 @@ func checkHostInvariants(t *testing.T, h *Host) {
 	if sum != h.pending {
 		t.Fatalf("pending = %d, sum of held costs = %d", h.pending, sum)
 	}
+}
+
+// FuzzParseHeader checks ParseHeader against Parse: the same header
+// fields, the body left as is, and false exactly where Parse gives legacy
+// text or an error.
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range parseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		full, err := Parse(b)
+		hdr, body, ok := ParseHeader(b)
+		if want := err == nil && full.Extended; ok != want {
+			t.Fatalf("ParseHeader(%q) ok = %v, Parse = %+v, %v", b, ok, full, err)
+		}
+		if !ok {
+			return
+		}
+		full.Text, full.Dict = "", nil
+		if hdr.Text != "" || hdr.Dict != nil || !reflect.DeepEqual(hdr, full) {
+			t.Fatalf("ParseHeader(%q) = %+v, Parse's header %+v", b, hdr, full)
+		}
+		if !bytes.HasSuffix(b, body) || len(body) >= len(b) || b[len(b)-len(body)-1] != ';' {
+			t.Fatalf("ParseHeader(%q) body %q is not what follows the header", b, body)
+		}
+	})
 }

@@ -248,6 +248,25 @@ func (h *Host) Reset(st State) {
 	h.started, h.next, h.lastTS, h.release = st.Started, st.Next, st.LastTS, st.Release
 }
 
+// Pass accounts for extended message p as if it had been delivered, and
+// reports true, when p is simply the next message: unfragmented, its
+// sequence number the one expected, nothing held, the same boot. The
+// caller then drops p on purpose (a rate limit) and counts it itself; p is
+// neither a Message nor, later, part of a Gap. Otherwise Pass changes
+// nothing and reports false: the caller feeds p.
+func (h *Host) Pass(p Packet) bool {
+	if !h.started || !p.Extended || p.Fragmented() || p.Seq != h.next || len(h.frags) > 0 || len(h.buf) > 0 ||
+		p.Release != "" && h.release != "" && p.Release != h.release {
+		return false
+	}
+	if skew := uint64(h.cfg.ClockSkew / time.Microsecond); h.lastTS > p.TimestampUsec && h.lastTS-p.TimestampUsec > skew {
+		return false // a new boot, for Feed to report
+	}
+	h.record(p.Seq, p.TimestampUsec, false)
+	h.advance(p.Seq, p.TimestampUsec)
+	return true
+}
+
 // PendingBytes returns the bytes the Host holds, as counted against
 // Config.MaxPendingBytes.
 func (h *Host) PendingBytes() int { return h.pending }

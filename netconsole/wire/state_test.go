@@ -88,3 +88,32 @@ func TestResetFromState(t *testing.T) {
 		})
 	}
 }
+
+// TestPass checks that a message passed over (rate-limited by the
+// collector) is neither delivered nor, later, reported as lost.
+func TestPass(t *testing.T) {
+	late := func(seq uint64, text string) Packet { return withTS(msg(seq, text), 10_000_000+1000*seq) }
+	h := NewHost(Config{})
+	for s := uint64(1); s <= 5; s++ {
+		h.Feed(late(s, "x"), t0)
+	}
+	for _, tt := range []struct {
+		p    Packet
+		want bool
+	}{
+		{late(6, "passed"), true},
+		{late(8, "ahead: 7 is missing"), false},
+		{withTS(frag(7, 0, 10, "part"), 10_007_000), false},
+		{withTS(msg(7, "clock 10 s back: a new boot"), 5), false},
+		{late(7, "passed too"), true},
+	} {
+		if got := h.Pass(tt.p); got != tt.want {
+			t.Errorf("Pass(seq %d %q) = %v, want %v", tt.p.Seq, tt.p.Text, got, tt.want)
+		}
+	}
+	got := summary(h.Feed(late(8, "eight"), t0.Add(time.Second)))
+	got = append(got, summary(h.Flush(t0.Add(2*time.Second)))...)
+	if diff := gocmp.Diff([]string{`msg 8 "eight"`}, got); diff != "" {
+		t.Errorf("after passing 6 and 7 (-want +got):\n%s", diff)
+	}
+}
