@@ -55,8 +55,8 @@ unit: deps
 	go vet ./...
 	go test ./...
 	# The agent's TLS client is compiled only with this tag (TLS images).
-	go vet -tags lastgasp_tls ./pstore/ship/... ./cmd/lastgasp/
-	go test -tags lastgasp_tls ./pstore/ship/... ./cmd/lastgasp/
+	go vet -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
+	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
 e2e: image image-tls collector
 	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -board $(BOARDF) -collector $(LASTGASPD) $(if $(SCENARIO),-scenario $(SCENARIO))

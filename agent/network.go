@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -55,7 +55,7 @@ type netCmdline struct {
 // readNetCmdline reads the command line again: ApplyCmdline already applied
 // the lastgasp.* overrides to b, but the network stage also needs to know
 // whether the receivers came from the command line, and the ip= argument.
-func (a *Agent) readNetCmdline(b *boards.Board) netCmdline {
+func (a *agent) readNetCmdline(b *boards.Board) netCmdline {
 	raw, err := os.ReadFile(a.Config.Cmdline)
 	if err != nil {
 		return netCmdline{ip: link.IPConfig{Method: link.IPDHCP}}
@@ -119,7 +119,7 @@ func (nc netCmdline) describe() string {
 
 // network brings a NIC up and arms one netconsole target per receiver.
 // It returns the armed targets and the host name it announced.
-func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]armed, string) {
+func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]armed, string) {
 	host := b.Host
 	t0 := time.Now()
 	nc := a.readNetCmdline(b)
@@ -335,7 +335,7 @@ func (a *Agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 // "managed") race, and the first usable address wins. With needLease the
 // DHCPv6 lease is waited for even when SLAAC wins, for its receiver
 // option (receiver.dhcp6_option). how says where the address came from.
-func (a *Agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string, needLease bool) (netip.Prefix, *link.Lease6, string, error) {
+func (a *agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string, needLease bool) (netip.Prefix, *link.Lease6, string, error) {
 	ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
 	defer cancel()
 	go a.solicitRouters(ctx6, ifname)
@@ -457,7 +457,7 @@ func addReceivers6(c boards.Cmdline, b *boards.Board, recvs []netip.AddrPort, wh
 // later. Routers that advertise only on request then answer without
 // waiting for the kernel's own solicitation, sent only after duplicate
 // address detection of the link-local address (another second).
-func (a *Agent) solicitRouters(ctx context.Context, ifname string) {
+func (a *agent) solicitRouters(ctx context.Context, ifname string) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return
@@ -490,7 +490,7 @@ func (a *Agent) solicitRouters(ctx context.Context, ifname string) {
 
 // loadModuleOnDemand loads one of the image's on-demand modules (board
 // key modules.ondemand) unless the kernel already has it.
-func (a *Agent) loadModuleOnDemand(name string) error {
+func (a *agent) loadModuleOnDemand(name string) error {
 	if _, err := os.Stat(filepath.Join(a.Config.SysModule, name)); err == nil {
 		return nil // loaded before, or built in
 	}
@@ -515,8 +515,8 @@ func vlanNames(cands []string, id int) string {
 
 // announce writes the line that is the first to travel through a new
 // target; the collector binds the stream to host and boot from it.
-func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
-	a.Log.Logf(LevelNotice, "%s", announce.Format(announce.Announcement{Host: host, Boot: bootID, Fields: []announce.Field{
+func (a *agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) {
+	a.Log.Logf(levelNotice, "%s", announce.Format(announce.Announcement{Host: host, Boot: bootID, Fields: []announce.Field{
 		{Key: "dev", Value: t.Dev},
 		{Key: "local", Value: t.LocalIP.String()},
 		{Key: "remote", Value: netip.AddrPortFrom(t.RemoteIP, uint16(t.RemotePort)).String()},
@@ -528,7 +528,7 @@ func (a *Agent) announce(host, bootID string, t target.Target, hop nexthop.Hop) 
 
 // reloadNetconsole unloads netconsole (loaded without targets) and loads it
 // again with param.
-func (a *Agent) reloadNetconsole(param string) error {
+func (a *agent) reloadNetconsole(param string) error {
 	if err := unix.DeleteModule("netconsole", 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unload netconsole: %w", err)
 	}
@@ -555,7 +555,7 @@ type v6Result struct {
 // With a VLAN ID (not 0), each candidate gets its VLAN interface once it has
 // carrier, and DHCP (or the static address) goes there: the lease names the
 // VLAN interface.
-func (a *Agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int, fromDHCP bool) (*link.Lease, *v6Result, time.Duration, error) {
+func (a *agent) bringup(ctx context.Context, b *boards.Board, cands []string, ipc link.IPConfig, vlan int, fromDHCP bool) (*link.Lease, *v6Result, time.Duration, error) {
 	dctx, cancel := context.WithTimeout(ctx, b.DHCPTimeout)
 	defer cancel()
 	var (
@@ -722,7 +722,7 @@ func describeNICs(sysClassNet string, names []string) string {
 // resolve finds the MAC of the next hop: ARP (RFC 826) for IPv4, neighbor
 // solicitations (RFC 4861) for IPv6, with the same retries, deadline and
 // conflict watch.
-func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
+func (a *agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
 	ifi, err := net.InterfaceByName(hop.Dev)
 	if err != nil {
 		return nil, err
@@ -737,7 +737,7 @@ func (a *Agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 		Retry:  200 * time.Millisecond,
 		Linger: arpLinger,
 		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
-			a.Log.Logf(LevelWarn, "%s: conflict: %s answered by %s and by %s; using the first, %s", proto, ip, first, other, first)
+			a.Log.Logf(levelWarn, "%s: conflict: %s answered by %s and by %s; using the first, %s", proto, ip, first, other, first)
 		},
 		Logf: a.Log.Infof,
 	}

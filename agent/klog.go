@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"fmt"
@@ -8,20 +8,20 @@ import (
 	"time"
 )
 
-// Logger writes the agent's lines into the kernel log (/dev/kmsg), so they
+// logger writes the agent's lines into the kernel log (/dev/kmsg), so they
 // reach the console and, once armed, netconsole; without /dev/kmsg it writes
 // to a fallback writer.
-type Logger struct {
+type logger struct {
 	mu       sync.Mutex
 	kmsg     io.Writer
 	fallback io.Writer
 	start    time.Time
 }
 
-// OpenKmsg opens path (normally /dev/kmsg) for writing; on failure the logger
+// openKmsg opens path (normally /dev/kmsg) for writing; on failure the logger
 // writes to fallback.
-func OpenKmsg(path string, fallback io.Writer) *Logger {
-	l := &Logger{fallback: fallback, start: time.Now()}
+func openKmsg(path string, fallback io.Writer) *logger {
+	l := &logger{fallback: fallback, start: time.Now()}
 	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 		l.kmsg = f
 	}
@@ -29,7 +29,7 @@ func OpenKmsg(path string, fallback io.Writer) *Logger {
 }
 
 // Reopen retries opening the kernel log, e.g. once /dev is mounted.
-func (l *Logger) Reopen(path string) {
+func (l *logger) Reopen(path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.kmsg != nil {
@@ -42,15 +42,15 @@ func (l *Logger) Reopen(path string) {
 
 // Kernel log levels used by the agent.
 const (
-	LevelErr    = 3
-	LevelWarn   = 4
-	LevelNotice = 5
-	LevelInfo   = 6
-	LevelDebug  = 7
+	levelErr    = 3
+	levelWarn   = 4
+	levelNotice = 5
+	levelInfo   = 6
+	levelDebug  = 7
 )
 
 // Logf writes one line at the given kernel log level.
-func (l *Logger) Logf(level int, format string, a ...any) {
+func (l *logger) Logf(level int, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -64,19 +64,19 @@ func (l *Logger) Logf(level int, format string, a ...any) {
 }
 
 // Infof logs at info level.
-func (l *Logger) Infof(format string, a ...any) { l.Logf(LevelInfo, format, a...) }
+func (l *logger) Infof(format string, a ...any) { l.Logf(levelInfo, format, a...) }
 
 // Debugf logs at debug level: the detail of a stage (each DHCP message,
 // carrier waits). It stays in the kernel log (dmesg) but, at the default
 // console loglevel 7, does not cost a line on a slow serial console while
 // the network comes up; lastgasp.ignore_loglevel=1 shows it everywhere.
-func (l *Logger) Debugf(format string, a ...any) { l.Logf(LevelDebug, format, a...) }
+func (l *logger) Debugf(format string, a ...any) { l.Logf(levelDebug, format, a...) }
 
 // Errorf logs at error level.
-func (l *Logger) Errorf(format string, a ...any) { l.Logf(LevelErr, format, a...) }
+func (l *logger) Errorf(format string, a ...any) { l.Logf(levelErr, format, a...) }
 
 // Step logs the outcome of one stage with its duration and returns err.
-func (l *Logger) Step(name string, t0 time.Time, err error, format string, a ...any) error {
+func (l *logger) Step(name string, t0 time.Time, err error, format string, a ...any) error {
 	d := time.Since(t0).Round(100 * time.Microsecond)
 	if err != nil {
 		l.Errorf("%s: FAILED after %v: %v", name, d, err)

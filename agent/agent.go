@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -21,9 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Config holds every OS path the agent touches, so that tests and developers
+// config holds every OS path the agent touches, so that tests and developers
 // can point them elsewhere.
-type Config struct {
+type config struct {
 	BoardFile     string // embedded board profile
 	Cmdline       string // /proc/cmdline
 	Kmsg          string // /dev/kmsg
@@ -52,9 +52,9 @@ type Config struct {
 	ClientKey  string // /etc/lastgasp/client.key
 }
 
-// DefaultConfig returns the paths of a booted initramfs.
-func DefaultConfig() Config {
-	return Config{
+// defaultConfig returns the paths of a booted initramfs.
+func defaultConfig() config {
+	return config{
 		BoardFile:     "/etc/lastgasp/board",
 		Cmdline:       "/proc/cmdline",
 		Kmsg:          "/dev/kmsg",
@@ -80,12 +80,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// Agent sequences the boot-time stages. Each stage logs what it did and how
+// agent sequences the boot-time stages. Each stage logs what it did and how
 // long it took; a failed stage is logged in one line and the agent goes on to
 // the stages that do not depend on it, then to the rescue shell.
-type Agent struct {
-	Config Config
-	Log    *Logger
+type agent struct {
+	Config config
+	Log    *logger
 
 	start time.Time
 	// restoreIPv6 puts back the IPv6 settings tuneIPv6 changed; the
@@ -107,7 +107,7 @@ type armed struct {
 const lateModulesGrace = time.Second
 
 // Run runs every stage, then the handoff. As PID 1 it never returns.
-func (a *Agent) Run(ctx context.Context) {
+func (a *agent) Run(ctx context.Context) {
 	a.start = time.Now()
 	c := a.Config
 	if c.PID1 {
@@ -172,12 +172,12 @@ func (a *Agent) Run(ctx context.Context) {
 	for _, t := range targets {
 		tl = append(tl, fmt.Sprintf("%s->%s:%d/%s", t.target.Name, t.target.RemoteIP, t.target.RemotePort, t.target.RemoteMAC))
 	}
-	a.Log.Logf(LevelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d handoff=%s total=%v",
+	a.Log.Logf(levelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d handoff=%s total=%v",
 		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), b.Handoff, time.Since(a.start).Round(time.Millisecond))
 
 	if test.TestPanic {
 		if len(recs) == 0 && len(readErrs) == 0 {
-			a.Log.Logf(LevelWarn, "test_panic: no crash record on this boot; panicking the kernel via sysrq")
+			a.Log.Logf(levelWarn, "test_panic: no crash record on this boot; panicking the kernel via sysrq")
 			time.Sleep(100 * time.Millisecond)
 			if err := os.WriteFile(c.SysrqTrigger, []byte("c"), 0); err != nil {
 				a.Log.Errorf("test_panic: %v", err)
@@ -189,7 +189,7 @@ func (a *Agent) Run(ctx context.Context) {
 	a.handoff(ctx, b, targets)
 }
 
-func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
+func (a *agent) loadBoard() (*boards.Board, boards.Cmdline) {
 	t0 := time.Now()
 	b, err := boards.Load(a.Config.BoardFile)
 	if err != nil {
@@ -216,7 +216,7 @@ func (a *Agent) loadBoard() (*boards.Board, boards.Cmdline) {
 
 // loadModules loads the named board modules (and their dependencies, from
 // the image's modules.dep) concurrently; independent chains load in parallel.
-func (a *Agent) loadModules(b *boards.Board, names []string, step string) {
+func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 	if len(names) == 0 {
 		return
 	}
@@ -251,7 +251,7 @@ func (a *Agent) loadModules(b *boards.Board, names []string, step string) {
 // ramoopsSafe decides whether to load ramoops with the board's region: not
 // when another pstore backend is already registered (the kernel takes one),
 // and never over RAM the kernel uses.
-func (a *Agent) ramoopsSafe(b *boards.Board) bool {
+func (a *agent) ramoopsSafe(b *boards.Board) bool {
 	t0 := time.Now()
 	if be := ramoops.Backend(a.Config.PstoreParams); be != "" {
 		a.Log.Step("ramoops", t0, nil, "pstore backend %s already registered (kernel command line or firmware); not loading ramoops", be)
@@ -267,13 +267,13 @@ func (a *Agent) ramoopsSafe(b *boards.Board) bool {
 	return true
 }
 
-func (a *Agent) mountFS(fstype, dir string) {
+func (a *agent) mountFS(fstype, dir string) {
 	t0 := time.Now()
 	a.Log.Step("mount", t0, mount(fstype, dir), "%s at %s", fstype, dir)
 }
 
 // checkRamoops reports the ramoops region the kernel actually armed.
-func (a *Agent) checkRamoops(b *boards.Board) string {
+func (a *agent) checkRamoops(b *boards.Board) string {
 	t0 := time.Now()
 	if !b.Ramoops.Enabled() {
 		a.Log.Step("ramoops", t0, nil, "not configured for this board")
@@ -289,7 +289,7 @@ func (a *Agent) checkRamoops(b *boards.Board) string {
 	return "armed"
 }
 
-func (a *Agent) readRecords() ([]records.Record, []error) {
+func (a *agent) readRecords() ([]records.Record, []error) {
 	t0 := time.Now()
 	recs, errs := records.Read(a.Config.PstoreMount, a.Config.MaxRecordSize)
 	for _, err := range errs {
@@ -321,7 +321,7 @@ func (a *Agent) readRecords() ([]records.Record, []error) {
 	// crash line comes from the parts put back together.
 	crashes, skipped := records.Crashes(recs)
 	for _, s := range skipped {
-		a.Log.Logf(LevelWarn, "pstore: %s; shipping them as single records", s)
+		a.Log.Logf(levelWarn, "pstore: %s; shipping them as single records", s)
 	}
 	inCrash := map[int]bool{}
 	for _, c := range crashes {
@@ -347,7 +347,7 @@ func (a *Agent) readRecords() ([]records.Record, []error) {
 
 // crashLine logs one line per crash, through netconsole too: a live
 // receiver sees what happened even if the upload fails.
-func (a *Agent) crashLine(name string, data []byte) {
+func (a *agent) crashLine(name string, data []byte) {
 	line := records.PanicLine(data)
 	if line == "" {
 		return
@@ -356,10 +356,10 @@ func (a *Agent) crashLine(name string, data []byte) {
 	if f := records.CallTrace(data, 4); len(f) > 0 {
 		trace = " | " + strings.Join(f, " < ")
 	}
-	a.Log.Logf(LevelWarn, "crash record %s: %s%s", name, line, trace)
+	a.Log.Logf(levelWarn, "crash record %s: %s%s", name, line, trace)
 }
 
-func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, release string, all []records.Record) (shipped, kept int) {
+func (a *agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, release string, all []records.Record) (shipped, kept int) {
 	// A record not read in full (too large, unreadable) was reported by
 	// readRecords and stays; it must not hold up the others.
 	var recs []records.Record
@@ -388,7 +388,7 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 		c.TLS = tc
 		a.Log.Infof("ship: %d records to %s over TLS: %s", len(recs), b.Upload, desc)
 	} else {
-		a.Log.Logf(LevelWarn, "ship: %d records to %s over plain http: INSECURE (not encrypted, not authenticated; for labs and QEMU only)", len(recs), b.Upload)
+		a.Log.Logf(levelWarn, "ship: %d records to %s over plain http: INSECURE (not encrypted, not authenticated; for labs and QEMU only)", len(recs), b.Upload)
 	}
 	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
 	defer cancel()
@@ -404,7 +404,7 @@ func (a *Agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 // certificate and key, supplied per host at boot. Without a CA it refuses;
 // without a credential it goes on, and a collector that checks identities
 // will refuse the upload.
-func (a *Agent) uploadTLS(b *boards.Board) (*ship.TLSConfig, string, error) {
+func (a *agent) uploadTLS(b *boards.Board) (*ship.TLSConfig, string, error) {
 	if !ship.TLSBuilt {
 		return nil, "", fmt.Errorf("upload %s: %w", b.Upload, ship.ErrTLSNotBuilt)
 	}

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 
 // mountEarly mounts what PID 1 needs before anything else: /proc, /sys and
 // /dev (the Debian kernel does not mount devtmpfs by itself).
-func mountEarly(l *Logger) {
+func mountEarly(l *logger) {
 	for _, m := range []struct{ fs, dir string }{{"proc", "/proc"}, {"sysfs", "/sys"}, {"devtmpfs", "/dev"}} {
 		if err := mount(m.fs, m.dir); err != nil {
 			l.Errorf("%v", err)
@@ -50,9 +50,9 @@ func attachConsole(path string) {
 
 // rescue runs the rescue shell on the console; as PID 1 it restarts it
 // whenever it exits, and never returns.
-func (a *Agent) rescue() {
+func (a *agent) rescue() {
 	c := a.Config
-	a.Log.Logf(LevelNotice, "handoff: rescue shell %s on %s (%v since init)", c.Shell, c.Console, time.Since(a.start).Round(time.Millisecond))
+	a.Log.Logf(levelNotice, "handoff: rescue shell %s on %s (%v since init)", c.Shell, c.Console, time.Since(a.start).Round(time.Millisecond))
 	for {
 		con, err := os.OpenFile(c.Console, os.O_RDWR, 0)
 		if err != nil {

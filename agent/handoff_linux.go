@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ func defaultHandoffConfig() handoffConfig {
 // lastgasp.handoff=) chose. If switch_root or kexec fails before the point
 // of no return it logs why and falls back to the rescue shell, with logging
 // still armed. As PID 1 it never returns.
-func (a *Agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
+func (a *agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
 	var err error
 	switch b.Handoff {
 	case boards.HandoffSwitchRoot:
@@ -56,7 +56,7 @@ func (a *Agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
 // features, whether release prepending is on, the kernel's transmit error
 // count where it keeps one. It returns one description per target and the
 // targets with Release as the kernel has it.
-func (a *Agent) inspectTargets(targets []armed) ([]string, []target.Target) {
+func (a *agent) inspectTargets(targets []armed) ([]string, []target.Target) {
 	root := filepath.Join(a.Config.ConfigfsMount, "netconsole")
 	var desc []string
 	var out []target.Target
@@ -84,7 +84,7 @@ func (a *Agent) inspectTargets(targets []armed) ([]string, []target.Target) {
 
 // mountRoot mounts the root file system named by the kernel command line at
 // the handoff's NewRoot, waiting for its device first.
-func (a *Agent) mountRoot(ctx context.Context, hc handoffConfig, readOnly bool) (handoff.Root, string, error) {
+func (a *agent) mountRoot(ctx context.Context, hc handoffConfig, readOnly bool) (handoff.Root, string, error) {
 	cl, err := os.ReadFile(a.Config.Cmdline)
 	if err != nil {
 		return handoff.Root{}, "", fmt.Errorf("cmdline: %w", err)
@@ -122,7 +122,7 @@ func (a *Agent) mountRoot(ctx context.Context, hc handoffConfig, readOnly bool) 
 // switchRoot mounts root=, checks its init, and switches to it. Netconsole
 // targets and ramoops live in the kernel and stay armed; configfs and pstore
 // move along with /sys.
-func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed) error {
+func (a *agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed) error {
 	if !a.Config.PID1 {
 		return errors.New("switch_root needs PID 1")
 	}
@@ -138,7 +138,7 @@ func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed
 	}
 	desc, _ := a.inspectTargets(targets)
 	argv := append([]string{init}, r.InitArgs...)
-	a.Log.Logf(LevelNotice, "handoff: switch_root to %s exec %s targets=%d %s main_loglevel=%d (%v since init)",
+	a.Log.Logf(levelNotice, "handoff: switch_root to %s exec %s targets=%d %s main_loglevel=%d (%v since init)",
 		r.Device, strings.Join(argv, " "), len(desc), strings.Join(desc, " "), b.MainLogLevel, time.Since(a.start).Round(time.Millisecond))
 	// The main system keeps the kernel's console loglevel: hand it the
 	// policy's (warnings and worse), not the agent's verbose one.
@@ -168,7 +168,7 @@ func (a *Agent) switchRoot(ctx context.Context, b *boards.Board, targets []armed
 // (netconsole=, with the MAC the agent resolved) and ramoops, disables the
 // targets (a NIC shut down under an armed target floods the console with
 // transmit errors), and boots it.
-func (a *Agent) kexec(ctx context.Context, b *boards.Board, targets []armed) error {
+func (a *agent) kexec(ctx context.Context, b *boards.Board, targets []armed) error {
 	if b.Kexec.Kernel == "" {
 		return errors.New("kexec: no kernel (kexec.kernel in the board or lastgasp.kexec_kernel=)")
 	}
@@ -204,7 +204,7 @@ func (a *Agent) kexec(ctx context.Context, b *boards.Board, targets []armed) err
 	for _, t := range tgs {
 		params = append(params, t.Param())
 		if b.VLAN != 0 {
-			a.Log.Logf(LevelWarn, "kexec: netconsole= names VLAN interface %s, which the agent created: the main kernel's netconsole finds it only if the main system creates it before netconsole loads", t.Dev)
+			a.Log.Logf(levelWarn, "kexec: netconsole= names VLAN interface %s, which the agent created: the main kernel's netconsole finds it only if the main system creates it before netconsole loads", t.Dev)
 		}
 	}
 	cmdline, err := handoff.KexecCmdline(handoff.KexecParams{
@@ -222,7 +222,7 @@ func (a *Agent) kexec(ctx context.Context, b *boards.Board, targets []armed) err
 	if a.Log.Step("kexec", t0, err, "loaded %s initrd=%q from %s", b.Kexec.Kernel, b.Kexec.Initrd, from) != nil {
 		return err
 	}
-	a.Log.Logf(LevelNotice, "handoff: kexec %s targets=%d %s cmdline=%q (%v since init)",
+	a.Log.Logf(levelNotice, "handoff: kexec %s targets=%d %s cmdline=%q (%v since init)",
 		b.Kexec.Kernel, len(desc), strings.Join(desc, " "), cmdline, time.Since(a.start).Round(time.Millisecond))
 	// The kernel sends a console line before write(2) returns; a short
 	// pause still lets the NIC drain its queue before it is shut down.

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import "os"
 
@@ -11,7 +11,7 @@ import "os"
 
 // setIgnoreLoglevel turns printk's ignore_loglevel on. It never turns it off:
 // the kernel's own ignore_loglevel argument may have set it.
-func (a *Agent) setIgnoreLoglevel() {
+func (a *agent) setIgnoreLoglevel() {
 	p := defaultHandoffConfig().IgnoreLoglevel
 	if err := os.WriteFile(p, []byte("Y"), 0); err != nil {
 		a.Log.Errorf("ignore_loglevel: %v", err)

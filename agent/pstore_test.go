@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"bytes"
@@ -61,10 +61,10 @@ func TestPstoreBadRecordsDoNotBlock(t *testing.T) {
 	defer ts.Close()
 
 	var log bytes.Buffer
-	cfg := DefaultConfig()
+	cfg := defaultConfig()
 	cfg.PstoreMount = pst
 	cfg.MaxRecordSize = 4 << 20
-	a := &Agent{Config: cfg, Log: OpenKmsg(filepath.Join(t.TempDir(), "no-kmsg"), &log)}
+	a := &agent{Config: cfg, Log: openKmsg(filepath.Join(t.TempDir(), "no-kmsg"), &log)}
 	b := boards.Defaults()
 	b.Upload = ts.URL
 	b.UploadTimeout = 10 * time.Second

@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 // with or without the lastgasp_tls tag.
 func TestUploadTLS(t *testing.T) {
 	dir := t.TempDir()
-	a := &Agent{Config: Config{ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client.key")}}
+	a := &agent{Config: config{ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client.key")}}
 	b := &boards.Board{Upload: "https://10.0.2.2:6667", UploadCA: filepath.Join(dir, "ca.pem")}
 	_, _, err := a.uploadTLS(b)
 	if !ship.TLSBuilt {
