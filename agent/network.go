@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/lastgasp/lastgasp/netconsole/announce"
+	"github.com/lastgasp/lastgasp/pstore/ship"
 	"net"
 	"net/netip"
 	"os"
@@ -190,8 +191,8 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 	if v6 == nil && a.Log.Step("address", t0, link.Apply(lease), "%s on %s router=%v mtu=%d routes=%d", lease.Address.String(), ifname, lease.Router, lease.MTU, len(lease.Routes)) != nil {
 		return nil, orHost(host, macHost(ifname))
 	}
-	if host == "" && lease.Hostname != "" {
-		host = lease.Hostname
+	if host == "" {
+		host = leaseHost(lease.Hostname)
 	}
 	host = orHost(host, macHost(ifname))
 
@@ -764,4 +765,15 @@ func hasIPv6(rs []netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// leaseHost returns the host name a DHCP lease gives, made one the upload
+// protocol and the collector accept (ship.SanitizeHost): a lease naming the
+// host "my box" would otherwise make every upload fail with "bad host name"
+// and its records never leave. "" if the lease names none.
+func leaseHost(name string) string {
+	if name == "" {
+		return ""
+	}
+	return ship.SanitizeHost(name)
 }

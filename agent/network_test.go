@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/lastgasp/lastgasp/pstore/ship"
 	"net"
 	"net/netip"
 	"strings"
@@ -224,5 +225,24 @@ func TestAddReceivers6(t *testing.T) {
 				t.Errorf("why %q, want it to contain %q", why, tt.wantWhy)
 			}
 		})
+	}
+}
+
+func TestLeaseHost(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"", ""},
+		{"web-1", "web-1"},
+		{"my box", "my-box"},     // a space: the upload path would refuse it
+		{".hidden", "_hidden"},   // no leading '.'
+		{"caf\xc3\xa9", "caf--"}, // non-ASCII bytes
+		{"a/b", "a-b"},           // no path separator
+	} {
+		got := leaseHost(tt.in)
+		if got != tt.want {
+			t.Errorf("leaseHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if got != "" && ship.CheckHost(got) != nil {
+			t.Errorf("leaseHost(%q) = %q, which the protocol refuses", tt.in, got)
+		}
 	}
 }
