@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,7 +52,10 @@ const (
 
 // Logf writes one line at the given kernel log level.
 func (l *logger) Logf(level int, format string, a ...any) {
-	msg := fmt.Sprintf(format, a...)
+	// Durations print "µs", which the kernel escapes to "\xc2\xb5s" in
+	// netconsole's extended format: write the ASCII unit instead (Go's
+	// time.ParseDuration reads both).
+	msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "µs", "us")
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.kmsg != nil {

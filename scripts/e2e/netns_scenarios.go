@@ -24,8 +24,8 @@ import (
 )
 
 var (
-	reCarrierToLease = regexp.MustCompile(`carrier_to_lease=([0-9.]+[µmn]?s)\)`)
-	reLeaseToMAC     = regexp.MustCompile(`lease_to_mac=([0-9.]+[µmn]?s)`)
+	reCarrierToLease = regexp.MustCompile(`carrier_to_lease=([0-9.]+(?:[µmnu])?s)\)`)
+	reLeaseToMAC     = regexp.MustCompile(`lease_to_mac=([0-9.]+(?:[µmnu])?s)`)
 	reCandidates     = regexp.MustCompile(`lastgasp: nic: candidates \[([^\]]*)\]`)
 	reArmedDev       = regexp.MustCompile(`lastgasp: netconsole armed .* dev=(\S+) `)
 )
