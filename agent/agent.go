@@ -142,10 +142,11 @@ func (a *agent) Run(ctx context.Context) {
 	a.loadModules(b, b.Modules, "modules")
 	a.mountFS("configfs", c.ConfigfsMount)
 
-	// The rest (ramoops, storage) loads once the network stage is done
-	// (loading it alongside costs ~120 ms of time-to-armed under TCG), or
-	// after lateModulesGrace if the network is slow, so that ramoops is
-	// armed early even when DHCP takes its whole deadline.
+	// The rest (storage, and ramoops on boards that list it there) loads
+	// once the network stage is done (loading it alongside costs ~120 ms
+	// of time-to-armed under TCG), or after lateModulesGrace if the
+	// network is slow. The QEMU boards list ramoops in "modules": armed
+	// before the network, a crash in the bring-up is kept.
 	late, netDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(late)

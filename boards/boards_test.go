@@ -17,10 +17,10 @@ func TestLoadQEMU(t *testing.T) {
 	if b.Name != "qemu-x86_64" || b.Arch != "amd64" {
 		t.Errorf("name/arch = %q/%q", b.Name, b.Arch)
 	}
-	if diff := cmp.Diff([]string{"virtio_pci", "virtio_net", "e1000", "configfs", "netconsole"}, b.Modules); diff != "" {
+	if diff := cmp.Diff([]string{"virtio_pci", "virtio_net", "e1000", "configfs", "netconsole", "ramoops"}, b.Modules); diff != "" {
 		t.Errorf("modules (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"ramoops", "virtio_blk", "minix"}, b.ModulesLate); diff != "" {
+	if diff := cmp.Diff([]string{"virtio_blk", "minix"}, b.ModulesLate); diff != "" {
 		t.Errorf("modules.late (-want +got):\n%s", diff)
 	}
 	want := "mem_address=0x5000000 mem_size=0x100000 record_size=0x10000 ecc=0"
