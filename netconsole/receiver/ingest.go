@@ -85,6 +85,7 @@ type outState struct {
 // limitState is what a rate-limited sender has not yet noted in its log.
 type limitState struct {
 	n           uint64 // rate-limited since the last note
+	unpublished uint64 // not yet added to Server.RateLimitedHosts
 	first, last uint64 // their first and last sequence numbers
 	noted       int64  // unix nanoseconds of the last note
 	inList      bool   // in ingest.limitedIDs
@@ -404,6 +405,7 @@ func (in *ingest) flush(now time.Time, force bool) {
 	if len(in.limitedIDs) > 0 {
 		kept := in.limitedIDs[:0]
 		for _, id := range in.limitedIDs {
+			in.publishLimited(id)
 			if !in.noteLimited(now, id, force) {
 				kept = append(kept, id)
 			}
@@ -900,11 +902,28 @@ func (in *ingest) rateLimited(id *ident, seq uint64) {
 		l.first = seq
 	}
 	l.n++
+	l.unpublished++
 	l.last = seq
 	if !l.inList {
 		l.inList = true
 		in.limitedIDs = append(in.limitedIDs, id)
 	}
+}
+
+// publishLimited adds id's rate-limited messages to the per-host totals
+// that /metrics shows, every flush (not only with the log's note, every
+// RateNoteInterval).
+func (in *ingest) publishLimited(id *ident) {
+	l := id.l
+	if l == nil || l.unpublished == 0 {
+		return
+	}
+	host := id.host
+	if host == "" {
+		_, host = sourceName(id.key)
+	}
+	in.rateTop.add(host, l.unpublished)
+	l.unpublished = 0
 }
 
 // noteLimited writes id's "rate-limited" line if one is due (or force) and
@@ -921,11 +940,7 @@ func (in *ingest) noteLimited(now time.Time, id *ident, force bool) bool {
 	if !force && now.UnixNano()-l.noted < int64(in.noteInterval) {
 		return false
 	}
-	host := id.host
-	if host == "" {
-		_, host = sourceName(id.key)
-	}
-	in.rateTop.add(host, l.n)
+	in.publishLimited(id)
 	in.note(now, id, fmt.Sprintf("rate-limited %d messages seq=%d-%d (limit %g/s, burst %g)", l.n, l.first, l.last, in.limit.rate, in.limit.burst))
 	l.n, l.noted, l.inList = 0, now.UnixNano(), false
 	return true
