@@ -446,3 +446,29 @@ func TestNamesPerSender(t *testing.T) {
 		t.Errorf("reboots under one name: Refused %d Announcements %d, want 0 and 5", st.Refused, st.Announcements)
 	}
 }
+
+// TestRestartTwoSockets checks that each socket's senders are saved to a
+// file of their own and all come back, whichever socket hears them next.
+func TestRestartTwoSockets(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, store.StateDir, "sources")
+	a := newDirect(t, &Server{Store: &store.Store{Root: root}, StateFile: state})
+	second := a.srv.newIngest()
+	a.msg(addr(1), 0, announceText("one", "b"))
+	second.datagram(a.now, addr(2), wire.Format(wire.Packet{Extended: true, Level: 6, Seq: 0, TimestampUsec: 1_000_000, Text: announceText("two", "b")}), false)
+	second.shutdown(a.now)
+	a.stop()
+	if _, err := os.Stat(state + ".1"); err != nil {
+		t.Fatalf("second socket's state file: %v", err)
+	}
+	b := newDirect(t, &Server{Store: &store.Store{Root: root}, StateFile: state})
+	b.msg(addr(2), 3, "two, after the restart") // 1-2 missed
+	b.msg(addr(1), 1, "one, after the restart")
+	b.stop()
+	if st := b.srv.Stats(); st.HostsRestored != 2 || st.Lost != 2 {
+		t.Errorf("restored %d lost %d, want 2 and 2", st.HostsRestored, st.Lost)
+	}
+	if got := b.lines("two", "b"); len(got) != 3 {
+		t.Errorf("two's log = %q, want announcement, gap, line", got)
+	}
+}

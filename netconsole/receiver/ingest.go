@@ -45,6 +45,8 @@ type ingest struct {
 	wdone      chan struct{}             // closed when the writer is done
 	free       chan []byte               // written batches' buffers, for reuse
 
+	saving chan struct{} // closed when the last state save is written
+
 	logLimits map[string]*logLimit
 	lastSweep time.Time
 	lastSave  time.Time

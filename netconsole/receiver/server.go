@@ -138,7 +138,8 @@ type Server struct {
 	Pins []Pin
 	// StateFile, if set, is where identities are saved every
 	// SaveInterval (zero: DefaultSaveInterval) and on shutdown, and
-	// loaded from at the first Serve.
+	// loaded from at the first Serve: the first socket's senders in
+	// StateFile, the others' in StateFile.1, StateFile.2 ...
 	StateFile    string
 	SaveInterval time.Duration
 	// BatchSize is how many datagrams one read system call (recvmmsg)
@@ -165,7 +166,6 @@ type Server struct {
 	restored restoredTable
 	claims   claimTable
 	rateTop  topHosts
-	saver    saver
 
 	mu       sync.Mutex
 	counters []*counters // one per Serve call, never removed

@@ -195,26 +195,52 @@ func (t *restoredTable) take(key netip.AddrPort) (saved, bool) {
 	return sv, ok
 }
 
-// loadState loads the StateFile, if any, dropping identities older than
-// HostTTL.
+// statePath is the state file of the ingest with index i: StateFile for the
+// first socket, StateFile.<i> for the others, so that each writes its own
+// senders and nothing holds a snapshot once it is written.
+func (s *Server) statePath(i int) string {
+	if i == 0 {
+		return s.StateFile
+	}
+	return s.StateFile + "." + strconv.Itoa(i)
+}
+
+// loadState loads the StateFile and the other sockets' files beside it,
+// keeping for each sender the entry heard from last, and drops identities
+// older than HostTTL.
 func (s *Server) loadState() {
 	if s.StateFile == "" {
 		return
 	}
-	f, err := os.Open(s.StateFile)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) && s.Logf != nil {
-			s.Logf("receiver: state: %v", err)
+	paths, _ := filepath.Glob(s.StateFile + ".*")
+	paths = append([]string{s.StateFile}, paths...)
+	m := make(map[netip.AddrPort]saved)
+	bad := 0
+	for _, p := range paths {
+		if n := strings.TrimPrefix(p, s.StateFile+"."); p != s.StateFile && !isDigitsOnly(n) {
+			continue
 		}
-		return
-	}
-	defer f.Close()
-	m, bad, err := readState(f)
-	if err != nil {
-		if s.Logf != nil {
-			s.Logf("receiver: state %s: %v", s.StateFile, err)
+		f, err := os.Open(p)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) && s.Logf != nil {
+				s.Logf("receiver: state: %v", err)
+			}
+			continue
 		}
-		return
+		part, b, err := readState(f)
+		f.Close()
+		if err != nil {
+			if s.Logf != nil {
+				s.Logf("receiver: state %s: %v", p, err)
+			}
+			continue
+		}
+		bad += b
+		for k, sv := range part {
+			if old, ok := m[k]; !ok || sv.lastHeard > old.lastHeard {
+				m[k] = sv
+			}
+		}
 	}
 	if ttl := cmpOr(s.HostTTL, DefaultHostTTL); s.HostTTL >= 0 {
 		cutoff := time.Now().Add(-ttl).UnixNano()
@@ -227,24 +253,40 @@ func (s *Server) loadState() {
 	s.restored.mu.Lock()
 	s.restored.m = m
 	s.restored.mu.Unlock()
-	if s.Logf != nil {
+	if s.Logf != nil && (len(m) > 0 || bad > 0) {
 		s.Logf("receiver: state %s: %d senders restored, %d bad lines skipped", s.StateFile, len(m), bad)
 	}
 }
 
-// saver writes the StateFile from the latest snapshot of every ingest, in
-// the background so that receiving goes on.
-type saver struct {
-	mu      sync.Mutex
-	parts   map[int][]saved
-	running bool
-	again   bool
-	done    *sync.Cond
+func isDigitsOnly(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
-// save hands in's identities to the saver; with wait, it returns once they
-// are written.
+// save writes in's identities, and the restored ones not heard from yet,
+// to its state file from a goroutine, so that receiving goes on; with
+// wait, it returns once they are written. A save while the previous one
+// is still being written is skipped (the next one comes a SaveInterval
+// later) unless wait.
 func (in *ingest) save(now time.Time, wait bool) {
+	if in.saving != nil {
+		if !wait {
+			select {
+			case <-in.saving:
+			default:
+				return
+			}
+		} else {
+			<-in.saving
+		}
+	}
 	snap := make([]saved, 0, len(in.idents))
 	for _, id := range in.idents {
 		if id.key.Addr().Zone() != "" && id.key.Port() == 0 {
@@ -252,53 +294,23 @@ func (in *ingest) save(now time.Time, wait bool) {
 		}
 		snap = append(snap, savedOf(id))
 	}
-	sv := &in.saver
-	sv.mu.Lock()
-	if sv.parts == nil {
-		sv.parts = make(map[int][]saved)
-		sv.done = sync.NewCond(&sv.mu)
-	}
-	sv.parts[in.index] = snap
-	if sv.running {
-		sv.again = true
-	} else {
-		sv.running = true
-		go in.Server.writeState()
-	}
-	for wait && sv.running {
-		sv.done.Wait()
-	}
-	sv.mu.Unlock()
-}
-
-// writeState writes the StateFile until no newer snapshot is waiting.
-func (s *Server) writeState() {
-	sv := &s.saver
-	for {
-		sv.mu.Lock()
-		parts := make([][]saved, 0, len(sv.parts))
-		for _, p := range sv.parts {
-			parts = append(parts, p)
-		}
-		sv.again = false
-		sv.mu.Unlock()
-		s.restored.mu.Lock()
-		left := make([]saved, 0, len(s.restored.m))
-		for _, r := range s.restored.m {
+	done := make(chan struct{})
+	in.saving = done
+	path, srv := in.statePath(in.index), in.Server
+	go func() {
+		defer close(done)
+		srv.restored.mu.Lock()
+		left := make([]saved, 0, len(srv.restored.m))
+		for _, r := range srv.restored.m {
 			left = append(left, r)
 		}
-		s.restored.mu.Unlock()
-		if err := writeStateFile(s.StateFile, append(parts, left)); err != nil && s.Logf != nil {
-			s.Logf("receiver: %v", err)
+		srv.restored.mu.Unlock()
+		if err := writeStateFile(path, [][]saved{snap, left}); err != nil && srv.Logf != nil {
+			srv.Logf("receiver: %v", err)
 		}
-		sv.mu.Lock()
-		if !sv.again {
-			sv.running = false
-			sv.done.Broadcast()
-			sv.mu.Unlock()
-			return
-		}
-		sv.mu.Unlock()
+	}()
+	if wait {
+		<-done
 	}
 }
 
