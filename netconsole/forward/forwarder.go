@@ -17,7 +17,7 @@ import (
 
 // Defaults used for zero Forwarder fields.
 const (
-	DefaultQueueSize   = 10000
+	DefaultQueueSize   = sink.DefaultQueueSize
 	DefaultMinBackoff  = 100 * time.Millisecond
 	DefaultMaxBackoff  = 30 * time.Second
 	DefaultDialTimeout = 10 * time.Second

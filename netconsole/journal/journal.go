@@ -17,7 +17,7 @@ import (
 
 // Defaults used for zero Sink fields.
 const (
-	DefaultQueueSize     = 10000
+	DefaultQueueSize     = sink.DefaultQueueSize
 	DefaultMaxBatch      = 1000
 	DefaultMaxBatchBytes = 1 << 20
 	DefaultMinBackoff    = 100 * time.Millisecond
