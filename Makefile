@@ -9,7 +9,7 @@
 
 BOARD    ?= qemu-x86_64
 SCENARIO ?=
-BUILD    := build
+BUILD    ?= build
 BOARDF   := boards/$(BOARD).board
 ARCH     := $(shell sed -n 's/^arch *= *//p' $(BOARDF))
 KPKG     := $(shell sed -n 's/^kernel.package *= *//p' $(BOARDF))
@@ -21,7 +21,7 @@ LASTGASPD := $(BUILD)/bin/lastgaspd
 TLSBOARDF := boards/qemu-x86_64-tls.board
 TLSKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(TLSBOARDF))
 TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
-GOSRC    := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
+GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
 .PHONY: all kernel image image-tls collector run test unit e2e timing fuzz clean deps bench-collector
 
@@ -59,7 +59,7 @@ unit: deps
 	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
 e2e: image image-tls collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -board $(BOARDF) -collector $(LASTGASPD) $(if $(SCENARIO),-scenario $(SCENARIO))
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit e2e
 
