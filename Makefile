@@ -49,7 +49,7 @@ $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
 
 run: deps image collector
-	go run ./scripts/e2e -demo -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
+	go run ./scripts/e2e -demo -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
 
 unit: deps
 	go vet ./...
@@ -64,7 +64,7 @@ e2e: image image-tls collector
 test: unit e2e
 
 timing: image collector
-	go run ./scripts/e2e -timing 3 -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD)
+	go run ./scripts/e2e -timing 3 -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
 
 clean:
 	rm -rf $(BUILD)
