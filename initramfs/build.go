@@ -39,7 +39,7 @@ type Options struct {
 
 // Result reports what Build made.
 type Result struct {
-	Modules   []string // module paths, dependency order
+	Modules   []string // module paths as stored in the image, dependency order
 	CPIOBytes int64
 	XZBytes   int64
 	BCJ       string // the xz branch filter used ("x86"), or "" for none
@@ -73,14 +73,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
 	smod := filepath.Join(stage, "lib", "modules", o.KernelRelease)
-	for _, p := range paths {
-		if err := copyFile(filepath.Join(modDir, p), filepath.Join(smod, p)); err != nil {
-			return nil, fmt.Errorf("initramfs: %w", err)
-		}
-	}
-	var depOut bytes.Buffer
-	dm.WriteDep(&depOut, paths)
-	if err := os.WriteFile(filepath.Join(smod, "modules.dep"), depOut.Bytes(), 0o644); err != nil {
+	stored, err := StageModules(modDir, smod, dm, paths)
+	if err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(smod, "modules.builtin"), builtinRaw, 0o644); err != nil {
@@ -157,7 +151,43 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: %w", err)
 	}
-	return &Result{Modules: paths, CPIOBytes: st.Size(), XZBytes: xst.Size(), BCJ: bcj}, nil
+	return &Result{Modules: stored, CPIOBytes: st.Size(), XZBytes: xst.Size(), BCJ: bcj}, nil
+}
+
+// StageModules copies the modules at paths (relative to modDir, from dm)
+// into dst, decompressed (StoredName), and writes dst/modules.dep naming
+// them as stored. It returns the stored paths, in the order of paths.
+func StageModules(modDir, dst string, dm *DepMap, paths []string) ([]string, error) {
+	stored := make([]string, len(paths))
+	for i, p := range paths {
+		raw, err := os.ReadFile(filepath.Join(modDir, p))
+		if err != nil {
+			return nil, err
+		}
+		obj, err := decompressModule(p, raw)
+		if err != nil {
+			return nil, err
+		}
+		stored[i] = StoredName(p)
+		out := filepath.Join(dst, stored[i])
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(out, obj, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var dep bytes.Buffer
+	if err := dm.WriteDep(&dep, paths); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dst, "modules.dep"), dep.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("modules.dep: %w", err)
+	}
+	return stored, nil
 }
 
 func copyFile(src, dst string) error {

@@ -110,14 +110,15 @@ func (m *DepMap) Closure(names []string, builtin map[string]bool) ([]string, err
 	return out, nil
 }
 
-// WriteDep writes a modules.dep holding only paths (each with its deps).
+// WriteDep writes a modules.dep holding only paths (each with its deps),
+// under the names the image stores them as (StoredName: decompressed).
 func (m *DepMap) WriteDep(w io.Writer, paths []string) error {
 	for _, p := range paths {
 		// depmod's own format: no space after the colon when there are no
-		// dependencies (u-root's kmodule misreads "path: ").
-		line := p + ":"
-		if d := m.deps[p]; len(d) > 0 {
-			line += " " + strings.Join(d, " ")
+		// dependencies.
+		line := StoredName(p) + ":"
+		for _, d := range m.deps[p] {
+			line += " " + StoredName(d)
 		}
 		if _, err := fmt.Fprintln(w, line); err != nil {
 			return err
