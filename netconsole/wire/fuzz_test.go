@@ -26,6 +26,9 @@ var parseSeeds = []string{
 	"6,1,2,-,ncfrag=0/3;abcd",                                             // overrun: error
 	"6,99999999999999999999,2,-;x",                                        // overflow: error
 	"6,1,2,-;a\n\n  two spaces\nno space\n ",                              // odd dictionary lines
+	"6,0,0,-,lastgasp_replay=1;Linux version 6.1.0-56-amd64\n",            // replayed record (netconsole/replay)
+	"6,3,9,-,lastgasp_replay=1,ncfrag=0/9;abc",                            // replayed fragment
+	"6,3,9,-,lastgasp_replay=2;not the mark",                              // another value: an unknown field
 	"",
 }
 
@@ -119,6 +122,10 @@ func FuzzHost(f *testing.F) {
 	f.Add(seed([]byte{0, 0, 100, 5, 0}, []byte{0, 0, 0x80, 5, 0}, []byte{0, 3}, []byte{0, 4}))         // jumps, drain, legacy
 	f.Add(seed(raw(0, "6,1,2,-,ncfrag=0/9;abc"), raw(0, "6,1,2,-,ncfrag=3/9;defghi"), raw(0, "6,2,3,-;x")))
 	f.Add(seed(raw(0, "6.1.0,6,5,5,-;a"), raw(0, "6.6.0,6,6,6,-;b"), raw(0, "6,3,1,-;c"))) // release change
+	// live 100, 101, then the replay of 0, 1 (backfill), 0 again, 101 (overlap)
+	f.Add(seed([]byte{0, 0, 0, 5, 0}, []byte{0, 0, 1, 5, 0}, []byte{0, 7, 0}, []byte{0, 7, 1}, []byte{0, 7, 0}, []byte{0, 7, 101}))
+	f.Add(seed(raw(0, "6,100,100000,-;live"), raw(0, "6,3,3000,-,lastgasp_replay=1,ncfrag=0/4;ab"),
+		raw(0, "6,3,3000,-,lastgasp_replay=1,ncfrag=2/4;cd"), []byte{0, 7, 2})) // fragmented backfill
 	for _, b := range hostRegressions {
 		f.Add(b)
 	}
@@ -135,20 +142,39 @@ func FuzzHost(f *testing.F) {
 		seq := uint64(100)
 		var lastInOrder uint64
 		haveInOrder := false
+		// Replayed records delivered since the last reboot: the replay
+		// must never write one twice.
+		replayedSeqs := map[uint64]bool{}
+		// The timestamp each seq was sent with, so that a replay is the
+		// same record; a raw datagram (any timestamp) voids the
+		// no-reboot check.
+		sentTS := map[uint64]uint64{}
+		rawSeen := false
 		for len(o.b) > 0 {
 			now = now.Add(time.Duration(o.byte()%64) * 10 * time.Millisecond)
 			var evs []Event
-			switch o.byte() % 7 {
+			replayOp := false
+			switch o.byte() % 8 {
 			case 0: // message near the cursor
 				seq = uint64(int64(seq) + int64(int8(o.byte())))
 				seq %= 1 << 20
 				n := int(o.byte() % 64)
-				evs = h.Feed(Packet{Extended: true, Seq: seq, TimestampUsec: seq*1000 + uint64(o.byte()), Text: strings.Repeat("m", n)}, now)
+				ts := seq*1000 + uint64(o.byte())
+				if old, ok := sentTS[seq]; ok && old != ts {
+					rawSeen = true // the same seq with another timestamp: a reboot by design
+				}
+				sentTS[seq] = ts
+				evs = h.Feed(Packet{Extended: true, Seq: seq, TimestampUsec: ts, Text: strings.Repeat("m", n)}, now)
 			case 1: // fragment
 				total := 1 + int(o.byte())*8
 				off := int(o.byte()) * 8 % total
 				n := 1 + int(o.byte())%(total-off)
-				evs = h.Feed(Packet{Extended: true, Seq: seq + uint64(o.byte()%4), TimestampUsec: seq * 1000,
+				fs := seq + uint64(o.byte()%4)
+				if old, ok := sentTS[fs]; ok && old != seq*1000 {
+					rawSeen = true
+				}
+				sentTS[fs] = seq * 1000
+				evs = h.Feed(Packet{Extended: true, Seq: fs, TimestampUsec: seq * 1000,
 					FragOffset: off, FragTotal: total, Text: strings.Repeat("f", n)}, now)
 			case 2:
 				evs = h.Flush(now)
@@ -160,13 +186,28 @@ func FuzzHost(f *testing.F) {
 				evs = append([]Event(nil), h.Shed(now)...)
 				st := h.State()
 				h.Reset(st)
+				clear(replayedSeqs) // a Reset forgets the history, as documented
 				if h.State() != st || h.PendingBytes() != 0 {
 					t.Fatalf("Reset(%+v): State %+v, PendingBytes %d", st, h.State(), h.PendingBytes())
 				}
+			case 7: // a record replayed from the sender's kmsg, at a seq of its own
+				replayOp = true
+				q := uint64(o.byte())
+				if o.byte()&1 == 1 {
+					q += seq // near the cursor
+				}
+				q %= 1 << 20
+				ts, ok := sentTS[q]
+				if !ok {
+					ts = q * 1000
+					sentTS[q] = ts
+				}
+				evs = h.Feed(Packet{Extended: true, Replay: true, Seq: q, TimestampUsec: ts, Text: "kmsg"}, now)
 			case 5: // raw datagram
 				n := int(o.byte()) % (len(o.b) + 1)
 				p, err := Parse(o.b[:n])
 				o.b = o.b[n:]
+				rawSeen = rawSeen || err == nil && p.Extended
 				if err == nil {
 					evs = h.Feed(p, now)
 				}
@@ -175,11 +216,21 @@ func FuzzHost(f *testing.F) {
 				switch e.Kind {
 				case Reboot:
 					haveInOrder = false
+					clear(replayedSeqs)
+					if replayOp && !rawSeen {
+						t.Fatalf("a replayed record with a consistent timestamp made a reboot: %+v", e)
+					}
 				case Gap:
 					if e.From > e.To {
 						t.Fatalf("Gap From %d > To %d", e.From, e.To)
 					}
 				case Message:
+					if e.Packet.Replay {
+						if replayedSeqs[e.Packet.Seq] {
+							t.Fatalf("replayed seq %d delivered twice", e.Packet.Seq)
+						}
+						replayedSeqs[e.Packet.Seq] = true
+					}
 					if !e.Packet.Extended || e.Late {
 						break
 					}

@@ -126,7 +126,9 @@ type Event struct {
 	// For Reboot, From is the sequence number the Host expected next.
 	From, To uint64
 	// Late marks a Message whose sequence number was already reported in
-	// a Gap, or that arrived before the first message of its stream.
+	// a Gap, or that is older than the first message of its stream: a
+	// replayed record (Packet.Replay) older than the live stream is
+	// backfill, delivered Late where it arrives.
 	Late bool
 	// Reason says why a message or fragment was dropped (Dropped).
 	Reason DropReason
@@ -151,6 +153,8 @@ type Host struct {
 	next    uint64 // sequence number expected next
 	lastTS  uint64 // highest timestamp delivered
 	release string // last release seen
+	base    uint64 // lowest sequence number of the live stream delivered
+	fill    uint64 // one past the highest replayed record below base delivered
 
 	frags   map[uint64]*partial // messages being reassembled
 	buf     map[uint64]*slot    // messages (or drop markers) with seq > next
@@ -225,12 +229,21 @@ type State struct {
 	LastTS uint64
 	// Release is the kernel release last seen in a header, if any.
 	Release string
+	// Base is the lowest sequence number the live stream of this boot
+	// delivered (where the stream was first heard). Replayed records
+	// (Packet.Replay) below it are backfill: what the sender logged
+	// before its netconsole target was armed.
+	Base uint64
+	// Fill is one past the highest backfilled sequence number: a replayed
+	// record below it is a duplicate, one above it leaves a Gap from Fill
+	// (the first replayed record above 0 is a ring buffer that wrapped).
+	Fill uint64
 }
 
 // State returns where the Host's sequence stands. Call Drain (or Shed)
 // first when the State is to outlive the Host: held messages move Next.
 func (h *Host) State() State {
-	return State{Started: h.started, Next: h.next, LastTS: h.lastTS, Release: h.release}
+	return State{Started: h.started, Next: h.next, LastTS: h.lastTS, Release: h.release, Base: h.base, Fill: h.fill}
 }
 
 // Reset empties the Host, dropping without events whatever it holds, and
@@ -246,6 +259,7 @@ func (h *Host) Reset(st State) {
 	clear(h.hist)
 	h.histPos = 0
 	h.started, h.next, h.lastTS, h.release = st.Started, st.Next, st.LastTS, st.Release
+	h.base, h.fill = st.Base, st.Fill
 }
 
 // Pass accounts for extended message p as if it had been delivered, and
@@ -353,6 +367,7 @@ func (h *Host) feed(p Packet, now time.Time, ev []Event) []Event {
 		h.started = true
 		h.next = p.Seq
 		h.lastTS = p.TimestampUsec
+		h.base, h.fill = p.Seq, 0
 	}
 	if p.Release != "" {
 		h.release = p.Release
@@ -404,6 +419,21 @@ func (h *Host) classify(p Packet) class {
 	}
 	if haveUpper && ts > upper && ts-upper > skew {
 		return classReboot
+	}
+	if p.Replay {
+		// A record the sender replayed from its kernel log buffer is
+		// never a new boot by its number: it is old on purpose.
+		switch {
+		case s < h.base && s < h.fill:
+			return classDup // backfilled already
+		case s < h.base:
+			return classLate // backfill
+		case haveLower:
+			return classLate // a gap in the live stream that it fills
+		}
+		// Older than the remembered history of the live stream: sent
+		// live and delivered (or reported in a Gap) long ago.
+		return classDup
 	}
 	if !haveLower && h.next-s > uint64(len(h.hist)) {
 		return classReboot // older than anything remembered
@@ -472,6 +502,15 @@ func (h *Host) addFragment(p Packet, now time.Time, ev []Event) (Packet, bool, [
 func (h *Host) sequence(p Packet, now time.Time, ev []Event) []Event {
 	switch s := p.Seq; {
 	case s < h.next:
+		if p.Replay && s < h.base {
+			// Backfill is kept out of the history, which serves the
+			// live stream (duplicates, reboots): Fill tracks it.
+			ev = h.fillTo(s, ev)
+			return append(ev, Event{Kind: Message, Packet: p, Received: now, Late: true})
+		}
+		if !p.Replay && s < h.base {
+			h.base = s // the live stream's first message was overtaken
+		}
 		h.record(s, p.TimestampUsec, false)
 		return append(ev, Event{Kind: Message, Packet: p, Received: now, Late: true})
 	case s == h.next:
@@ -550,10 +589,42 @@ func (h *Host) skip(ev []Event) []Event {
 	return h.drain(ev)
 }
 
+// fillTo moves the backfill past replayed record s, reporting the
+// sequence numbers skipped since the last one as a Gap (those of
+// backfill still being reassembled left out): records the sender's ring
+// buffer had overwritten, or replayed datagrams lost.
+func (h *Host) fillTo(s uint64, ev []Event) []Event {
+	if s < h.fill {
+		return ev
+	}
+	var inProgress []uint64
+	for q := range h.frags {
+		if q >= h.fill && q < s {
+			inProgress = append(inProgress, q)
+		}
+	}
+	slices.Sort(inProgress)
+	from := h.fill
+	for _, q := range inProgress {
+		if q > from {
+			ev = append(ev, Event{Kind: Gap, From: from, To: q - 1})
+		}
+		from = q + 1
+	}
+	if from < s {
+		ev = append(ev, Event{Kind: Gap, From: from, To: s - 1})
+	}
+	h.fill = s + 1
+	return ev
+}
+
 // markDropped records that the message with header hd was given up on, so
 // the sequence moves past it without a Gap and its late fragments are
 // ignored.
 func (h *Host) markDropped(hd Packet, now time.Time, ev []Event) []Event {
+	if hd.Replay && hd.Seq < h.base && hd.Seq < h.next {
+		return h.fillTo(hd.Seq, ev) // its late fragments are below Fill
+	}
 	if hd.Seq < h.next {
 		h.record(hd.Seq, hd.TimestampUsec, true)
 		return ev
@@ -655,6 +726,7 @@ func (h *Host) drainAll(now time.Time, reason DropReason, ev []Event) []Event {
 func (h *Host) reset() {
 	h.started = false
 	h.next, h.lastTS, h.release = 0, 0, ""
+	h.base, h.fill = 0, 0
 	clear(h.hist)
 	h.histPos = 0
 }

@@ -57,6 +57,9 @@ func summary(evs []Event) []string {
 			if e.Late {
 				s += " late"
 			}
+			if e.Packet.Replay {
+				s += " replay"
+			}
 			out = append(out, s)
 		case Gap:
 			out = append(out, fmt.Sprintf("gap %d-%d", e.From, e.To))

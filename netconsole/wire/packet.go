@@ -31,6 +31,20 @@ const (
 	maxRelease = 64
 )
 
+// ReplayField is the header field that marks a record replayed from the
+// sender's kernel log buffer (/dev/kmsg) rather than sent live by the
+// kernel's netconsole: "<prival>,<seq>,<ts>,<flags>,lastgasp_replay=1;text".
+// It is a header field, not a dictionary line, because netconsole repeats the
+// header in every fragment of a long message: a receiver knows a datagram is
+// replayed from its first fragment on, before reassembly, which is when it
+// must tell an old record of this boot from the start of a new boot. The
+// kernel itself adds optional header fields (caller= with
+// CONFIG_PRINTK_CALLER), so extended-format parsers skip fields they do not
+// know.
+const ReplayField = "lastgasp_replay=1"
+
+const replayKey = "lastgasp_replay"
+
 // Packet is one parsed netconsole datagram or, when returned by Host, one
 // complete reassembled message.
 type Packet struct {
@@ -49,6 +63,9 @@ type Packet struct {
 	TimestampUsec uint64
 	// Cont reports the continuation flag ('c', or '+' on old kernels).
 	Cont bool
+	// Replay reports the ReplayField header field: the record was replayed
+	// from the sender's kernel log buffer, after its live stream began.
+	Replay bool
 	// FragOffset and FragTotal are the ncfrag=<offset>/<total> field of a
 	// fragment; both are zero for an unfragmented message.
 	FragOffset, FragTotal int
@@ -163,6 +180,10 @@ func parseHeader(b []byte) (p Packet, semi int, ext bool, err error) {
 		if !ok || !validKey(k) || !validValue(v) {
 			return Packet{}, 0, true, fmt.Errorf("netconsole: header field %q: %w", f, ErrMalformed)
 		}
+		if k == replayKey && v == "1" {
+			p.Replay = true
+			continue
+		}
 		if k != "ncfrag" {
 			continue // e.g. caller=T123 from CONFIG_PRINTK_CALLER
 		}
@@ -227,6 +248,10 @@ func Format(p Packet) []byte {
 		b = append(b, ",c"...)
 	} else {
 		b = append(b, ",-"...)
+	}
+	if p.Replay {
+		b = append(b, ',')
+		b = append(b, ReplayField...)
 	}
 	if p.FragTotal > 0 {
 		b = append(b, ",ncfrag="...)

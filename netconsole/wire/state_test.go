@@ -63,7 +63,7 @@ func TestResetFromState(t *testing.T) {
 				a.Feed(msg(s, "x"), t0)
 			}
 			st := a.State()
-			if want := (State{Started: true, Next: base + 1, LastTS: 1000 * base}); st != want {
+			if want := (State{Started: true, Next: base + 1, LastTS: 1000 * base, Base: 1}); st != want {
 				t.Fatalf("State() = %+v, want %+v", st, want)
 			}
 			// A Host that served another sender is reused.
