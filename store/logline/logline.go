@@ -4,8 +4,15 @@
 // (the crash listing, tests, tools) uses Parse.
 //
 //	<received RFC 3339> <level> seq=<seq> ts=<sec.usec> <text>   an extended netconsole message
+//	<received RFC 3339> <level>r seq=<seq> ts=<sec.usec> <text>  the same, replayed from the sender's kernel buffer
 //	<received RFC 3339> - - - <text>                              a legacy (non-extended) message
 //	<received RFC 3339> lastgaspd: <text>                         the collector's own note (gap, reboot, ...)
+//
+// A replayed message (wire.Packet.Replay: the agent sent it from /dev/kmsg
+// after arming netconsole, see netconsole/replay) is marked by an "r" after
+// its level: it is backfill, written where it arrived, so after lines with
+// higher sequence numbers. The mark sits in the level field so that readers
+// matching "<stamp> <level> seq=" keep reading the line.
 //
 // Text is sanitized (wire.Sanitize): one line never holds a newline, a
 // control byte or a bidirectional override, so a message cannot forge
@@ -53,6 +60,9 @@ type Line struct {
 	Seq uint64
 	// TimestampUsec is the printk timestamp in microseconds (Message).
 	TimestampUsec uint64
+	// Replay marks a message replayed from the sender's kernel log buffer
+	// (Message): backfill, older than the lines written before it.
+	Replay bool
 	// Text is the message, as sanitized when written; for a Note, the
 	// text after NotePrefix.
 	Text string
@@ -77,6 +87,9 @@ func AppendMessage(b []byte, t time.Time, p wire.Packet) []byte {
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(p.Level&7), 10)
+	if p.Replay {
+		b = append(b, 'r')
+	}
 	b = append(b, " seq="...)
 	b = strconv.AppendUint(b, p.Seq, 10)
 	b = append(b, " ts="...)
@@ -119,7 +132,8 @@ func Parse(line string) (Line, error) {
 		return Line{Time: t, Kind: Note, Text: text}, nil
 	}
 	f := strings.SplitN(rest, " ", 4)
-	if len(f) < 3 || len(f[0]) != 1 || f[0][0] < '0' || f[0][0] > '7' {
+	replay := len(f[0]) == 2 && f[0][1] == 'r'
+	if len(f) < 3 || len(f[0]) != 1 && !replay || f[0][0] < '0' || f[0][0] > '7' {
 		return Line{}, ErrMalformed
 	}
 	seqs, ok1 := strings.CutPrefix(f[1], "seq=")
@@ -140,7 +154,7 @@ func Parse(line string) (Line, error) {
 	if err1 != nil || err2 != nil || s > (1<<64-1)/1_000_000-1 {
 		return Line{}, ErrMalformed
 	}
-	l := Line{Time: t, Kind: Message, Level: int(f[0][0] - '0'), Seq: seq, TimestampUsec: s*1e6 + u}
+	l := Line{Time: t, Kind: Message, Level: int(f[0][0] - '0'), Seq: seq, TimestampUsec: s*1e6 + u, Replay: replay}
 	if len(f) == 4 {
 		l.Text = f[3]
 	}

@@ -21,6 +21,8 @@ func TestAppend(t *testing.T) {
 			"2026-11-25T12:00:00.123456789Z 6 seq=422 ts=2.345007 lastgasp: netconsole armed\n"},
 		{"extended escapes", AppendMessage(nil, t0, wire.Packet{Extended: true, Level: 0, Seq: 1, Text: "a\nb\u202e"}),
 			"2026-11-25T12:00:00.123456789Z 0 seq=1 ts=0.000000 a\\x0ab\\xe2\\x80\\xae\n"},
+		{"replayed", AppendMessage(nil, t0, wire.Packet{Extended: true, Replay: true, Level: 5, Seq: 0, TimestampUsec: 0, Text: "Linux version 6.1.0-56-amd64"}),
+			"2026-11-25T12:00:00.123456789Z 5r seq=0 ts=0.000000 Linux version 6.1.0-56-amd64\n"},
 		{"legacy", AppendMessage(nil, t0, wire.Packet{Text: "[    1.0] hello"}),
 			"2026-11-25T12:00:00.123456789Z - - - [    1.0] hello\n"},
 		{"note", AppendNote(nil, t0, "gap seq=5-9 lost=5"),
@@ -44,6 +46,11 @@ func TestParse(t *testing.T) {
 		{"2026-11-25T12:00:00Z - - - hello", Line{Time: t0.Truncate(time.Second), Kind: Legacy, Text: "hello"}, false},
 		{"2026-11-25T12:00:00Z lastgaspd: reboot seq=0 expected=17", Line{Time: t0.Truncate(time.Second), Kind: Note, Text: "reboot seq=0 expected=17"}, false},
 		{"2026-11-25T12:00:00Z 6 seq=1 ts=0.000001", Line{Time: t0.Truncate(time.Second), Kind: Message, Level: 6, Seq: 1, TimestampUsec: 1}, false},
+		{"2026-11-25T12:00:00Z 5r seq=0 ts=0.000000 Linux version 6.1.0-56-amd64",
+			Line{Time: t0.Truncate(time.Second), Kind: Message, Level: 5, Seq: 0, Replay: true, Text: "Linux version 6.1.0-56-amd64"}, false},
+		{"2026-11-25T12:00:00Z 5x seq=0 ts=0.000000 x", Line{}, true},
+		{"2026-11-25T12:00:00Z 5rr seq=0 ts=0.000000 x", Line{}, true},
+		{"2026-11-25T12:00:00Z r seq=0 ts=0.000000 x", Line{}, true},
 		{"garbage", Line{}, true},
 		{"2026-11-25T12:00:00Z 8 seq=1 ts=0.000001 x", Line{}, true},
 		{"2026-11-25T12:00:00Z 6 seq=x ts=0.000001 x", Line{}, true},
@@ -62,10 +69,11 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzRoundTrip(f *testing.F) {
-	f.Add(uint8(6), uint64(422), uint64(2345007), "lastgasp: netconsole armed", true)
-	f.Add(uint8(0), uint64(0), uint64(0), "a\nb\x1b", false)
-	f.Fuzz(func(t *testing.T, level uint8, seq, ts uint64, text string, ext bool) {
-		p := wire.Packet{Extended: ext, Level: int(level & 7), Seq: seq, TimestampUsec: ts % (1 << 60), Text: text}
+	f.Add(uint8(6), uint64(422), uint64(2345007), "lastgasp: netconsole armed", true, false)
+	f.Add(uint8(0), uint64(0), uint64(0), "a\nb\x1b", false, false)
+	f.Add(uint8(5), uint64(0), uint64(0), "Linux version 6.1.0-56-amd64", true, true)
+	f.Fuzz(func(t *testing.T, level uint8, seq, ts uint64, text string, ext, replay bool) {
+		p := wire.Packet{Extended: ext, Level: int(level & 7), Seq: seq, TimestampUsec: ts % (1 << 60), Text: text, Replay: replay}
 		b := AppendMessage(nil, t0, p)
 		if !ext {
 			parts := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
@@ -91,7 +99,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		want := Line{Time: t0, Kind: Legacy, Text: wire.Sanitize(text)}
 		if ext {
-			want = Line{Time: t0, Kind: Message, Level: p.Level, Seq: seq, TimestampUsec: p.TimestampUsec, Text: wire.Sanitize(text)}
+			want = Line{Time: t0, Kind: Message, Level: p.Level, Seq: seq, TimestampUsec: p.TimestampUsec, Text: wire.Sanitize(text), Replay: replay}
 		}
 		if diff := cmp.Diff(want, l); diff != "" {
 			t.Fatalf("round trip of %+v (-want +got):\n%s", p, diff)
