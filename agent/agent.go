@@ -161,6 +161,7 @@ func (a *agent) Run(ctx context.Context) {
 	release := kernelRelease()
 	targets, host := a.network(ctx, b, bootID)
 	close(netDone)
+	a.replayKmsg(ctx, targets)
 	<-late
 	a.mountFS("pstore", c.PstoreMount)
 
