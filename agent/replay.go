@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/replay"
@@ -63,10 +61,14 @@ func (a *agent) replayKmsg(ctx context.Context, targets []armed) {
 // kernel's port is free for user space), and returns a destination per
 // target. The error names the targets that could not be served.
 func replayDests(targets []armed, release string) ([]replay.Dest, func(), error) {
-	conns := map[netip.AddrPort]*net.UDPConn{}
+	type bound struct {
+		local netip.AddrPort
+		c     *net.UDPConn
+	}
+	var conns []bound // a few targets: a slice, not a map
 	closeAll := func() {
-		for _, c := range conns {
-			c.Close()
+		for _, b := range conns {
+			b.c.Close()
 		}
 	}
 	var dests []replay.Dest
@@ -77,7 +79,12 @@ func replayDests(targets []armed, release string) ([]replay.Dest, func(), error)
 			continue // a plain target's receiver would not take the records' headers
 		}
 		local := netip.AddrPortFrom(tg.LocalIP, uint16(tg.LocalPort))
-		c := conns[local]
+		var c *net.UDPConn
+		for _, b := range conns {
+			if b.local == local {
+				c = b.c
+			}
+		}
 		if c == nil {
 			var err error
 			c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(local))
@@ -85,31 +92,15 @@ func replayDests(targets []armed, release string) ([]replay.Dest, func(), error)
 				errs = append(errs, fmt.Errorf("target %s: socket on %v: %w", tg.Name, local, err))
 				continue
 			}
-			conns[local] = c
+			conns = append(conns, bound{local, c})
 		}
 		d := replay.Dest{Conn: c, To: net.UDPAddrFromAddrPort(netip.AddrPortFrom(tg.RemoteIP, uint16(tg.RemotePort)))}
 		if tg.Release {
 			d.Release = release
 		}
-		d.Userdata = userdataLines(tg.Userdata)
+		// Userdata (host=, boot= on 6.9+) is left out: the collector
+		// knows the sender from the live stream's announcement already.
 		dests = append(dests, d)
 	}
 	return dests, closeAll, errors.Join(errs...)
-}
-
-// userdataLines formats a target's userdata as the kernel appends it to
-// every extended message: " key=value\n" per entry, here in name order
-// (the kernel's is its entries' creation order; receivers read them as a
-// set).
-func userdataLines(ud map[string]string) string {
-	keys := make([]string, 0, len(ud))
-	for k := range ud {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(" " + k + "=" + ud[k] + "\n")
-	}
-	return b.String()
 }

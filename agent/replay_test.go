@@ -97,14 +97,3 @@ func TestReplayKmsg(t *testing.T) {
 }
 
 func itoaU(u uint64) string { return strconv.FormatUint(u, 10) }
-
-// TestUserdataLines checks the kernel's userdata form (netconsole.rst,
-// "Userdata"): one " key=value" line per entry.
-func TestUserdataLines(t *testing.T) {
-	if got, want := userdataLines(map[string]string{"host": "box", "boot": "b1"}), " boot=b1\n host=box\n"; got != want {
-		t.Errorf("userdataLines = %q, want %q", got, want)
-	}
-	if got := userdataLines(nil); got != "" {
-		t.Errorf("userdataLines(nil) = %q", got)
-	}
-}

@@ -51,67 +51,53 @@ func ParseRecord(b []byte) (Record, error) {
 	}
 	hdr := b[:semi]
 	var nums [3]uint64
-	rest := hdr
-	for i := range nums {
-		c := bytes.IndexByte(rest, ',')
-		if c < 0 {
-			return Record{}, fmt.Errorf("replay: record header %q: too few fields: %w", hdr, ErrMalformed)
+	i, f := 0, 0 // position in hdr, field number
+	for ; f < 3; f++ {
+		start := i
+		for i < len(hdr) && hdr[i] >= '0' && hdr[i] <= '9' {
+			i++
 		}
-		n, err := parseNum(rest[:c])
+		// The kernel prints %u: digits, no leading zero.
+		if i == start || i >= len(hdr) || hdr[i] != ',' || hdr[start] == '0' && i-start > 1 || i-start > 20 {
+			break
+		}
+		n, err := strconv.ParseUint(string(hdr[start:i]), 10, 64)
 		if err != nil {
-			return Record{}, fmt.Errorf("replay: record header %q: field %d: %w", hdr, i, err)
+			break
 		}
-		nums[i], rest = n, rest[c+1:]
+		nums[f] = n
+		i++
 	}
-	flags, extra, more := bytes.Cut(rest, []byte(","))
-	if len(flags) != 1 || flags[0] != '-' && flags[0] != 'c' && flags[0] != '+' {
-		return Record{}, fmt.Errorf("replay: record header %q: flags %q: %w", hdr, flags, ErrMalformed)
-	}
-	for f := range bytes.SplitSeq(extra, []byte(",")) {
-		if more && !validField(f) {
-			return Record{}, fmt.Errorf("replay: record header %q: field %q: %w", hdr, f, ErrMalformed)
-		}
-	}
-	if nums[0] > 255<<3|7 || nums[1] > wire.MaxSeq {
-		return Record{}, fmt.Errorf("replay: record header %q: out of range: %w", hdr, ErrMalformed)
+	// Then the flags, and optional fields such as caller=T123.
+	if f < 3 || i >= len(hdr) || hdr[i] != '-' && hdr[i] != 'c' && hdr[i] != '+' ||
+		i+1 < len(hdr) && (hdr[i+1] != ',' || !validFields(hdr[i+2:])) ||
+		nums[0] > 255<<3|7 || nums[1] > wire.MaxSeq {
+		return Record{}, fmt.Errorf("replay: record header %q: %w", hdr, ErrMalformed)
 	}
 	return Record{Header: string(hdr), Prival: nums[0], Seq: nums[1], TimestampUsec: nums[2], Body: string(b[semi+1:])}, nil
 }
 
-// parseNum parses a decimal number as the kernel prints it: digits, no sign,
-// no leading zero.
-func parseNum(b []byte) (uint64, error) {
-	if len(b) == 0 || len(b) > 1 && b[0] == '0' {
-		return 0, ErrMalformed
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, ErrMalformed
+// validFields reports whether b is a list of optional header fields the
+// kernel may add, "key=value" (caller=T123), none of them one that would
+// change how a receiver reads the datagram (ncfrag, or a replay mark
+// already there).
+func validFields(b []byte) bool {
+	for len(b) > 0 || b != nil {
+		f := b
+		if c := bytes.IndexByte(b, ','); c >= 0 {
+			f, b = b[:c], b[c+1:]
+		} else {
+			b = nil
 		}
-	}
-	n, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return 0, ErrMalformed
-	}
-	return n, nil
-}
-
-// validField reports whether f is an optional header field the kernel may
-// add, "key=value" (caller=T123), and not one that would change how a
-// receiver reads the datagram (ncfrag, or a replay mark already there).
-func validField(f []byte) bool {
-	k, v, ok := bytes.Cut(f, []byte("="))
-	if !ok || len(k) == 0 || string(k) == "ncfrag" || bytes.HasPrefix([]byte(wire.ReplayField), append(k, '=')) {
-		return false
-	}
-	for _, c := range k {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+		eq := bytes.IndexByte(f, '=')
+		if eq <= 0 || string(f[:eq]) == "ncfrag" || string(f[:eq+1]) == wire.ReplayField[:len(wire.ReplayField)-1] {
 			return false
 		}
-	}
-	for _, c := range v {
-		if c <= ' ' || c > '~' || c == ',' || c == ';' {
-			return false
+		for j, c := range f {
+			key := j < eq
+			if key && (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' || !key && (c <= ' ' || c > '~' || c == ';') {
+				return false
+			}
 		}
 	}
 	return true
