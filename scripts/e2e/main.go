@@ -53,6 +53,7 @@ var scenarios = map[string]Scenario{
 	"nic-vlan-dracut":           nicVLANDracut,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 	"fleet-guest-among-many":    fleetGuestAmongMany,
+	"early-boot-complete":       earlyBootComplete,
 }
 
 func main() {
