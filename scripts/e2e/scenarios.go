@@ -78,8 +78,10 @@ func panicRoundtrip(e *Env) (string, error) {
 	if err := c.WaitLog(10*time.Second, "crash record dmesg-ramoops-0: Kernel panic - not syncing: sysrq triggered crash | ", "sysrq_handle_crash"); err != nil {
 		return "", fmt.Errorf("c: %w", err)
 	}
-	if !strings.Contains(c.Logs(), "shipped=1 kept=0") {
-		return "", fmt.Errorf("c: collector log lacks the agent's ship summary shipped=1 kept=0")
+	// Later than the crash line by a write batch (-write-delay, 1 s) when
+	// the batch boundary falls between them.
+	if err := c.WaitLog(5*time.Second, "shipped=1 kept=0"); err != nil {
+		return "", fmt.Errorf("c: collector log lacks the agent's ship summary: %w", err)
 	}
 	return fmt.Sprintf("stored=%s cycle=%.1fs", shortPath(stored), cycle.Seconds()), nil
 }
