@@ -57,6 +57,20 @@ func (r Ramoops) Params() string {
 	return strings.Join(p, " ")
 }
 
+// Ring is the region of lastgasp's own persistent RAM log (package
+// pstore/ring: the console and pmsg equivalents Debian's kernels lack),
+// reserved next to ramoops (x86: a second memmap=SIZE$ADDR).
+type Ring struct {
+	MemAddress uint64 // ring.mem_address
+	MemSize    uint64 // ring.mem_size; 0: no ring
+	// PmsgSize (ring.pmsg_size) is the part of each half (a boot's share)
+	// for the agent's own lines; 0 means a quarter.
+	PmsgSize uint64
+}
+
+// Enabled reports whether the board reserves a ring region.
+func (r Ring) Enabled() bool { return r.MemSize != 0 }
+
 // Board is a parsed board profile.
 type Board struct {
 	Name          string
@@ -97,6 +111,7 @@ type Board struct {
 	// e.g. lastgasp_tls for an agent that uploads over https://.
 	BuildTags []string
 	Ramoops   Ramoops
+	Ring      Ring
 	LogLevel  int
 	// MainLogLevel (console.main_loglevel) is the console loglevel handed
 	// to the main system (switch_root, kexec): 5 by default, so warnings,
@@ -269,6 +284,13 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		return num(&b.Ramoops.PmsgSize)
 	case "ramoops.ecc":
 		return num(&b.Ramoops.ECC)
+	// The ring region (package pstore/ring).
+	case "ring.mem_address":
+		return num(&b.Ring.MemAddress)
+	case "ring.mem_size":
+		return num(&b.Ring.MemSize)
+	case "ring.pmsg_size":
+		return num(&b.Ring.PmsgSize)
 	case "console.loglevel":
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 8 {
@@ -373,6 +395,16 @@ func (b *Board) Validate() error {
 		}
 		if r.MemAddress == 0 {
 			return bad("ramoops.mem_address missing")
+		}
+	}
+	if g := b.Ring; g.Enabled() {
+		// The ring is written through /dev/mem, which does not know
+		// ramoops' region (ramoops maps it without claiming it).
+		if g.MemAddress == 0 || g.MemSize < 4096 || g.PmsgSize >= g.MemSize/2 {
+			return bad("ring: want mem_address, mem_size >= 4096 and pmsg_size < mem_size/2")
+		}
+		if r := b.Ramoops; r.Enabled() && g.MemAddress < r.MemAddress+r.MemSize && r.MemAddress < g.MemAddress+g.MemSize {
+			return bad("ring region %#x+%#x overlaps the ramoops region %#x+%#x", g.MemAddress, g.MemSize, r.MemAddress, r.MemSize)
 		}
 	}
 	return b.validateHandoff()

@@ -17,6 +17,11 @@ type Cmdline struct {
 	// found no crash record, so the boot after the panic ships the record
 	// instead of panicking again. For tests only.
 	TestPanic bool
+	// TestPanicMidRun (lastgasp.test_panic=midrun) panics the kernel right
+	// after the network stage, in the middle of the agent's run, once: not
+	// when the previous boot's ring shows the agent died mid-run. For the
+	// pstore-pmsg test only.
+	TestPanicMidRun bool
 	// Receivers are the lastgasp.receiver= addresses in command line order,
 	// nil when it names none. ApplyCmdline also puts them in the board's
 	// Receivers; this copy tells the agent that the command line chose them.
@@ -120,6 +125,7 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 			b.LogLevel = n
 		case "test_panic":
 			c.TestPanic = v == "1" || v == "" || v == "true"
+			c.TestPanicMidRun = v == "midrun"
 		default:
 			if ok, err := b.handoffArg(strings.TrimPrefix(k, "lastgasp."), v); ok {
 				if err != nil {
