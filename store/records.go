@@ -81,6 +81,8 @@ type RecordMeta struct {
 	// Verified says the upload came over TLS with a verified client
 	// certificate naming the host.
 	Verified bool `json:"client_verified,omitempty"`
+	// Description says what a console or pmsg record is (describe).
+	Description string `json:"description,omitempty"`
 }
 
 // Errors of Records.Put that callers answer differently.
@@ -387,6 +389,7 @@ func (r *Records) Put(meta RecordMeta, body io.Reader, linkBoot string) (Stored,
 
 	line := panicLine.line()
 	meta.PanicLine = &line
+	meta.Description = describe(meta.Metadata)
 	mj, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return Stored{}, fmt.Errorf("store: encode metadata: %w", err)

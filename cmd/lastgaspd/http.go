@@ -123,7 +123,7 @@ func nofile() (uint64, error) {
 // knows, when announced from the uploading address (Store.PrevBootFrom).
 func uploadServer(c config, recs *store.Records, st *store.Store, logger *log.Logger) *shipserver.Server {
 	return &shipserver.Server{Records: recs, Root: c.store, MaxRecordSize: c.maxRecord, Logf: logger.Printf, RequireClientIdentity: c.clientCA != "",
-		PrevBoot: st.PrevBootFrom, BodyTimeout: c.web.bodyTimeout, MinRate: c.web.minRate, AckTimeout: c.web.writeTimeout}
+		PrevBoot: st.PrevBootFrom, BootFrom: st.BootFrom, BodyTimeout: c.web.bodyTimeout, MinRate: c.web.minRate, AckTimeout: c.web.writeTimeout}
 }
 
 // webServer is lastgaspd's HTTP side: uploads, /metrics, /crashes.

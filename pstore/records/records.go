@@ -65,6 +65,11 @@ type Record struct {
 	// the crash's ID, this record's part number and the number of parts.
 	CrashID     string
 	Part, Parts int
+
+	// BootID, set by the caller, is the boot the record came from when
+	// it is known (lastgasp's ring records carry it); empty for the
+	// kernel's pstore records, which do not say.
+	BootID string
 }
 
 // Complete reports whether Data holds the whole record: Data is not nil and

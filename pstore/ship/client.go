@@ -133,6 +133,12 @@ func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
 		}
 		hdr = append(hdr, [2]string{HeaderCrashID, r.CrashID}, [2]string{HeaderPart, strconv.Itoa(r.Part)}, [2]string{HeaderParts, strconv.Itoa(r.Parts)})
 	}
+	if r.BootID != "" {
+		if err := CheckBootID(r.BootID); err != nil {
+			return Ack{}, fmt.Errorf("ship: %s: record boot: %w", r.Name, err)
+		}
+		hdr = append(hdr, [2]string{HeaderRecordBootID, r.BootID})
+	}
 	if r.Decompressed {
 		hdr = append(hdr, [2]string{HeaderDecompressed, "true"})
 	}

@@ -26,6 +26,11 @@ const (
 	// record's compressed data, which is not a valid deflate stream.
 	HeaderDecompressed = "Lastgasp-Decompressed"
 	HeaderCorrupt      = "Lastgasp-Corrupt"
+	// HeaderRecordBootID is the boot the record came from, when the
+	// agent knows it (a ring record: the boot id in the ring's header),
+	// as opposed to Lastgasp-Boot-Id, the uploading boot. Optional: a
+	// collector that does not know it files the record as before.
+	HeaderRecordBootID = "Lastgasp-Record-Boot-Id"
 )
 
 // maxParts bounds Lastgasp-Parts.
@@ -73,6 +78,9 @@ type Metadata struct {
 	CrashID       string    `json:"crash_id,omitempty"`     // the crash this record is one part of
 	Part          int       `json:"part,omitempty"`         // its part number, 1 = newest chunk
 	Parts         int       `json:"parts,omitempty"`        // how many parts the crash has
+	// RecordBootID is the boot the record came from (HeaderRecordBootID),
+	// if the upload said.
+	RecordBootID string `json:"record_boot_id,omitempty"`
 }
 
 // Digest returns the lowercase hex SHA-256 of data, the name of a record in

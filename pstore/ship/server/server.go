@@ -74,6 +74,12 @@ type Server struct {
 	// canonical location either way. lastgaspd wires it to the store's
 	// boot index.
 	PrevBoot func(host, uploadingBoot string) (dir string, from netip.Addr)
+	// BootFrom, if set, returns the directory of host's boot boot and the
+	// address its announcement came from, like PrevBoot. It is used
+	// instead of PrevBoot for an upload that names the boot its record
+	// came from (ship.HeaderRecordBootID: lastgasp's ring records), with
+	// the same address check. lastgaspd wires it to Store.BootFrom.
+	BootFrom func(host, boot string) (dir string, from netip.Addr)
 	// BodyTimeout and MinRate bound how slowly a body may arrive: by
 	// BodyTimeout after the request's headers plus one second per
 	// MinRate bytes read so far, the next byte must have arrived, else
@@ -300,6 +306,10 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 	if meta.Corrupt, err = ship.ParseFlag(ship.HeaderCorrupt, req.Header.Get(ship.HeaderCorrupt)); err != nil {
 		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%w", err)
 	}
+	meta.RecordBootID = req.Header.Get(ship.HeaderRecordBootID)
+	if err := store.CheckBoot(meta.RecordBootID); err != nil {
+		return ship.Ack{}, meta, reject(http.StatusBadRequest, "header", "%s: %w", ship.HeaderRecordBootID, err)
+	}
 	if typ, _, _, compressed, err := records.ParseName(meta.RecordName); err == nil {
 		// Compressed describes the stored bytes: not once the agent
 		// inflated them.
@@ -350,10 +360,16 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 // the boot before the uploading one, if it was announced from the address
 // the upload comes from.
 func (s *Server) crashedBoot(req *http.Request, meta ship.Metadata) string {
-	if s.PrevBoot == nil || meta.BootID == "" {
+	var dir string
+	var from netip.Addr
+	switch {
+	case meta.RecordBootID != "" && s.BootFrom != nil:
+		dir, from = s.BootFrom(meta.Host, meta.RecordBootID)
+	case s.PrevBoot == nil || meta.BootID == "":
 		return ""
+	default:
+		dir, from = s.PrevBoot(meta.Host, meta.BootID)
 	}
-	dir, from := s.PrevBoot(meta.Host, meta.BootID)
 	if dir == "" {
 		return ""
 	}
