@@ -306,10 +306,15 @@ func TestUserdataBinds(t *testing.T) {
 
 func TestStateLine(t *testing.T) {
 	sv := saved{key: netip.MustParseAddrPort("[fe80::1%eth0]:6665"), host: "fe80::1%eth0", fallback: true, noted: true,
-		st: wire.State{Started: true, Next: 17, LastTS: 123456, Release: "6.1.0-28-amd64"}, lastHeard: 42}
+		st: wire.State{Started: true, Next: 17, LastTS: 123456, Release: "6.1.0-28-amd64", Base: 5, Fill: 3}, lastHeard: 42}
 	line := string(appendSaved(nil, sv))
-	if want := "[fe80::1%eth0]:6665 fe80::1%eth0 - sfn 17 123456 6.1.0-28-amd64 42\n"; line != want {
+	if want := "[fe80::1%eth0]:6665 fe80::1%eth0 - sfn 17 123456 6.1.0-28-amd64 42 5 3\n"; line != want {
 		t.Errorf("appendSaved = %q, want %q", line, want)
+	}
+	// A v1 line (before the replay's backfill state) still reads.
+	v1, err := parseSaved("127.0.0.1:6665 box b1 sn 17 123456 6.1.0-28-amd64 42")
+	if want := (wire.State{Started: true, Next: 17, LastTS: 123456, Release: "6.1.0-28-amd64"}); err != nil || v1.st != want {
+		t.Errorf("parseSaved(v1 line) = %+v, %v; want state %+v", v1, err, want)
 	}
 	for _, bad := range []string{
 		"127.0.0.1:6665 ../x b s 1 1 - 1",
@@ -319,6 +324,8 @@ func TestStateLine(t *testing.T) {
 		"127.0.0.1:6665 box b s -1 1 - 1",
 		"127.0.0.1 box b s 1 1 - 1",
 		"127.0.0.1:6665 fe80::1 - s 1 1 - 1", // an address as host only for fallback
+		"127.0.0.1:6665 box b s 1 1 - 1 5",   // base without fill
+		"127.0.0.1:6665 box b s 1 1 - 1 x 0",
 	} {
 		if _, err := parseSaved(bad); err == nil {
 			t.Errorf("parseSaved(%q) = nil error, want one", bad)
@@ -329,6 +336,7 @@ func TestStateLine(t *testing.T) {
 func FuzzStateLine(f *testing.F) {
 	f.Add("127.0.0.1:6665 box b1 sn 17 123456 6.1.0-28-amd64 42")
 	f.Add("[::1]:6665 - - - 0 0 - 0")
+	f.Add("127.0.0.1:6665 box b1 s 400 3000000 - 42 395 395")
 	f.Fuzz(func(t *testing.T, line string) {
 		sv, err := parseSaved(line)
 		if err != nil {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lastgasp/lastgasp/netconsole/replay"
+	"github.com/lastgasp/lastgasp/netconsole/wire"
+	"github.com/lastgasp/lastgasp/store"
 )
 
 // kmsgRecords is a replay.Source of /dev/kmsg reads.
@@ -75,7 +78,8 @@ func TestServeReplay(t *testing.T) {
 			if res.Overwritten != tt.first {
 				t.Errorf("Overwritten = %d, want %d", res.Overwritten, tt.first)
 			}
-			ts.waitStats(t, "the replay", func(st Stats) bool { return st.Messages+st.Duplicates == 5+15-tt.first })
+			// The first record comes twice (replay.Config.Prime).
+			ts.waitStats(t, "the replay", func(st Stats) bool { return st.Messages+st.Duplicates == 5+15-tt.first+1 })
 			ts.stop()
 
 			var want []string
@@ -94,9 +98,46 @@ func TestServeReplay(t *testing.T) {
 				t.Errorf("%d lines, want %d", len(got), tt.wantLines)
 			}
 			st := ts.srv.Stats()
-			if st.Gaps != tt.wantGaps || st.Reboots != 0 || st.Duplicates != 5 {
-				t.Errorf("Stats: gaps %d reboots %d duplicates %d, want %d, 0, 5", st.Gaps, st.Reboots, st.Duplicates, tt.wantGaps)
+			if st.Gaps != tt.wantGaps || st.Reboots != 0 || st.Duplicates != 6 {
+				t.Errorf("Stats: gaps %d reboots %d duplicates %d, want %d, 0, 6 (10-14 and the first record's second copy)", st.Gaps, st.Reboots, st.Duplicates, tt.wantGaps)
 			}
 		})
+	}
+}
+
+// TestReplayAcrossRestart checks that where a boot's backfill stands
+// survives a collector restart (the state file): the replay goes on where
+// it was, and what was backfilled is not written twice.
+func TestReplayAcrossRestart(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, store.StateDir, "sources")
+	rep := func(d *direct, seq uint64) {
+		d.send(addr(1), wire.Packet{Extended: true, Replay: true, Level: 6, Seq: seq, TimestampUsec: 1_000_000 + seq*1000, Text: fmt.Sprintf("kmsg %d", seq)})
+	}
+	a := newDirect(t, &Server{Store: &store.Store{Root: root}, StateFile: state})
+	a.msg(addr(1), 10, announceText("box", "b1"))
+	a.msg(addr(1), 11, "live")
+	rep(a, 0)
+	rep(a, 1)
+	a.stop()
+
+	b := newDirect(t, &Server{Store: &store.Store{Root: root}, StateFile: state})
+	for q := uint64(1); q <= 3; q++ {
+		rep(b, q) // 1 again, then 2 and 3
+	}
+	b.stop()
+	want := []string{
+		"6 seq=10 ts=1.010000 " + announceText("box", "b1"),
+		"6 seq=11 ts=1.011000 live",
+		"6r seq=0 ts=1.000000 kmsg 0",
+		"6r seq=1 ts=1.001000 kmsg 1",
+		"6r seq=2 ts=1.002000 kmsg 2",
+		"6r seq=3 ts=1.003000 kmsg 3",
+	}
+	if diff := cmp.Diff(want, b.lines("box", "b1")); diff != "" {
+		t.Errorf("box's log across the restart (-want +got):\n%s", diff)
+	}
+	if st := b.srv.Stats(); st.Duplicates != 1 || st.Reboots != 0 || st.Gaps != 0 {
+		t.Errorf("after the restart: duplicates %d reboots %d gaps %d, want 1, 0, 0", st.Duplicates, st.Reboots, st.Gaps)
 	}
 }

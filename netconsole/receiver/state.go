@@ -19,13 +19,20 @@ import (
 )
 
 // stateHeader is the first line of a state file; the format is this
-// package's and versioned by it.
-const stateHeader = "lastgaspd-sources v1"
+// package's and versioned by it. v2 added the replay backfill fields; v1
+// files are still read (backfill state zero: a replay after the restart is
+// dropped as duplicates).
+const (
+	stateHeader   = "lastgaspd-sources v2"
+	stateHeaderV1 = "lastgaspd-sources v1"
+)
 
 // saved is one identity as written in the state file: a line of
 //
-//	<addr:port> <host|-> <boot|-> <flags|-> <next> <last ts> <release|-> <last heard unix ns>
+//	<addr:port> <host|-> <boot|-> <flags|-> <next> <last ts> <release|-> <last heard unix ns> <base> <fill>
 //
+// (v1 lines end after <last heard>; base and fill are wire.State's Base and
+// Fill, where a replayed backfill of the boot stands)
 // where flags has s (sequence started), f (bound to its address for want of
 // an announcement) and n (the "no announcement" line was written).
 type saved struct {
@@ -94,6 +101,10 @@ func appendSaved(b []byte, sv saved) []byte {
 	b = append(b, orDash(sv.st.Release)...)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, sv.lastHeard, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, sv.st.Base, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, sv.st.Fill, 10)
 	return append(b, '\n')
 }
 
@@ -103,7 +114,7 @@ var errBadState = errors.New("malformed state line")
 // as the store would: a state file is not trusted more than a datagram.
 func parseSaved(line string) (saved, error) {
 	f := strings.Split(line, " ")
-	if len(f) != 8 {
+	if len(f) != 8 && len(f) != 10 {
 		return saved{}, errBadState
 	}
 	var sv saved
@@ -150,6 +161,14 @@ func parseSaved(line string) (saved, error) {
 	if sv.lastHeard, err = strconv.ParseInt(f[7], 10, 64); err != nil {
 		return saved{}, fmt.Errorf("%w: %v", errBadState, err)
 	}
+	if len(f) == 10 {
+		if sv.st.Base, err = strconv.ParseUint(f[8], 10, 64); err != nil {
+			return saved{}, fmt.Errorf("%w: %v", errBadState, err)
+		}
+		if sv.st.Fill, err = strconv.ParseUint(f[9], 10, 64); err != nil {
+			return saved{}, fmt.Errorf("%w: %v", errBadState, err)
+		}
+	}
 	return sv, nil
 }
 
@@ -163,7 +182,7 @@ func readState(r io.Reader) (map[netip.AddrPort]saved, int, error) {
 	for sc.Scan() {
 		if first {
 			first = false
-			if sc.Text() != stateHeader {
+			if sc.Text() != stateHeader && sc.Text() != stateHeaderV1 {
 				return nil, 0, fmt.Errorf("receiver: state file: not a %q file", stateHeader)
 			}
 			continue

@@ -25,6 +25,13 @@ const (
 	// DefaultMaxRecords bounds one replay: more than a 1 MiB ring buffer
 	// holds.
 	DefaultMaxRecords = 1 << 16
+	// DefaultPrime is how long the first record waits before it is sent
+	// again. The agent resolves the next hop with raw ARP or NDP, which
+	// leaves the kernel's neighbour table empty, so a socket's first
+	// datagram may wait for (or, from an optimistic IPv6 address, be
+	// dropped during) the kernel's own resolution: seen as a gap of one
+	// (seq 0) in receiver-ipv6. The receiver drops the second copy.
+	DefaultPrime = 50 * time.Millisecond
 )
 
 // Conn is the part of a UDP socket a replay uses. Give it a socket bound to
@@ -52,6 +59,9 @@ type Config struct {
 	Rate       int // datagrams per second; DefaultRate if zero
 	Burst      int // DefaultBurst if zero
 	MaxRecords int // DefaultMaxRecords if zero
+	// Prime is the wait before the first record is sent again;
+	// DefaultPrime if zero, negative for no second copy.
+	Prime time.Duration
 }
 
 // Result says what a replay did.
@@ -101,6 +111,10 @@ func Run(ctx context.Context, src Source, dests []Dest, cfg Config) (Result, err
 	if maxRec <= 0 {
 		maxRec = DefaultMaxRecords
 	}
+	prime := cfg.Prime
+	if prime == 0 {
+		prime = DefaultPrime
+	}
 	var res Result
 	var firstErr error
 	buf := make([]byte, 8192) // CONSOLE_EXT_LOG_MAX: a record always fits
@@ -137,17 +151,29 @@ func Run(ctx context.Context, src Source, dests []Dest, cfg Config) (Result, err
 		}
 		res.Last = r.Seq
 		res.Records++
-		for _, d := range dests {
-			dgrams = r.AppendDatagrams(dgrams[:0], d.Release, d.Userdata)
-			for _, g := range dgrams {
-				if _, err := d.Conn.WriteTo(g, d.To); err != nil {
-					res.SendErrors++
-					if firstErr == nil {
-						firstErr = fmt.Errorf("replay: send seq %d to %v: %w", r.Seq, d.To, err)
-					}
-					continue
+		copies := 1
+		if res.Records == 1 && prime > 0 {
+			copies = 2
+		}
+		for c := range copies {
+			if c > 0 {
+				select {
+				case <-ctx.Done():
+					return res, fmt.Errorf("replay: %w", ctx.Err())
+				case <-time.After(prime):
 				}
-				res.Datagrams++
+			}
+			var sent int
+			var errs []error
+			dgrams, sent, errs = sendAll(r, dests, dgrams)
+			res.Datagrams += sent
+			for _, e := range errs {
+				res.SendErrors++
+				if firstErr == nil {
+					firstErr = e
+				}
+			}
+			for ; sent > 0; sent-- {
 				if inBurst++; inBurst >= burst {
 					inBurst = 0
 					due := start.Add(time.Duration(res.Datagrams) * time.Second / time.Duration(rate))
@@ -163,4 +189,23 @@ func Run(ctx context.Context, src Source, dests []Dest, cfg Config) (Result, err
 		}
 	}
 	return res, firstErr
+}
+
+// sendAll sends record r to every destination, building its datagrams in
+// buf, and returns buf for reuse, how many datagrams went out and the errors
+// of those that did not.
+func sendAll(r Record, dests []Dest, buf [][]byte) ([][]byte, int, []error) {
+	sent := 0
+	var errs []error
+	for _, d := range dests {
+		buf = r.AppendDatagrams(buf[:0], d.Release, d.Userdata)
+		for _, g := range buf {
+			if _, err := d.Conn.WriteTo(g, d.To); err != nil {
+				errs = append(errs, fmt.Errorf("replay: send seq %d to %v: %w", r.Seq, d.To, err))
+				continue
+			}
+			sent++
+		}
+	}
+	return buf, sent, errs
 }

@@ -67,7 +67,9 @@ func TestRunLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Records: 5, First: 3, Last: 12, Overwritten: 3 + 5, Datagrams: 2 * (4 + 2), Malformed: 1}
+	// Per receiver: 4 short records, 2 fragments of the long one, and the
+	// first record's second copy (Config.Prime).
+	want := Result{Records: 5, First: 3, Last: 12, Overwritten: 3 + 5, Datagrams: 2 * (4 + 2 + 1), Malformed: 1}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("Result (-want +got):\n%s", diff)
 	}
@@ -75,7 +77,7 @@ func TestRunLoopback(t *testing.T) {
 		var seqs []uint64
 		rx.SetReadDeadline(time.Now().Add(2 * time.Second))
 		buf := make([]byte, 2048)
-		for range 6 {
+		for range 7 {
 			n, from, err := rx.ReadFromUDP(buf)
 			if err != nil {
 				t.Fatalf("receiver %d: %v", i, err)
@@ -92,7 +94,7 @@ func TestRunLoopback(t *testing.T) {
 			}
 			seqs = append(seqs, p.Seq)
 		}
-		if diff := cmp.Diff([]uint64{3, 4, 10, 11, 12, 12}, seqs); diff != "" {
+		if diff := cmp.Diff([]uint64{3, 3, 4, 10, 11, 12, 12}, seqs); diff != "" {
 			t.Errorf("receiver %d: seqs (-want +got):\n%s", i, diff)
 		}
 	}
@@ -116,7 +118,7 @@ func TestRunPaced(t *testing.T) {
 		src = append(src, "6,"+strconv.Itoa(i)+",1,-;x\n")
 	}
 	t0 := time.Now()
-	res, err := Run(context.Background(), &src, []Dest{{Conn: tx, To: rx.LocalAddr()}}, Config{Rate: 1000, Burst: 10})
+	res, err := Run(context.Background(), &src, []Dest{{Conn: tx, To: rx.LocalAddr()}}, Config{Rate: 1000, Burst: 10, Prime: -1})
 	if err != nil || res.Datagrams != 200 {
 		t.Fatalf("Run = %+v, %v", res, err)
 	}
