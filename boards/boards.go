@@ -112,6 +112,7 @@ type Board struct {
 	BuildTags []string
 	Ramoops   Ramoops
 	Ring      Ring
+	EFI       EFI // NVRAM hygiene for efi_pstore (efi.go)
 	LogLevel  int
 	// MainLogLevel (console.main_loglevel) is the console loglevel handed
 	// to the main system (switch_root, kexec): 5 by default, so warnings,
@@ -329,6 +330,9 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		}
 		b.IP = v
 	default:
+		if ok, err := b.efiKey(k, v); ok {
+			return err
+		}
 		if ok, err := b.handoffKey(k, v); ok {
 			return err
 		}

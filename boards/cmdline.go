@@ -52,6 +52,7 @@ type Cmdline struct {
 //	lastgasp.vlan=ID|off                        (802.1Q VLAN ID 1-4094; replaces the board's)
 //	lastgasp.loglevel=0-8
 //	lastgasp.test_panic=1
+//	lastgasp.efi_max_share=N%                   (EFI variable share of pstore's records)
 //	lastgasp.handoff=, lastgasp.kexec_kernel=, lastgasp.kexec_initrd=,
 //	lastgasp.kexec_cmdline=, lastgasp.ignore_loglevel=  (see handoffArg)
 //
@@ -127,6 +128,12 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 			c.TestPanic = v == "1" || v == "" || v == "true"
 			c.TestPanicMidRun = v == "midrun"
 		default:
+			if ok, err := b.efiArg(strings.TrimPrefix(k, "lastgasp."), v); ok {
+				if err != nil {
+					return c, fmt.Errorf("cmdline %s: %w", f, err)
+				}
+				continue
+			}
 			if ok, err := b.handoffArg(strings.TrimPrefix(k, "lastgasp."), v); ok {
 				if err != nil {
 					return c, fmt.Errorf("cmdline %s: %w", f, err)

@@ -68,4 +68,9 @@
 //	                (client:server:gw:netmask:hostname:device:off); ip= on the
 //	                kernel command line wins
 //	host            fixed host name (default: derived from the NIC's MAC)
+//	efi.max_share   share of the EFI variable store (1%-100%) that pstore's
+//	                efi_pstore records may take, room for the next crash included;
+//	                the agent deletes the oldest beyond it (lastgasp.efi_max_share=)
+//	efi.store_size  the firmware's variable store in bytes, for kernels whose
+//	                efivarfs does not report it (Linux 6.1)
 package boards

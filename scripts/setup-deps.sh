@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup-deps.sh: install what building and testing lastgasp needs on Debian 12
 # (QEMU for the scenarios, kmod for depmod, xz for the image, iproute2 and
-# dnsmasq for network tests, rsyslog and systemd-journal-remote for the sink
+# dnsmasq for network tests, OVMF for the EFI board, rsyslog and systemd-journal-remote for the sink
 # tests) and download the Go modules. Safe to re-run.
 set -eu
 need=()
@@ -11,6 +11,7 @@ command -v xz >/dev/null || need+=(xz-utils)
 command -v ip >/dev/null || need+=(iproute2)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v cpio >/dev/null || need+=(cpio)
+[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf) # UEFI firmware for the EFI board's scenarios (pstore-efi-*)
 [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null || need+=(rsyslog)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote) # journald sink tests (journalctl comes with systemd)
 if [ ${#need[@]} -gt 0 ]; then
