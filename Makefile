@@ -2,6 +2,7 @@
 #   make run                 build the image, boot it in QEMU with a collector on loopback, show the logs arriving
 #   make test                unit tests (with fuzz seeds) + QEMU end-to-end scenarios (what .ci/run calls)
 #   make image BOARD=...     build a board's initramfs and print its size
+#   make image-efi           the EFI board's image (boards/qemu-x86_64-efi.board, OVMF)
 #   make e2e [SCENARIO=x]    QEMU scenarios only
 #   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
 #   make bench-collector     collector throughput and memory, 256 hosts to a million (minutes; not part of test;
@@ -21,9 +22,14 @@ LASTGASPD := $(BUILD)/bin/lastgaspd
 TLSBOARDF := boards/qemu-x86_64-tls.board
 TLSKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(TLSBOARDF))
 TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
+# The EFI board (OVMF firmware, crash records in EFI variables), for the
+# pstore-efi-* scenarios; OVMF boots the bzImage (its EFI stub), not vmlinux.
+EFIBOARDF := boards/qemu-x86_64-efi.board
+EFIKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(EFIBOARDF))
+EFIIMAGE  := $(BUILD)/qemu-x86_64-efi/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
-.PHONY: all kernel image image-tls collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls image-efi collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -44,6 +50,10 @@ image-tls: $(TLSIMAGE)
 $(TLSIMAGE): $(TLSKDIR)/kver $(GOSRC) $(TLSBOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(TLSBOARDF) -kernel $(TLSKDIR) -o $(TLSIMAGE)
 
+image-efi: $(EFIIMAGE)
+$(EFIIMAGE): $(EFIKDIR)/kver $(GOSRC) $(EFIBOARDF) | deps
+	go run ./cmd/lastgasp-image -board $(EFIBOARDF) -kernel $(EFIKDIR) -o $(EFIIMAGE)
+
 collector: $(LASTGASPD)
 $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
@@ -58,8 +68,8 @@ unit: deps
 	go vet -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
-e2e: image image-tls collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
+e2e: image image-tls image-efi collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit e2e
 

@@ -54,6 +54,8 @@ var scenarios = map[string]Scenario{
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 	"fleet-guest-among-many":    fleetGuestAmongMany,
 	"early-boot-complete":       earlyBootComplete,
+	"pstore-efi-coldboot":       pstoreEFIColdboot,
+	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 }
 
 func main() {
