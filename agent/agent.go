@@ -94,6 +94,8 @@ type agent struct {
 	// vlanDevs are the VLAN interfaces the agent created.
 	vlanMu   sync.Mutex
 	vlanDevs []string
+	// ring is lastgasp's own RAM log (ring.go), nil without one.
+	ring *ringState
 }
 
 // armed describes one enabled netconsole target.
@@ -136,6 +138,7 @@ func (a *agent) Run(ctx context.Context) {
 	if b.IgnoreLoglevel {
 		a.setIgnoreLoglevel()
 	}
+	a.startRing(b, readTrim(c.BootID))
 
 	// Under one (emulated) CPU every module init competes with the network
 	// bring-up: load what netconsole needs first.
@@ -160,6 +163,7 @@ func (a *agent) Run(ctx context.Context) {
 	bootID := readTrim(c.BootID)
 	release := kernelRelease()
 	targets, host := a.network(ctx, b, bootID)
+	a.ringTestPanic(test)
 	close(netDone)
 	a.replayKmsg(ctx, targets)
 	<-late
@@ -169,15 +173,14 @@ func (a *agent) Run(ctx context.Context) {
 
 	recs, readErrs := a.readRecords()
 	shipped, kept := a.shipRecords(ctx, b, host, bootID, release, recs)
-	// What could not be shipped stays in NVRAM: within the board's share.
-	efi := a.efiHygiene(b, defaultEFIPaths(c.PstoreMount))
+	ringSum := a.shipRing(ctx, b, host, bootID, release, recs)
 
 	var tl []string
 	for _, t := range targets {
 		tl = append(tl, fmt.Sprintf("%s->%s:%d/%s", t.target.Name, t.target.RemoteIP, t.target.RemotePort, t.target.RemoteMAC))
 	}
-	a.Log.Logf(levelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d %s handoff=%s total=%v",
-		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), efi, b.Handoff, time.Since(a.start).Round(time.Millisecond))
+	a.Log.Logf(levelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d handoff=%s total=%v %s",
+		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), b.Handoff, time.Since(a.start).Round(time.Millisecond), ringSum)
 
 	if test.TestPanic {
 		if len(recs) == 0 && len(readErrs) == 0 {

@@ -33,7 +33,7 @@ func (a *agent) replayKmsg(ctx context.Context, targets []armed) {
 	dests, closeAll, err := replayDests(targets, kernelRelease())
 	defer closeAll()
 	if len(dests) == 0 {
-		a.Log.Step("replay", t0, err, "")
+		a.Log.Step("replay", t0, err, "no extended target: nothing replayed")
 		return
 	}
 	src, oerr := replay.OpenKmsg(a.Config.Kmsg)
