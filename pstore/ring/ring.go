@@ -315,9 +315,11 @@ func Parse(half []byte) (Snapshot, error) {
 
 func parseStream(area []byte, key uint32) Lines {
 	var l Lines
-	var cs []chunk
-	for i := 0; i+SlotSize <= len(area); i += SlotSize {
-		b := area[i : i+SlotSize]
+	n := len(area) / SlotSize
+	slots := make([]chunk, n)
+	var newest uint64
+	for i := range n {
+		b := area[i*SlotSize : (i+1)*SlotSize]
 		c, ok := readSlot(b, key)
 		if !ok {
 			if slices.ContainsFunc(b, func(x byte) bool { return x != 0 }) {
@@ -325,21 +327,26 @@ func parseStream(area []byte, key uint32) Lines {
 			}
 			continue
 		}
-		cs = append(cs, c)
+		slots[i] = c
+		newest = max(newest, c.seq)
 	}
-	if len(cs) == 0 {
+	if newest == 0 {
 		return l
 	}
-	slices.SortFunc(cs, func(a, b chunk) int { return compareU64(a.seq, b.seq) })
-	// Keep the run of consecutive sequence numbers that ends at the
-	// newest slot: anything before a gap is older than a torn or lost one.
-	i := len(cs) - 1
-	for i > 0 && cs[i-1].seq+1 == cs[i].seq {
-		i--
+	// Walk back from the newest slot while each sequence number is where
+	// it belongs ((seq-1) mod n): anything before a gap is older than a
+	// torn or lost slot. No sort: the position is the order.
+	var cs []chunk
+	for seq := newest; seq >= 1 && len(cs) < n; seq-- {
+		c := slots[(seq-1)%uint64(n)]
+		if c.seq != seq {
+			break
+		}
+		cs = append(cs, c)
 	}
-	l.Overwritten = i > 0 || cs[i].seq != 1
-	cs = cs[i:]
-	l.First, l.Last = cs[0].seq, cs[len(cs)-1].seq
+	slices.Reverse(cs)
+	l.First, l.Last = cs[0].seq, newest
+	l.Overwritten = l.First != 1
 	// A line whose start was overwritten is left out.
 	for len(cs) > 0 && cs[0].flags&ChunkFirst == 0 {
 		cs = cs[1:]
@@ -374,16 +381,6 @@ func parseStream(area []byte, key uint32) Lines {
 		flush()
 	}
 	return l
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // MarkShipped sets flags (FlagConsoleShipped, FlagPmsgShipped) in the

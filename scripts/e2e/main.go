@@ -26,6 +26,8 @@ type Scenario func(e *Env) (string, error)
 
 var scenarios = map[string]Scenario{
 	"panic-roundtrip":           panicRoundtrip,
+	"hang-console-record":       hangConsoleRecord,
+	"pstore-pmsg":               pstorePmsg,
 	"dhcp-silent":               dhcpSilent,
 	"arp-silent":                arpSilent,
 	"two-receivers":             twoReceivers,
@@ -54,8 +56,6 @@ var scenarios = map[string]Scenario{
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 	"fleet-guest-among-many":    fleetGuestAmongMany,
 	"early-boot-complete":       earlyBootComplete,
-	"pstore-efi-coldboot":       pstoreEFIColdboot,
-	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 }
 
 func main() {
