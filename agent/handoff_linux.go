@@ -39,6 +39,7 @@ func defaultHandoffConfig() handoffConfig {
 // of no return it logs why and falls back to the rescue shell, with logging
 // still armed. As PID 1 it never returns.
 func (a *agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
+	a.ringHandoff(b)
 	var err error
 	switch b.Handoff {
 	case boards.HandoffSwitchRoot:
@@ -48,6 +49,7 @@ func (a *agent) handoff(ctx context.Context, b *boards.Board, targets []armed) {
 	}
 	if err != nil {
 		a.Log.Errorf("handoff %s: FAILED after %v: %v; rescue shell instead", b.Handoff, time.Since(a.start).Round(time.Millisecond), err)
+		a.ringHandoffFailed(b)
 	}
 	a.rescue()
 }

@@ -17,6 +17,8 @@ type logger struct {
 	kmsg     io.Writer
 	fallback io.Writer
 	start    time.Time
+	// tee, if set, gets every line too (the ring's pmsg stream).
+	tee func(msg string)
 }
 
 // openKmsg opens path (normally /dev/kmsg) for writing; on failure the logger
@@ -58,6 +60,9 @@ func (l *logger) Logf(level int, format string, a ...any) {
 	msg := strings.ReplaceAll(fmt.Sprintf(format, a...), "µs", "us")
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.tee != nil && level <= levelInfo {
+		l.tee(msg)
+	}
 	if l.kmsg != nil {
 		// One write is one kernel log record.
 		if _, err := fmt.Fprintf(l.kmsg, "<%d>lastgasp: %s\n", level, msg); err == nil {
