@@ -173,14 +173,16 @@ func (a *agent) Run(ctx context.Context) {
 
 	recs, readErrs := a.readRecords()
 	shipped, kept := a.shipRecords(ctx, b, host, bootID, release, recs)
+	// What could not be shipped stays in NVRAM: within the board's share.
+	efi := a.efiHygiene(b, defaultEFIPaths(c.PstoreMount))
 	ringSum := a.shipRing(ctx, b, host, bootID, release, recs)
 
 	var tl []string
 	for _, t := range targets {
 		tl = append(tl, fmt.Sprintf("%s->%s:%d/%s", t.target.Name, t.target.RemoteIP, t.target.RemotePort, t.target.RemoteMAC))
 	}
-	a.Log.Logf(levelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d handoff=%s total=%v %s",
-		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), b.Handoff, time.Since(a.start).Round(time.Millisecond), ringSum)
+	a.Log.Logf(levelNotice, "summary host=%s boot=%s targets=%d [%s] ramoops=%s records=%d shipped=%d kept=%d unreadable=%d %s handoff=%s total=%v %s",
+		host, bootID, len(targets), strings.Join(tl, " "), ramoops, len(recs), shipped, kept, len(readErrs), efi, b.Handoff, time.Since(a.start).Round(time.Millisecond), ringSum)
 
 	if test.TestPanic {
 		if len(recs) == 0 && len(readErrs) == 0 {

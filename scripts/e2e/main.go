@@ -55,6 +55,8 @@ var scenarios = map[string]Scenario{
 	"nic-vlan-dracut":           nicVLANDracut,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 	"fleet-guest-among-many":    fleetGuestAmongMany,
+	"pstore-efi-coldboot":       pstoreEFIColdboot,
+	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 	"early-boot-complete":       earlyBootComplete,
 }
 
