@@ -148,9 +148,10 @@ func (a *agent) efiList(p efiPaths) ([]efivars.Var, efiSpace, error) {
 	if err != nil {
 		return nil, sp, err
 	}
-	// Kernels that implement statfs on efivarfs report QueryVariableInfo's
-	// figures there; 6.1 reports zero blocks. Only efivarfs' own figures
-	// count (a directory on another file system reports that one's).
+	// efivarfs' statfs reports QueryVariableInfo's figures (Debian's 6.1
+	// does: 262044 bytes for OVMF_VARS_4M.fd); a kernel that reports no
+	// blocks leaves it to the board. Only efivarfs' own figures count (a
+	// directory on another file system reports that one's).
 	var st unix.Statfs_t
 	if err := unix.Statfs(p.Efivars, &st); err == nil && uint32(st.Type) == efivarfsMagic && st.Blocks > 0 && st.Bsize > 0 {
 		sp.total, sp.free = int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize

@@ -71,6 +71,6 @@
 //	efi.max_share   share of the EFI variable store (1%-100%) that pstore's
 //	                efi_pstore records may take, room for the next crash included;
 //	                the agent deletes the oldest beyond it (lastgasp.efi_max_share=)
-//	efi.store_size  the firmware's variable store in bytes, for kernels whose
-//	                efivarfs does not report it (Linux 6.1)
+//	efi.store_size  the firmware's variable store in bytes, used when the
+//	                kernel's efivarfs statfs does not report it (QueryVariableInfo)
 package boards

@@ -16,8 +16,9 @@ type EFI struct {
 	// variables.
 	MaxShare int
 	// StoreSize (efi.store_size) is the firmware's variable space in bytes,
-	// used when the kernel does not report it (efivarfs on Linux 6.1 does
-	// not expose QueryVariableInfo). OVMF_VARS_4M.fd: 262072.
+	// used only when the kernel does not report it (efivarfs' statfs gives
+	// QueryVariableInfo's figures; Debian's 6.1 does: 262044 for
+	// OVMF_VARS_4M.fd). OVMF_VARS_4M.fd's store header says 262072.
 	StoreSize uint64
 }
 

@@ -270,6 +270,9 @@ func TestParseStore(t *testing.T) {
 	}{
 		// After the boot that shipped and deleted all 14 parts: the
 		// bytes are still there, marked deleted.
+		// Right after a panic (the first boot of pstore-efi-coldboot): 14
+		// live parts.
+		{"ovmf-vars-after-panic.fd.gz", 14, 0},
 		{"ovmf-vars-after-ship.fd.gz", 0, 14},
 	}
 	for _, tt := range tests {
