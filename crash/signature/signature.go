@@ -235,8 +235,8 @@ func frames(lines []line) []string {
 		if !in {
 			if bytes.HasPrefix(t, []byte("Call Trace:")) {
 				in = true
-			} else if l.kind != "" && i > 0 {
-				break // the next report: this one had no trace
+			} else if l.kind != "" && l.kind != KindOops {
+				break // the next report: this one had no trace (an Oops line numbers a BUG)
 			}
 			continue
 		}
