@@ -246,8 +246,14 @@ func frames(lines []line) []string {
 			if bytes.HasPrefix(t, []byte("</TASK>")) {
 				return out
 			}
+			// The end of an NMI or interrupt: what it interrupted (idle,
+			// whatever ran) differs from one occurrence to the next.
+			if (bytes.HasPrefix(t, []byte("</NMI>")) || bytes.HasPrefix(t, []byte("</IRQ>"))) && len(out) > 0 {
+				return out
+			}
 		case bytes.HasPrefix(t, []byte("? ")): // unreliable frames
-		case bytes.Contains(t, []byte("+0x")):
+		case bytes.Contains(t, []byte("+0x")) && !bytes.HasSuffix(bytes.Fields(t)[0], []byte(":")):
+			// ("RIP: 0010:native_safe_halt+0xb/0x10" is a register.)
 			f := string(bytes.Fields(t)[0])
 			if j := strings.Index(f, "+0x"); j >= 0 {
 				f = f[:j]

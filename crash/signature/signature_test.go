@@ -21,6 +21,19 @@ var reports = []struct {
 }{
 	{"sysrq-1", KindPanic, "Kernel panic - not syncing: sysrq triggered crash",
 		[]string{"sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write"}},
+	// Another host, another kernel release (6.1.0-57), another PID and
+	// comm: the same signature.
+	{"sysrq-2", KindPanic, "Kernel panic - not syncing: sysrq triggered crash",
+		[]string{"sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write"}},
+	// QEMU's monitor "nmi" with kernel.unknown_nmi_panic=1; the record
+	// also holds the agent's summary of the previous crash, quoting its
+	// panic line, which must not be taken for this one.
+	{"nmi-1", KindPanic, "Kernel panic - not syncing: NMI: Not continuing",
+		[]string{"unknown_nmi_error", "exc_nmi", "end_repeat_nmi"}},
+	// vm.panic_on_oom=1: the title is the panic, not the oom-killer
+	// report before it, and the frames are the panic's trace.
+	{"oom-1", KindPanic, "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled",
+		[]string{"out_of_memory", "__alloc_pages_slowpath", "__alloc_pages", "__folio_alloc"}},
 }
 
 func readReport(t testing.TB, name string) []byte {
