@@ -324,6 +324,9 @@ func splitPrefixes(b []byte) ([]byte, int64) {
 		switch {
 		case len(b) > 0 && b[0] == '<':
 			end = bytes.IndexByte(b, '>')
+			if end < 2 || !isDigits(b[1:end]) {
+				return b, usec // <TASK>, <NMI>: trace markers, not a level
+			}
 		case len(b) > 0 && b[0] == '[':
 			end = bytes.IndexByte(b, ']')
 			if end > 0 && usec < 0 {
@@ -371,4 +374,13 @@ func clean(b []byte) string {
 		sb.WriteRune(r)
 	}
 	return sb.String()
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
