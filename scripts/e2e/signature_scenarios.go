@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// crashCause is one way to crash the stock Debian guest kernel from its
+// rescue shell (the Debian kernel has no lkdtm), and the title the kernel
+// prints for it.
+type crashCause struct {
+	// QEMU are extra QEMU arguments the cause needs at boot.
+	QEMU func(dir string) ([]string, error)
+	// Trigger crashes the running guest.
+	Trigger func(vm *VM) error
+	// Title is a substring of the report's title line.
+	Title string
+}
+
+// slowDisk is a virtio disk, throttled to 2 KB/s by the trigger: writing a few MB to it and
+// closing it leaves the closing task in uninterruptible sleep (D) in
+// sync_blockdev for minutes, which the hung-task detector reports.
+func slowDisk(dir string) ([]string, error) {
+	img := filepath.Join(dir, "slow.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Truncate(img, 16<<20); err != nil {
+		return nil, err
+	}
+	return []string{"-drive", "file=" + img + ",format=raw,if=none,id=slow",
+		"-device", "virtio-blk-pci,drive=slow"}, nil
+}
+
+var crashCauses = map[string]crashCause{
+	// sysrq: kernel/sysrq.c sysrq_handle_crash panics.
+	"sysrq": {Trigger: func(vm *VM) error { return vm.Type(`echo c > /proc/sysrq-trigger`) },
+		Title: "Kernel panic - not syncing: sysrq triggered crash"},
+	// nmi: an NMI with no reason (QEMU's monitor "nmi"), and
+	// kernel.unknown_nmi_panic (arch/x86/kernel/nmi.c unknown_nmi_error).
+	"nmi": {Trigger: func(vm *VM) error {
+		if err := vm.Type(`echo 1 > /proc/sys/kernel/unknown_nmi_panic; echo NMI""ARMED`); err != nil {
+			return err
+		}
+		if _, err := vm.WaitSerial(20*time.Second, 0, "NMIARMED"); err != nil {
+			return err
+		}
+		return vm.Monitor("nmi")
+	}, Title: "Kernel panic - not syncing: NMI: Not continuing"},
+	// oom: vm.panic_on_oom and a shell reading /dev/zero into a variable
+	// (overcommit on, so the allocation succeeds and the pages run out).
+	"oom": {Trigger: func(vm *VM) error {
+		return vm.Type(`echo 1 > /proc/sys/vm/overcommit_memory; echo 1 > /proc/sys/vm/panic_on_oom; x=$(cat /dev/zero)`)
+	}, Title: "Kernel panic - not syncing: Out of memory"},
+	// hung: kernel.hung_task_panic with a 2 s timeout, and a task stuck
+	// writing back to the throttled disk.
+	"hung": {QEMU: slowDisk, Trigger: func(vm *VM) error {
+		// Throttled only now: the partition scan at boot reads it too.
+		if err := vm.Monitor("block_set_io_throttle slow 2048 0 0 0 0 0"); err != nil {
+			return err
+		}
+		return vm.Type(`echo 2 > /proc/sys/kernel/hung_task_timeout_secs; echo 1 > /proc/sys/kernel/hung_task_panic; cat /bbin/bb > /dev/vda`)
+	}, Title: "blocked for more than"},
+}
+
+// crashGuest is a guest that is crashed on purpose, again and again: each
+// crash reboots it (panic=1), and the boot after ships the record.
+type crashGuest struct {
+	vm   *VM
+	c    *Collector
+	host string
+	off  int // serial offset of the last "rescue shell" line
+}
+
+// bootCrashGuest boots a guest named host (lastgasp.host=) that reports to
+// c, with the QEMU arguments the causes need, up to its rescue shell.
+func bootCrashGuest(e *Env, c *Collector, host string, causes ...string) (*crashGuest, error) {
+	var qemu []string
+	for _, name := range causes {
+		if cc := crashCauses[name]; cc.QEMU != nil {
+			a, err := cc.QEMU(e.Dir)
+			if err != nil {
+				return nil, err
+			}
+			qemu = append(qemu, a...)
+		}
+	}
+	vm, err := e.Boot(host, BootOpts{Append: agentArgs(c, "lastgasp.host="+host), QEMU: qemu, Timeout: 10 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	g := &crashGuest{vm: vm, c: c, host: host}
+	if g.off, err = vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell"); err != nil {
+		return nil, fmt.Errorf("%s: first boot: %w", host, err)
+	}
+	return g, nil
+}
+
+// crash crashes the guest with cause, and waits for the reboot, the
+// record's upload and the next rescue shell. It returns the stored
+// record's path.
+func (g *crashGuest) crash(cause string) (string, error) {
+	cc, ok := crashCauses[cause]
+	if !ok {
+		return "", fmt.Errorf("unknown crash cause %q", cause)
+	}
+	before := g.c.CrashRecords()
+	time.Sleep(500 * time.Millisecond) // the shell reads its first line
+	if err := cc.Trigger(g.vm); err != nil {
+		return "", fmt.Errorf("%s: %s: %w", g.host, cause, err)
+	}
+	// The offset is past the last shell line: the next one is the next boot's.
+	off, err := g.vm.WaitSerial(3*time.Minute, g.off, "lastgasp: summary")
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: no reboot: %w", g.host, cause, err)
+	}
+	if g.off, err = g.vm.WaitSerial(time.Minute, off, "handoff: rescue shell"); err != nil {
+		return "", fmt.Errorf("%s: %s: no rescue shell after the reboot: %w", g.host, cause, err)
+	}
+	var stored string
+	err = waitFor(30*time.Second, func() (bool, string) {
+		for p, data := range g.c.CrashRecords() {
+			if _, old := before[p]; !old && strings.Contains(p, "/"+g.host+"/") && strings.Contains(string(data), cc.Title) {
+				stored = p
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%s: %s: no new record with %q", g.host, cause, cc.Title)
+	})
+	return stored, err
+}
+
+// crashKinds crashes one guest once with each cause and keeps the records
+// (the signature package's testdata is captured this way): each kind has
+// its own signature.
+func crashKinds(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	kinds := []string{"sysrq", "nmi", "oom", "hung"}
+	g, err := bootCrashGuest(e, c, "kinds", kinds...)
+	if err != nil {
+		return "", err
+	}
+	var got []string
+	for _, k := range kinds {
+		p, err := g.crash(k)
+		if err != nil {
+			return strings.Join(got, " "), err
+		}
+		dst := filepath.Join(e.Dir, "reports", k)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		data, _ := os.ReadFile(p)
+		os.WriteFile(dst, data, 0o644)
+		got = append(got, k+"="+shortPath(p))
+	}
+	return strings.Join(got, " "), nil
+}
