@@ -64,6 +64,7 @@ type config struct {
 	maxRecord               int64
 	web                     httpConfig
 	records                 recordsConfig
+	view                    viewConfig
 	sockets, rcvbuf         int
 	maxMemory               int64
 	forward                 string
@@ -116,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&c.maxRecord, "max-record-size", 16<<20, "largest crash record accepted, bytes")
 	addHTTPFlags(fs, &c.web)
 	addRecordFlags(fs, &c.records)
+	addViewFlags(fs, &c.view)
 	fs.IntVar(&c.sockets, "sockets", runtime.GOMAXPROCS(0), "netconsole UDP sockets sharing the port with SO_REUSEPORT, one reader each")
 	fs.IntVar(&c.rcvbuf, "rcvbuf", 8<<20, "receive buffer per netconsole socket, bytes (SO_RCVBUFFORCE as root, else capped by net.core.rmem_max)")
 	fs.Int64Var(&c.maxMemory, "max-memory", 64<<20, "bound on bytes held for all senders (fragments, reorder windows, unannounced lines); over it, drop and count")
@@ -185,6 +187,11 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	view, err := newCrashView(c, logger)
+	if err != nil {
+		return err
+	}
+	sinks.fanout = append(sinks.fanout, view.live) // live reports to the signature index
 
 	conns, err := receiver.ListenUDP(c.netconsole, c.sockets, c.rcvbuf)
 	if err != nil {
@@ -208,10 +215,12 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		return err
 	}
 	up := uploadServer(c, recs, st, logger)
+	up.Stored = view.recordStored
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", up)
 	ms := metricSources{receiver: rx.Stats, uploads: up.Stats, store: st.Stats, rateLimitedHosts: rx.RateLimitedHosts}
+	ms.extra = append(ms.extra, view.metrics())
 	if sinks.fwd != nil {
 		ms.forward = sinks.fwd.Stats
 	}
@@ -219,7 +228,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		ms.journal = sinks.journal.Stats
 	}
 	mux.Handle("/metrics", metricsHandler(ms, logger))
-	mux.Handle("/crashes", crashesHandler(&store.CrashIndex{Root: c.store, Records: recs}))
+	mux.Handle("/crashes", view.scopedCrashes(&store.CrashIndex{Root: c.store, Records: recs}))
+	mux.Handle("/ui/", view.web)
 	web, err := listenHTTP(c, mux, st, len(conns), logger)
 	if err != nil {
 		for _, conn := range conns {
@@ -250,6 +260,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		close(sweepDone)
 	}
 	stopSinks := sinks.start(logger)
+	stopView := view.start(ctx, logger)
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -268,6 +279,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	}
 	// Let the sinks send what the receiver's shutdown wrote out, briefly.
 	stopSinks()
+	stopView()
 	return err
 }
 

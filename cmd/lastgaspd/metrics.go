@@ -40,6 +40,8 @@ type metricSources struct {
 	// rateLimitedHosts returns the n hosts that lost most messages to
 	// their rate limit, most first (receiver.Server.RateLimitedHosts).
 	rateLimitedHosts func(n int) []receiver.HostCount
+	// extra are more collectors (the crash view's).
+	extra []prometheus.Collector
 }
 
 // metricsHandler serves the collector's metrics, the Go runtime's and the
@@ -52,6 +54,7 @@ func metricsHandler(src metricSources, logger *log.Logger) http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStatsCollector(src),
 	)
+	reg.MustRegister(src.extra...)
 	// A few scrapes at a time are plenty; more would only be a way to
 	// spend the collector's CPU. A metric that fails is logged and left
 	// out rather than failing the whole scrape.

@@ -96,6 +96,10 @@ type Server struct {
 	// headers, which a slow but acceptable body may outlast). Zero means
 	// DefaultAckTimeout; negative leaves the write deadline alone.
 	AckTimeout time.Duration
+	// Stored, if set, is called with each record Records has stored
+	// (duplicates included, st.Duplicate set) before it is acknowledged:
+	// lastgaspd indexes its crash signature.
+	Stored func(meta store.RecordMeta, st store.Stored)
 
 	once    sync.Once
 	records *store.Records
@@ -332,9 +336,13 @@ func (s *Server) handle(rc *http.ResponseController, start time.Time, req *http.
 		body = &rateReader{r: req.Body, rc: rc, start: start, size: meta.Size,
 			grace: cmp.Or(s.BodyTimeout, DefaultBodyTimeout), rate: max(cmp.Or(s.MinRate, DefaultMinRate), 1)}
 	}
-	st, err := s.recs().Put(store.RecordMeta{Metadata: meta, Verified: s.RequireClientIdentity}, body, link)
+	rm := store.RecordMeta{Metadata: meta, Verified: s.RequireClientIdentity}
+	st, err := s.recs().Put(rm, body, link)
 	if err != nil {
 		return ship.Ack{}, meta, classify(err)
+	}
+	if s.Stored != nil {
+		s.Stored(rm, st)
 	}
 	if st.Duplicate {
 		// Read the (bounded) body so the connection can be reused.

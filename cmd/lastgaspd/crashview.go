@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lastgasp/lastgasp/crash/alert"
+	"github.com/lastgasp/lastgasp/crash/collect"
+	"github.com/lastgasp/lastgasp/crash/web"
+	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/sigindex"
+)
+
+// DefaultReaderOU is the organizational unit that makes a client
+// certificate (signed by -client-ca) an operator's: it may read every host.
+const DefaultReaderOU = "lastgasp-reader"
+
+// viewConfig is the crash view's part of the configuration.
+type viewConfig struct {
+	webhook     string
+	readerOU    string
+	readerToken string // file
+}
+
+func addViewFlags(fs *flag.FlagSet, v *viewConfig) {
+	fs.StringVar(&v.webhook, "alert-webhook", "", "POST a JSON alert here on a new crash signature and on a signature whose rate jumps (debounced, retried)")
+	fs.StringVar(&v.readerOU, "reader-ou", DefaultReaderOU, "organizational unit (OU) of a client certificate that may read every host in /ui/ and /crashes; other client certificates read only the host they name")
+	fs.StringVar(&v.readerToken, "reader-token-file", "", "file holding a bearer token (Authorization: Bearer ...) that may read every host; with it, reads without a credential are refused")
+}
+
+// crashView is the signature index, what feeds it, the alerts and the web
+// view, as lastgaspd wires them.
+type crashView struct {
+	index    sigindex.Index
+	indexer  *collect.Indexer
+	live     *collect.Live
+	notifier *alert.Notifier // nil without -alert-webhook
+	web      *web.Handler
+	auth     func(*http.Request) (web.Principal, bool)
+}
+
+// newCrashView opens the file index under the store (the embedded
+// default).
+func newCrashView(c config, logger *log.Logger) (*crashView, error) {
+	idx, err := sigindex.OpenFile(filepath.Join(c.store, store.StateDir, sigindex.JournalName))
+	if err != nil {
+		return nil, err
+	}
+	if n := idx.Skipped(); n > 0 {
+		logger.Printf("signatures: %d unreadable journal lines skipped", n)
+	}
+	v := &crashView{index: idx}
+	v.indexer = &collect.Indexer{Index: idx, Root: c.store, Logf: logger.Printf}
+	if c.view.webhook != "" {
+		v.notifier = &alert.Notifier{URL: c.view.webhook, Logf: logger.Printf}
+		v.indexer.Notify = v.notifier.Notify
+	}
+	v.auth, err = readAuth(c)
+	if err != nil {
+		idx.Close()
+		return nil, err
+	}
+	v.web = &web.Handler{Index: idx, Root: c.store, Auth: v.auth, Prefix: "/ui/"}
+	v.live = collect.NewLive(v.indexer)
+	return v, nil
+}
+
+// start runs the live follower, the alerts' sender and the backfill of
+// records stored before; stop ends them and closes the index.
+func (v *crashView) start(ctx context.Context, logger *log.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{}, 2)
+	go func() {
+		if err := v.indexer.Backfill(ctx); err != nil && ctx.Err() == nil {
+			logger.Printf("%v", err)
+		}
+		done <- struct{}{}
+	}()
+	if v.notifier != nil {
+		logger.Printf("alerts to %s", v.notifier.URL)
+		go func() { v.notifier.Run(ctx); done <- struct{}{} }()
+	} else {
+		done <- struct{}{}
+	}
+	return func() {
+		cancel()
+		<-done
+		<-done
+		v.live.Close()
+		v.index.Close()
+	}
+}
+
+// readAuth returns how a read request's principal is found:
+//   - an Authorization: Bearer token equal to -reader-token-file's: reader;
+//   - a verified client certificate (with -client-ca) whose subject has
+//     the -reader-ou OU: reader; any other: the host it names (CN);
+//   - neither: reader when lastgaspd has neither -client-ca nor
+//     -reader-token-file (a lab; like uploads over plain HTTP), else
+//     refused.
+func readAuth(c config) (func(*http.Request) (web.Principal, bool), error) {
+	var token []byte
+	if c.view.readerToken != "" {
+		b, err := os.ReadFile(c.view.readerToken)
+		if err != nil {
+			return nil, fmt.Errorf("reader-token-file: %w", err)
+		}
+		token = []byte(strings.TrimSpace(string(b)))
+		if len(token) < 16 {
+			return nil, fmt.Errorf("reader-token-file %s: token shorter than 16 bytes", c.view.readerToken)
+		}
+	}
+	open := c.clientCA == "" && token == nil
+	ou := c.view.readerOU
+	return func(r *http.Request) (web.Principal, bool) {
+		if token != nil {
+			if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+				if subtle.ConstantTimeCompare([]byte(got), token) == 1 {
+					return web.Principal{Reader: true}, true
+				}
+				return web.Principal{}, false
+			}
+		}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
+			cert := r.TLS.PeerCertificates[0]
+			if ou != "" && slices.Contains(cert.Subject.OrganizationalUnit, ou) {
+				return web.Principal{Reader: true}, true
+			}
+			if cert.Subject.CommonName != "" {
+				return web.Principal{Host: cert.Subject.CommonName}, true
+			}
+			return web.Principal{}, false
+		}
+		return web.Principal{Reader: open}, open
+	}, nil
+}
+
+// scopedCrashes serves /crashes to readers whole and to a host's
+// credential with that host only.
+func (v *crashView) scopedCrashes(idx *store.CrashIndex) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := v.auth(r)
+		if !ok {
+			http.Error(w, "a reader credential is required", http.StatusUnauthorized)
+			return
+		}
+		cs, err := idx.List()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if !p.Reader {
+			cs = slices.DeleteFunc(cs, func(h store.HostCrashes) bool { return p.Host == "" || h.Host != store.HostDir(p.Host) })
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		writeCrashes(w, cs)
+	})
+}
+
+// recordStored is the upload server's hook: index each new record.
+func (v *crashView) recordStored(meta store.RecordMeta, st store.Stored) {
+	if st.Duplicate {
+		return
+	}
+	v.indexer.RecordStored(context.Background(), meta, st.Path, st.Linked)
+}
+
+// metrics is the crash view's part of /metrics.
+func (v *crashView) metrics() prometheus.Collector { return viewMetrics{v} }
+
+type viewMetrics struct{ v *crashView }
+
+var (
+	descSigRecords = prometheus.NewDesc("lastgaspd_signatures_records_total", "Crash records indexed by signature.", nil, nil)
+	descSigLive    = prometheus.NewDesc("lastgaspd_signatures_live_reports_total", "Live netconsole reports indexed by signature.", nil, nil)
+	descSigNone    = prometheus.NewDesc("lastgaspd_signatures_no_report_total", "Crash records in which no report was found.", nil, nil)
+	descSigLDrop   = prometheus.NewDesc("lastgaspd_signatures_live_dropped_total", "Live reports not followed (too many at once, queue full).", nil, nil)
+	descSigErr     = prometheus.NewDesc("lastgaspd_signatures_errors_total", "Failed additions to the signature index.", nil, nil)
+	descAlerts     = prometheus.NewDesc("lastgaspd_alerts_total", "Webhook alerts by outcome (enqueued, sent, failed, dropped, retries, debounced).", []string{"outcome"}, nil)
+	descAlertsQ    = prometheus.NewDesc("lastgaspd_alerts_queued", "Webhook alerts waiting to be sent.", nil, nil)
+)
+
+func (m viewMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigLDrop, descSigErr, descAlerts, descAlertsQ} {
+		ch <- d
+	}
+}
+
+func (m viewMetrics) Collect(ch chan<- prometheus.Metric) {
+	s := m.v.indexer.Stats()
+	c := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	c(descSigRecords, s.Records)
+	c(descSigLive, s.LiveReports)
+	c(descSigNone, s.NoReport)
+	c(descSigLDrop, s.LiveDropped)
+	c(descSigErr, s.Errors)
+	var a alert.Stats
+	if m.v.notifier != nil {
+		a = m.v.notifier.Stats()
+	}
+	for _, o := range []struct {
+		name string
+		v    uint64
+	}{{"enqueued", a.Enqueued}, {"sent", a.Sent}, {"failed", a.Failed}, {"dropped", a.Dropped}, {"retries", a.Retries}, {"debounced", a.Debounced}} {
+		c(descAlerts, o.v, o.name)
+	}
+	ch <- prometheus.MustNewConstMetric(descAlertsQ, prometheus.GaugeValue, float64(a.Queued))
+}
