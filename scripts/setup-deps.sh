@@ -14,6 +14,7 @@ command -v cpio >/dev/null || need+=(cpio)
 [ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf) # UEFI firmware for the EFI board's scenarios (pstore-efi-*)
 [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null || need+=(rsyslog)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote) # journald sink tests (journalctl comes with systemd)
+command -v chromium >/dev/null || need+=(chromium) # headless browser of the crash view scenarios (crash-signatures)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // crashCause is one way to crash the stock Debian guest kernel from its
@@ -159,4 +167,164 @@ func crashKinds(e *Env) (string, error) {
 		got = append(got, k+"="+shortPath(p))
 	}
 	return strings.Join(got, " "), nil
+}
+
+// browser is a headless Debian chromium driven over the DevTools protocol
+// (chromedp), saving its screenshots under dir.
+type browser struct {
+	ctx    context.Context
+	cancel func()
+	dir    string
+}
+
+func newBrowser(dir string) (*browser, error) {
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		return nil, fmt.Errorf("chromium not installed (scripts/setup-deps.sh): %w", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
+	if err := chromedp.Do(ctx); err != nil {
+		tcancel()
+		cancel()
+		acancel()
+		return nil, fmt.Errorf("start chromium: %w", err)
+	}
+	os.MkdirAll(dir, 0o755)
+	return &browser{ctx: ctx, cancel: func() { tcancel(); cancel(); acancel() }, dir: dir}, nil
+}
+
+// page loads url, evaluates js (which returns a string) once sel is
+// there, and saves a full-page PNG as name.png.
+func (b *browser) page(url, sel, js, name string) (string, error) {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(sel))); err != nil {
+		return "", fmt.Errorf("chromium %s: %w", url, err)
+	}
+	out, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		return "", fmt.Errorf("chromium %s: %w", url, err)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		return "", fmt.Errorf("chromium %s: screenshot: %w", url, err)
+	}
+	return out, os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644)
+}
+
+// crashSignatures: guest alpha crashes twice with sysrq, guest beta once
+// with an NMI. The overview, read in Chromium, shows 2 signatures with
+// counts 2 and 1; each crash has both its live and its record copy and
+// counts once.
+func crashSignatures(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	a, err := bootCrashGuest(e, c, "alpha")
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := a.crash("sysrq"); err != nil {
+			return "", err
+		}
+	}
+	a.vm.Kill()
+	b, err := bootCrashGuest(e, c, "beta")
+	if err != nil {
+		return "", err
+	}
+	if _, err := b.crash("nmi"); err != nil {
+		return "", err
+	}
+	b.vm.Kill()
+
+	br, err := newBrowser(filepath.Join(e.Dir, "screenshots"))
+	if err != nil {
+		return "", err
+	}
+	defer br.cancel()
+	base := fmt.Sprintf("http://127.0.0.1:%d/ui/", c.HTTPPort)
+	var rows string
+	err = waitFor(20*time.Second, func() (bool, string) {
+		rows, err = br.page(base, "#signatures",
+			`Array.from(document.querySelectorAll("tr.sig")).map(r => r.dataset.id + "=" + r.querySelector(".count").textContent).join(" ")`, "overview")
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(strings.Fields(rows)) == 2, "overview rows: " + rows
+	})
+	if err != nil {
+		return "", err
+	}
+	counts := map[string]string{}
+	for _, f := range strings.Fields(rows) {
+		id, n, _ := strings.Cut(f, "=")
+		counts[n] = id
+	}
+	if counts["2"] == "" || counts["1"] == "" {
+		return "", fmt.Errorf("overview counts %q, want one signature with 2 crashes and one with 1", rows)
+	}
+	// alpha's signature: 2 crashes, each seen live and as a record.
+	sig, err := br.page(base+"sig/"+counts["2"], "#crashes",
+		`document.querySelector("#title").textContent + "|" + document.querySelector("#count").textContent + "|" +
+		 Array.from(document.querySelectorAll("tr.crash")).map(r => Array.from(r.querySelectorAll(".sighting")).map(s => s.textContent.split(":")[0]).sort().join("+")).join(" ")`, "signature")
+	if err != nil {
+		return "", err
+	}
+	if want := "Kernel panic - not syncing: sysrq triggered crash|2|netconsole+record netconsole+record"; sig != want {
+		return "", fmt.Errorf("signature page says %q, want %q", sig, want)
+	}
+	host, err := br.page(base+"host/beta", "#boots",
+		`document.querySelectorAll("tr.boot").length + "|" + document.querySelectorAll("a.download").length + "|" + (document.querySelector("pre.before") || {}).textContent`, "host-beta")
+	if err != nil {
+		return "", err
+	}
+	if f := strings.SplitN(host, "|", 3); len(f) < 3 || f[0] == "0" || f[1] != "1" || !strings.Contains(f[2], "NMI") && !strings.Contains(f[2], "lastgasp") {
+		return "", fmt.Errorf("host page of beta: %q, want boots, one record download and the lines before the crash", host)
+	}
+	return fmt.Sprintf("signatures %s screenshots=%s", rows, shortPath(br.dir)), nil
+}
+
+// crashAlert: a guest's first crash is a new signature and fires exactly
+// one webhook, though the collector sees it twice (live and record).
+func crashAlert(e *Env) (string, error) {
+	var mu sync.Mutex
+	var hooks []string
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := e.StartCollector("collector", "-alert-webhook", "http://"+ln.Addr().String()+"/hook")
+	if err != nil {
+		return "", err
+	}
+	g, err := bootCrashGuest(e, c, "gamma")
+	if err != nil {
+		return "", err
+	}
+	if _, err := g.crash("sysrq"); err != nil {
+		return "", err
+	}
+	time.Sleep(3 * time.Second) // time for a second, wrong, webhook
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hooks) != 1 || !strings.Contains(hooks[0], `"reason":"new-signature"`) || !strings.Contains(hooks[0], "sysrq triggered crash") {
+		return "", fmt.Errorf("webhooks %q, want exactly one new-signature alert for the sysrq panic", hooks)
+	}
+	if v, err := c.Metric(`lastgaspd_alerts_total{outcome="sent"}`); err != nil || v != 1 {
+		return "", fmt.Errorf("lastgaspd_alerts_total{outcome=\"sent\"} = %v, %v; want 1", v, err)
+	}
+	return "webhooks=1", nil
 }
