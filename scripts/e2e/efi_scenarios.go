@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/lastgasp/lastgasp/boards"
 	"github.com/lastgasp/lastgasp/pstore/efivars"
@@ -412,4 +416,146 @@ func minus(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// fillGUID is the vendor GUID of the harness's filler variables (made up).
+const fillGUID = "4c617374-6761-7370-8066-696c6c657273"
+
+// fillStore rewrites a VARS file as the firmware's reclaim would (live
+// variables only, copied byte for byte) and appends filler variables of
+// another vendor until about leave bytes of variable space remain. It
+// returns the fillers' names and their data, to check later that nothing
+// of theirs changed.
+func fillStore(path string, leave int64) (map[string][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := efivars.ParseStore(b)
+	if err != nil {
+		return nil, err
+	}
+	hl := int(binary.LittleEndian.Uint16(b[0x30:]))
+	start, end := hl+28, hl+int(s.Size)
+	out := append([]byte(nil), b[:start]...)
+	for _, v := range s.Live() {
+		out = append(out, b[v.Offset:v.Offset+int(v.Charge)]...)
+	}
+	guid := guidBytes(fillGUID)
+	fill := map[string][]byte{}
+	const dataSize = 4000
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("LastgaspFill%02d", i)
+		charge := int(efivars.Charge(len(name), dataSize))
+		if int64(end-len(out)-charge) < leave {
+			break
+		}
+		data := bytes.Repeat([]byte{byte(i)}, dataSize)
+		fill[name] = data
+		h := make([]byte, efivars.HeaderSize)
+		binary.LittleEndian.PutUint16(h[0:], 0x55aa)
+		h[2] = 0x3f                             // VAR_ADDED
+		binary.LittleEndian.PutUint32(h[4:], 7) // non-volatile, boot and runtime access
+		u := utf16.Encode([]rune(name + "\x00"))
+		binary.LittleEndian.PutUint32(h[36:], uint32(2*len(u)))
+		binary.LittleEndian.PutUint32(h[40:], dataSize)
+		copy(h[44:], guid)
+		out = append(out, h...)
+		for _, c := range u {
+			out = binary.LittleEndian.AppendUint16(out, c)
+		}
+		out = append(out, data...)
+		for (len(out)-start)%4 != 0 {
+			out = append(out, 0xff)
+		}
+	}
+	for len(out) < end {
+		out = append(out, 0xff)
+	}
+	out = append(out, b[end:]...)
+	return fill, os.WriteFile(path, out, 0o644)
+}
+
+// guidBytes lays out a GUID string as EFI_GUID in memory.
+func guidBytes(g string) []byte {
+	h, _ := hex.DecodeString(strings.ReplaceAll(g, "-", ""))
+	out := make([]byte, 16)
+	binary.LittleEndian.PutUint32(out, binary.BigEndian.Uint32(h[0:]))
+	binary.LittleEndian.PutUint16(out[4:], binary.BigEndian.Uint16(h[4:]))
+	binary.LittleEndian.PutUint16(out[6:], binary.BigEndian.Uint16(h[6:]))
+	copy(out[8:], h[8:])
+	return out
+}
+
+// pstoreEFIStoreFull: the variable store is already nearly full of another
+// vendor's variables (the harness fills the VARS file between two cold
+// boots, leaving 12 KiB: less than a crash plus the kernel's 5 KiB
+// reserve). The agent says so in one clear line and deletes nothing; every
+// filler variable is still there, unchanged.
+func pstoreEFIStoreFull(e *Env) (string, error) {
+	x, err := newEFI(e)
+	if err != nil {
+		return "", err
+	}
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	// Boot 1 lets OVMF create its own variables; then the store is filled.
+	vm, err := x.boot(e, "vm1", true, BootOpts{Append: agentArgs(c)})
+	if err != nil {
+		return "", err
+	}
+	if _, err := waitHandoff(vm, 0); err != nil {
+		return "", fmt.Errorf("boot 1: %w", err)
+	}
+	vm.Monitor("quit")
+	if err := vm.exited(30 * time.Second); err != nil {
+		return "", err
+	}
+	fill, err := fillStore(x.vars, 12<<10)
+	if err != nil {
+		return "", fmt.Errorf("fill VARS: %w", err)
+	}
+	vm2, err := x.boot(e, "vm2", true, BootOpts{Append: agentArgs(c)})
+	if err != nil {
+		return "", err
+	}
+	r, err := waitHandoff(vm2, 0)
+	if err != nil {
+		return "", fmt.Errorf("boot 2 (store full): %w", err)
+	}
+	out := vm2.Serial()[:r.end]
+	i := strings.Index(out, "lastgasp: efi: variable store full")
+	if i < 0 || !strings.Contains(out, " efi=full ") {
+		return "", fmt.Errorf("boot 2: no clear line about the full store (efi=full)")
+	}
+	line := out[i:]
+	line = strings.TrimSpace(line[:strings.IndexByte(line, '\n')])
+	vm2.Monitor("quit")
+	if err := vm2.exited(30 * time.Second); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(x.vars)
+	if err != nil {
+		return "", err
+	}
+	s, err := efivars.ParseStore(b)
+	if err != nil {
+		return "", err
+	}
+	found := 0
+	for _, v := range s.Live() {
+		if want, ok := fill[v.Name]; ok && v.GUID == fillGUID {
+			data := b[v.Offset+efivars.HeaderSize+2*(len(v.Name)+1):][:v.DataSize]
+			if !bytes.Equal(data, want) {
+				return "", fmt.Errorf("filler %s changed", v.Name)
+			}
+			found++
+		}
+	}
+	if found != len(fill) {
+		return "", fmt.Errorf("%d of %d filler variables left after the boot: something not lastgasp's was deleted", found, len(fill))
+	}
+	return fmt.Sprintf("fillers=%d kept=%d line=%q", len(fill), found, strings.TrimPrefix(line, "lastgasp: ")), nil
 }

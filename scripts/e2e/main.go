@@ -60,6 +60,7 @@ var scenarios = map[string]Scenario{
 	"crash-alert":               crashAlert,
 	"pstore-efi-coldboot":       pstoreEFIColdboot,
 	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
+	"pstore-efi-store-full":     pstoreEFIStoreFull,
 	"early-boot-complete":       earlyBootComplete,
 }
 
