@@ -180,3 +180,57 @@ func pstorePmsg(e *Env) (string, error) {
 	}
 	return fmt.Sprintf("pmsg record %d bytes, %d agent lines; %s", len(rec.data), strings.Count(text, "\n"), counts(r.produced, stored, r.produced)), nil
 }
+
+// hangAfterSwitchRoot: the agent hands off with switch_root; the main
+// system (the handoff scenarios' test init) writes its line to /dev/kmsg
+// and then "hangs"; the harness resets the guest. The console copier the
+// agent left behind kept copying under the main system, so the next boot's
+// console record holds the main system's line.
+func hangAfterSwitchRoot(e *Env) (string, error) {
+	c, err := e.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	initBin, err := buildMainInit(e.Dir)
+	if err != nil {
+		return "", err
+	}
+	img := filepath.Join(e.Dir, "root.minix")
+	if err := writeMinix(img, []minixFile{
+		{Path: "/sbin/init", Perm: 0o755, Data: initBin},
+		{Path: "/dev"}, {Path: "/proc"}, {Path: "/sys"}, {Path: "/run"},
+	}); err != nil {
+		return "", err
+	}
+	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
+		NetArgs: diskArgs(img), Timeout: 3 * time.Minute})
+	if err != nil {
+		return "", err
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, mainInitLine+" pid=1 mode=switch_root")
+	if err != nil {
+		return "", fmt.Errorf("boot 1: %w", err)
+	}
+	if !strings.Contains(vm.Serial()[:end], "ring: console copier pid") {
+		return "", fmt.Errorf("boot 1: no console copier before switch_root")
+	}
+	time.Sleep(time.Second)
+	t0 := time.Now()
+	if err := vm.Monitor("system_reset"); err != nil {
+		return "", err
+	}
+	var rec *ringRecord
+	err = waitFor(bootTimeout, func() (bool, string) {
+		var ok bool
+		rec, ok = findRingRecord(c, "console-lastgasp-")
+		return ok, "no console-lastgasp record stored"
+	})
+	if err != nil {
+		return "", err
+	}
+	text := string(rec.data)
+	if !strings.Contains(text, mainInitLine+" pid=1 mode=switch_root") {
+		return "", fmt.Errorf("console record lacks the main system's line: ...%q", text[max(0, len(text)-400):])
+	}
+	return fmt.Sprintf("reset-to-stored=%.1fs: the main system's last line was copied by the agent's child after switch_root", time.Since(t0).Seconds()), nil
+}

@@ -28,6 +28,7 @@ var scenarios = map[string]Scenario{
 	"panic-roundtrip":           panicRoundtrip,
 	"hang-console-record":       hangConsoleRecord,
 	"pstore-pmsg":               pstorePmsg,
+	"hang-after-switch-root":    hangAfterSwitchRoot,
 	"dhcp-silent":               dhcpSilent,
 	"arp-silent":                arpSilent,
 	"two-receivers":             twoReceivers,
@@ -58,10 +59,10 @@ var scenarios = map[string]Scenario{
 	"crash-kinds":               crashKinds,
 	"crash-signatures":          crashSignatures,
 	"crash-alert":               crashAlert,
+	"early-boot-complete":       earlyBootComplete,
 	"pstore-efi-coldboot":       pstoreEFIColdboot,
 	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
-	"early-boot-complete":       earlyBootComplete,
 }
 
 func main() {
