@@ -70,7 +70,16 @@ var crashCauses = map[string]crashCause{
 		if err := vm.Monitor("block_set_io_throttle slow 2048 0 0 0 0 0"); err != nil {
 			return err
 		}
-		return vm.Type(`echo 2 > /proc/sys/kernel/hung_task_timeout_secs; echo 1 > /proc/sys/kernel/hung_task_panic; cat /bbin/bb > /dev/vda`)
+		from := len(vm.Serial())
+		if err := vm.Type(`echo 2 > /proc/sys/kernel/hung_task_timeout_secs; echo 1 > /proc/sys/kernel/hung_task_panic; cat /bbin/bb > /dev/vda`); err != nil {
+			return err
+		}
+		// The throttle outlives the reset: lift it once the kernel has
+		// panicked, or the next boot's partition scan crawls.
+		if _, err := vm.WaitSerial(time.Minute, from, "Kernel panic - not syncing: hung_task"); err != nil {
+			return err
+		}
+		return vm.Monitor("block_set_io_throttle slow 0 0 0 0 0 0")
 	}, Title: "blocked for more than"},
 }
 
