@@ -30,6 +30,14 @@ var reports = []struct {
 	// panic line, which must not be taken for this one.
 	{"nmi-1", KindPanic, "Kernel panic - not syncing: NMI: Not continuing",
 		[]string{"unknown_nmi_error", "exc_nmi", "end_repeat_nmi"}},
+	// A second NMI, another boot: the same signature.
+	{"nmi-2", KindPanic, "Kernel panic - not syncing: NMI: Not continuing",
+		[]string{"unknown_nmi_error", "exc_nmi", "end_repeat_nmi"}},
+	// kernel.hung_task_panic=1, a task in D state writing back to a
+	// throttled disk: the panic's reason is generic, so the title is the
+	// hung task's line, and the frames its trace (not khungtaskd's).
+	{"hung-1", KindHungTask, "INFO: task sh:N blocked for more than N seconds.",
+		[]string{"io_schedule", "folio_wait_bit_common", "folio_wait_writeback", "__filemap_fdatawait_range"}},
 	// vm.panic_on_oom=1: the title is the panic, not the oom-killer
 	// report before it, and the frames are the panic's trace.
 	{"oom-1", KindPanic, "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled",
@@ -153,7 +161,9 @@ func TestStartKind(t *testing.T) {
 var reID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func FuzzExtract(f *testing.F) {
-	f.Add(readReport(f, "sysrq-1"))
+	for _, r := range reports {
+		f.Add(readReport(f, r.file))
+	}
 	f.Add([]byte("Kernel panic - not syncing: x\nCall Trace:\n f+0x1/0x2\n"))
 	f.Add([]byte("[99999999999.999999] BUG: \xff\xfe\u202e\nCall Trace:\n ? \n +0x\n"))
 	f.Add(bytes.Repeat([]byte("WARNING: "), 1<<12))
