@@ -187,9 +187,11 @@ const (
 	// MaxLiveReports is how many hosts may be in the middle of a report
 	// at once; a report beyond it is not followed (counted).
 	MaxLiveReports = 1024
-	// maxLiveLines and maxLiveBytes bound one live report.
+	// maxLiveLines and maxLiveBytes bound one live report: all of them
+	// together hold at most MaxLiveReports x maxLiveBytes (32 MiB), even
+	// when forged senders open reports for made-up hosts.
 	maxLiveLines = 256
-	maxLiveBytes = 64 << 10
+	maxLiveBytes = 32 << 10
 	// liveQuiet ends a report that sent no line for that long (a panic
 	// that stopped the machine has no end marker).
 	liveQuiet = 2 * time.Second
@@ -243,8 +245,12 @@ func (l *Live) Send(m sink.Message) {
 			l.x.liveDropped.Add(1)
 			return
 		}
+		bootDir := m.Boot
+		if bootDir == "" {
+			bootDir = store.UnknownBoot
+		}
 		r = &liveReport{host: m.Host, boot: m.Boot, release: m.Release, at: m.Received,
-			ref: fmt.Sprintf("%s/%s/%s seq=%d", store.HostDir(m.Host), m.Boot, store.LogName, m.Seq)}
+			ref: fmt.Sprintf("%s/%s/%s seq=%d", store.HostDir(m.Host), bootDir, store.LogName, m.Seq)}
 		l.open[key] = r
 	}
 	r.last = m.Received
