@@ -83,8 +83,10 @@ func (x *Indexer) RecordStored(ctx context.Context, meta store.RecordMeta, rel, 
 		x.noReport.Add(1)
 		return
 	}
-	boot := ""
-	if linked != "" {
+	// The crashed boot: the one the agent names for the record (ring
+	// records), else the boot directory the store linked it into.
+	boot := meta.RecordBootID
+	if boot == "" && linked != "" {
 		boot = path.Base(linked)
 	}
 	at := meta.RecordTime
