@@ -17,7 +17,6 @@ import (
 	"github.com/lastgasp/lastgasp/pstore/ramoops"
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
-	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,9 +172,9 @@ func (a *agent) Run(ctx context.Context) {
 
 	recs, readErrs := a.readRecords()
 	shipped, kept := a.shipRecords(ctx, b, host, bootID, release, recs)
+	ringSum := a.shipRing(ctx, b, host, bootID, release, recs)
 	// What could not be shipped stays in NVRAM: within the board's share.
 	efi := a.efiHygiene(b, defaultEFIPaths(c.PstoreMount))
-	ringSum := a.shipRing(ctx, b, host, bootID, release, recs)
 
 	var tl []string
 	for _, t := range targets {
@@ -221,40 +220,6 @@ func (a *agent) loadBoard() (*boards.Board, boards.Cmdline) {
 	}
 	a.Log.Step("board", t0, nil, "%s receivers=%v upload=%s nic=%v", b.Name, b.Receivers, b.Upload, b.NIC)
 	return b, test
-}
-
-// loadModules loads the named board modules (and their dependencies, from
-// the image's modules.dep) concurrently; independent chains load in parallel.
-func (a *agent) loadModules(b *boards.Board, names []string, step string) {
-	if len(names) == 0 {
-		return
-	}
-	t0 := time.Now()
-	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
-	if err != nil {
-		a.Log.Step(step, t0, err, "")
-		return
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(names))
-	for i, m := range names {
-		params := ""
-		if m == "ramoops" {
-			if !a.ramoopsSafe(b) {
-				continue
-			}
-			params = b.Ramoops.Params()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.Probe(m, params); err != nil {
-				errs[i] = fmt.Errorf("module %s: %w", m, err)
-			}
-		}()
-	}
-	wg.Wait()
-	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s", strings.Join(names, " "))
 }
 
 // ramoopsSafe decides whether to load ramoops with the board's region: not

@@ -19,7 +19,6 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/nexthop"
 	"github.com/lastgasp/lastgasp/netconsole/target"
 	"github.com/mdlayher/arp"
-	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 )
 
@@ -294,7 +293,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 	case hasIPv6(recvs) || want6:
 		t6 := time.Now()
-		p, l6, how, err6 := a.ipv6Address(ctx, b, ifname, want6)
+		p, l6, how, err6 := a.ipv6(b, want6).Address(ctx, ifname, want6)
 		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
 			src6 = p.Addr()
 		}
@@ -328,127 +327,6 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 	}
 	return out, host
-}
-
-// ipv6Address gets ifname a usable global IPv6 address within ipv6Wait:
-// SLAAC (the kernel's, from router advertisements, helped along by
-// solicitRouters) and DHCPv6 (IA_NA, for networks whose routers say
-// "managed") race, and the first usable address wins. With needLease the
-// DHCPv6 lease is waited for even when SLAAC wins, for its receiver
-// option (receiver.dhcp6_option). how says where the address came from.
-func (a *agent) ipv6Address(ctx context.Context, b *boards.Board, ifname string, needLease bool) (netip.Prefix, *link.Lease6, string, error) {
-	ctx6, cancel := context.WithTimeout(ctx, ipv6Wait)
-	defer cancel()
-	go a.solicitRouters(ctx6, ifname)
-	opts := []link.DHCPv6Option{link.WithLogf6(a.Log.Debugf)}
-	if needLease && b.ReceiverOption6 != 0 {
-		opts = append(opts, link.WithLogServerOption6(uint16(b.ReceiverOption6)))
-	}
-	type result6 struct {
-		l   *link.Lease6
-		err error
-	}
-	dctx, dcancel := context.WithCancel(ctx6)
-	defer dcancel()
-	res := make(chan result6, 1)
-	go func() {
-		l, err := link.DHCPv6(dctx, ifname, opts...)
-		if err == nil {
-			a.Log.Infof("dhcpv6: %s", l)
-			err = link.ApplyV6(l)
-		} else if needLease && dctx.Err() == nil {
-			// Refused at once (NoAddrsAvail): a stateless DHCPv6 network,
-			// addresses by SLAAC, options by Information-request.
-			li, ierr := link.DHCPv6Info(dctx, ifname, opts...)
-			if ierr == nil {
-				a.Log.Infof("dhcpv6: %s (stateless; the address is SLAAC's)", li)
-				l, err = li, nil
-			} else {
-				err = fmt.Errorf("%w; information-request: %w", err, ierr)
-			}
-		}
-		res <- result6{l, err}
-	}()
-	p, err := nexthop.WaitGlobalIPv6(ctx6, ifname)
-	var r result6
-	stopped := false // DHCPv6 cancelled here: its error says nothing
-	switch {
-	case needLease && err == nil:
-		// SLAAC won; the lease is wanted for its receiver option, but a
-		// network without DHCPv6 must not hold the boot for long.
-		select {
-		case r = <-res:
-		case <-time.After(dhcpv6Grace):
-			dcancel()
-			r = <-res // may have succeeded just as the grace ended
-			if r.err != nil {
-				// Stateless servers may ignore Solicits (RFC 8415
-				// section 6.1): ask for the options alone, briefly.
-				ictx, icancel := context.WithTimeout(ctx6, dhcpv6InfoWait)
-				li, ierr := link.DHCPv6Info(ictx, ifname, opts...)
-				icancel()
-				if ierr == nil {
-					a.Log.Infof("dhcpv6: %s (stateless; the address is SLAAC's)", li)
-					r = result6{li, nil}
-				} else {
-					r.err = fmt.Errorf("no lease within %v of the SLAAC address: %w; information-request: %w", dhcpv6Grace, r.err, ierr)
-				}
-			}
-		}
-	case needLease:
-		r = <-res // bounded by ctx6
-	default:
-		stopped = dctx.Err() == nil // not already over by ctx6's deadline
-		dcancel()
-		r = <-res
-	}
-	if err != nil {
-		if r.err != nil && !stopped {
-			err = fmt.Errorf("%w; dhcpv6: %w", err, r.err)
-		}
-		return p, r.l, "", err
-	}
-	how := "SLAAC by the kernel"
-	if r.err == nil && r.l != nil && r.l.Address == p.Addr() {
-		how = "DHCPv6 from " + r.l.ServerID
-	}
-	if needLease && r.err != nil {
-		how += fmt.Sprintf("; dhcpv6 (for receivers in option %d): %v", b.ReceiverOption6, r.err)
-		r.l = nil
-	}
-	return p, r.l, how, nil
-}
-
-// addReceivers6 adds the IPv6 receivers of a DHCPv6 lease's receiver
-// option to the DHCPv4-sourced ones (recvs, why, err from chooseReceivers):
-// several receivers, several targets. The port is lastgasp.receiver=dhcp's
-// or DefaultReceiverPort.
-func addReceivers6(c boards.Cmdline, b *boards.Board, recvs []netip.AddrPort, why string, err error, l6 *link.Lease6) ([]netip.AddrPort, string, error) {
-	port := c.ReceiverDHCPPort
-	if port == 0 {
-		port = boards.DefaultReceiverPort
-	}
-	var v6 []netip.AddrPort
-	if l6 != nil {
-		for _, ip := range l6.LogServers {
-			v6 = append(v6, netip.AddrPortFrom(ip, uint16(port)))
-		}
-	}
-	if len(v6) == 0 {
-		bad := ""
-		if l6 != nil && l6.LogServersErr != nil {
-			bad = fmt.Sprintf(" (ignored: %v)", l6.LogServersErr)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("%w; and no DHCPv6 option %d%s", err, b.ReceiverOption6, bad)
-		}
-		return recvs, why + fmt.Sprintf("; no DHCPv6 option %d%s", b.ReceiverOption6, bad), nil
-	}
-	src := fmt.Sprintf("DHCPv6 option %d of the lease from %s (port %d)", b.ReceiverOption6, l6.ServerID, port)
-	if err != nil || len(recvs) == 0 {
-		return v6, src, nil
-	}
-	return append(recvs, v6...), why + " and " + src, nil
 }
 
 // solicitRouters sends up to three router solicitations on ifname (RFC
@@ -495,11 +373,7 @@ func (a *agent) loadModuleOnDemand(name string) error {
 	if _, err := os.Stat(filepath.Join(a.Config.SysModule, name)); err == nil {
 		return nil // loaded before, or built in
 	}
-	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
-	if err != nil {
-		return err
-	}
-	if err := p.Probe(name, ""); err != nil {
+	if err := a.loadModule(name, ""); err != nil {
 		return fmt.Errorf("module %s (is it in the board's modules.ondemand?): %w", name, err)
 	}
 	return nil
@@ -533,11 +407,7 @@ func (a *agent) reloadNetconsole(param string) error {
 	if err := unix.DeleteModule("netconsole", 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unload netconsole: %w", err)
 	}
-	p, err := kmodule.NewProber(kmodule.ProbeOpts{RootDir: a.Config.ModulesRoot, KVer: kernelRelease()})
-	if err != nil {
-		return err
-	}
-	return p.Probe("netconsole", param)
+	return a.loadModule("netconsole", param)
 }
 
 // v6Result is an IPv6-only bring-up's outcome (ip=auto6).
@@ -596,7 +466,7 @@ func (a *agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 			l = &s
 		case link.IPAuto6:
 			var r v6Result
-			r.prefix, r.lease, r.how, err = a.ipv6Address(ctx, b, ifname, fromDHCP && b.ReceiverOption6 != 0)
+			r.prefix, r.lease, r.how, err = a.ipv6(b, fromDHCP && b.ReceiverOption6 != 0).Address(ctx, ifname, fromDHCP && b.ReceiverOption6 != 0)
 			if err == nil {
 				l = &link.Lease{Interface: ifname}
 				mu.Lock()
@@ -623,83 +493,6 @@ func (a *agent) bringup(ctx context.Context, b *boards.Board, cands []string, ip
 	mu.Lock()
 	defer mu.Unlock()
 	return l, v6[l.Interface], leased[l.Interface].Sub(carrier[l.Interface]), nil
-}
-
-// chooseReceivers picks the receivers in the documented precedence: the
-// kernel command line (lastgasp.receiver=), then the board file, then the
-// lease's DHCP option 7 log servers (RFC 2132) on DefaultReceiverPort.
-// lastgasp.receiver=dhcp[:port] skips the board and asks for option 7.
-// why says which source won and what it overrode.
-func chooseReceivers(c boards.Cmdline, b *boards.Board, l *link.Lease) (rs []netip.AddrPort, why string, err error) {
-	var opt7 []net.IP
-	code := uint8(7) // the option the log servers came from
-	if l != nil {
-		opt7 = l.LogServers
-		if l.LogServerOption != 0 {
-			code = l.LogServerOption
-		}
-	}
-	fromOpt7 := func(port int) []netip.AddrPort {
-		var out []netip.AddrPort
-		for _, ip := range opt7 {
-			if a, ok := netip.AddrFromSlice(ip); ok {
-				out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(port)))
-			}
-		}
-		return out
-	}
-	ignored := ""
-	if len(opt7) > 0 {
-		ignored = fmt.Sprintf("; DHCP option %d %v not used", code, opt7)
-	}
-	switch {
-	case c.ReceiverDHCP:
-		port := c.ReceiverDHCPPort
-		if port == 0 {
-			port = boards.DefaultReceiverPort
-		}
-		rs = fromOpt7(port)
-		if len(rs) == 0 {
-			return nil, "", fmt.Errorf("lastgasp.receiver=dhcp, but the lease from %v carries no DHCP option %d (log server)%s", serverOf(l), code, logServersErr(l))
-		}
-		return rs, fmt.Sprintf("DHCP option %d of the lease from %v (lastgasp.receiver=dhcp; board receivers ignored; port %d)", code, serverOf(l), port), nil
-	case len(b.Receivers) > 0:
-		for _, r := range b.Receivers {
-			ua, err := boards.ParseReceiver(r)
-			if err != nil {
-				return nil, "", err // validated with the board: not reached
-			}
-			rs = append(rs, ua.AddrPort())
-		}
-		for i := range rs {
-			rs[i] = netip.AddrPortFrom(rs[i].Addr().Unmap(), rs[i].Port())
-		}
-		if c.Receivers != nil {
-			return rs, "the kernel command line (lastgasp.receiver=; board receivers ignored" + ignored + ")", nil
-		}
-		return rs, "the board file (no lastgasp.receiver=" + ignored + ")", nil
-	}
-	rs = fromOpt7(boards.DefaultReceiverPort)
-	if len(rs) == 0 {
-		return nil, "", fmt.Errorf("no receiver: none on the kernel command line, none in the board, and the lease carries no DHCP option %d (log server)%s", code, logServersErr(l))
-	}
-	return rs, fmt.Sprintf("DHCP option %d of the lease from %v (no receiver on the command line or in the board; port %d)", code, serverOf(l), boards.DefaultReceiverPort), nil
-}
-
-// logServersErr reports a malformed log server option of l, for the
-// "no receiver" errors.
-func logServersErr(l *link.Lease) string {
-	if l == nil || l.LogServersErr == nil {
-		return ""
-	}
-	return fmt.Sprintf(" (ignored: %v)", l.LogServersErr)
-}
-
-func serverOf(l *link.Lease) string {
-	if l == nil || l.ServerID == nil {
-		return "?"
-	}
-	return l.ServerID.String()
 }
 
 // describeNICs lists interfaces with their MAC and driver, e.g.
@@ -756,15 +549,6 @@ func (a *agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 	}
 	defer c.Close()
 	return r.Resolve(actx, c, hop.Via)
-}
-
-func hasIPv6(rs []netip.AddrPort) bool {
-	for _, r := range rs {
-		if r.Addr().Is6() {
-			return true
-		}
-	}
-	return false
 }
 
 // leaseHost returns the host name a DHCP lease gives, made one the upload

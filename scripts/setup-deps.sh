@@ -15,10 +15,20 @@ command -v cpio >/dev/null || need+=(cpio)
 [ -x /usr/sbin/rsyslogd ] || command -v rsyslogd >/dev/null || need+=(rsyslog)
 [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote) # journald sink tests (journalctl comes with systemd)
 command -v chromium >/dev/null || need+=(chromium) # headless browser of the crash view scenarios (crash-signatures)
+# PostgreSQL for the shared crash store's tests: store/pgstore/pgtest runs its own
+# throwaway cluster as an unprivileged user; the package's system service is not used.
+pg=; ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { need+=(postgresql); pg=1; }
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
+  # A policy-rc.d that says "no" keeps the package from starting its cluster service.
+  norc=; if [ -n "$pg" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod 755 /usr/sbin/policy-rc.d && norc=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  [ -z "$norc" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  # Without policy-rc.d or systemd the default cluster may still be up: stop it, nothing uses it.
+  [ -z "$pg" ] || ! command -v pg_lsclusters >/dev/null || pg_lsclusters -h 2>/dev/null | while read -r v c _; do $SUDO pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done
 fi
 # apt-get download (scripts/fetch-kernel.sh) needs package lists.
 ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1 || { SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO apt-get update -qq; }

@@ -178,3 +178,17 @@ func Dynamic(root string) bool {
 	st, err := os.Stat(root)
 	return err == nil && st.IsDir()
 }
+
+// Configfs arms targets under one netconsole configfs directory (normally
+// DefaultRoot): Create and Disable with the root bound, so that a caller
+// can hold it as a small interface and a test can replace it.
+type Configfs struct{ Root string }
+
+// Dynamic reports whether the kernel's netconsole takes configfs targets.
+func (c Configfs) Dynamic() bool { return Dynamic(c.Root) }
+
+// Create makes, writes, reads back and enables t (see Create).
+func (c Configfs) Create(t Target) error { return Create(c.Root, t) }
+
+// Disable turns target name off (see Disable).
+func (c Configfs) Disable(name string) error { return Disable(c.Root, name) }

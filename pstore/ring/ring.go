@@ -174,6 +174,9 @@ func Open(half []byte) (*Ring, error) {
 	r := &Ring{half: half, hdr: h, key: h.key()}
 	for s := range 2 {
 		r.next[s] = maxSeq(r.slots(Stream(s)), r.key) + 1
+		if r.next[s] == 0 {
+			return nil, fmt.Errorf("ring: %s stream: sequence number at its limit: %w", Stream(s), ErrCorrupt)
+		}
 	}
 	return r, nil
 }
@@ -251,10 +254,13 @@ type chunk struct {
 	data  []byte
 }
 
+// maxSeq returns the newest sequence number among the valid slots that sit
+// where their sequence number puts them.
 func maxSeq(area []byte, key uint32) uint64 {
 	var m uint64
-	for i := 0; i+SlotSize <= len(area); i += SlotSize {
-		if c, ok := readSlot(area[i:i+SlotSize], key); ok && c.seq > m {
+	n := uint64(len(area) / SlotSize)
+	for i := uint64(0); i < n; i++ {
+		if c, ok := readSlot(area[i*SlotSize:(i+1)*SlotSize], key); ok && (c.seq-1)%n == i && c.seq > m {
 			m = c.seq
 		}
 	}
@@ -328,7 +334,9 @@ func parseStream(area []byte, key uint32) Lines {
 			continue
 		}
 		slots[i] = c
-		newest = max(newest, c.seq)
+		if (c.seq-1)%uint64(n) == uint64(i) {
+			newest = max(newest, c.seq)
+		}
 	}
 	if newest == 0 {
 		return l

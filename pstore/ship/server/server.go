@@ -43,6 +43,9 @@ type Server struct {
 	// Records stores the records. Nil means one on Root with the
 	// defaults, and CreateTemp and Logf passed on.
 	Records *store.Records
+	// Store, if set, stores the records instead of Records (e.g. a
+	// shared database, store/pgstore).
+	Store store.RecordStore
 	// Root is the store root when Records is nil.
 	Root string
 	// MaxRecordSize is the largest record accepted; larger ones are
@@ -102,7 +105,7 @@ type Server struct {
 	Stored func(meta store.RecordMeta, st store.Stored)
 
 	once    sync.Once
-	records *store.Records
+	records store.RecordStore
 	mu      sync.Mutex
 	stats   Stats
 }
@@ -144,10 +147,14 @@ func (s *Server) Stats() Stats {
 }
 
 // recs returns the Records the Server stores into.
-func (s *Server) recs() *store.Records {
+func (s *Server) recs() store.RecordStore {
 	s.once.Do(func() {
+		if s.Store != nil {
+			s.records = s.Store
+			return
+		}
 		s.records = s.Records
-		if s.records == nil {
+		if s.Records == nil {
 			s.records = &store.Records{Root: s.Root, CreateTemp: s.CreateTemp, Logf: s.Logf}
 		}
 	})
@@ -417,6 +424,10 @@ func classify(err error) *reqError {
 		return &reqError{code: http.StatusBadRequest, reason: "short-body", err: err}
 	case errors.Is(err, store.ErrDigestMismatch):
 		return &reqError{code: http.StatusBadRequest, reason: "digest-mismatch", err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		// The agent keeps the record and retries (5xx), here or at the
+		// next collector.
+		return &reqError{code: http.StatusServiceUnavailable, reason: "store-unavailable", err: err}
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return &reqError{code: http.StatusInsufficientStorage, reason: "disk-full", err: err}
 	}
