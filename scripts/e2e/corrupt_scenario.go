@@ -169,8 +169,8 @@ func pstoreCorrupt(e *Env) (string, error) {
 		return "", fmt.Errorf("collector stored %d records, want %d", stored, n)
 	}
 	for p, d := range c.CrashRecords() {
-		if strings.HasSuffix(p, ".dmesg.txt") {
-			continue
+		if strings.HasSuffix(p, ".dmesg.txt") || isRingRecord(p) {
+			continue // assembled crash, or lastgasp's own ring record
 		}
 		raw, err := os.ReadFile(p + ".json")
 		if err != nil {

@@ -89,6 +89,11 @@ func pstoreListing(vm *VM, from int) ([]string, int, error) {
 
 // checkStored verifies every stored record against the digest in its name
 // and returns how many there are and whether one holds the panic line.
+// isRingRecord reports whether the stored record at p is one of
+// lastgasp's ring records (console-lastgasp-N, pmsg-lastgasp-N), which
+// every boot after the first ships beside the kernel's pstore records.
+func isRingRecord(p string) bool { return strings.Contains(filepath.Base(p), "-lastgasp-") }
+
 func checkStored(c *Collector) (int, bool, error) {
 	recs := c.CrashRecords()
 	found := false
@@ -99,7 +104,7 @@ func checkStored(c *Collector) (int, bool, error) {
 			delete(recs, p)
 			continue
 		}
-		if strings.Contains(filepath.Base(p), "-lastgasp-") {
+		if isRingRecord(p) {
 			// lastgasp's ring records (hang_scenarios.go), not the
 			// kernel's pstore records these scenarios count.
 			delete(recs, p)
