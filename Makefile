@@ -14,18 +14,22 @@ BUILD    ?= build
 BOARDF   := boards/$(BOARD).board
 ARCH     := $(shell sed -n 's/^arch *= *//p' $(BOARDF))
 KPKG     := $(shell sed -n 's/^kernel.package *= *//p' $(BOARDF))
-KDIR     := $(BUILD)/kernel/$(ARCH)
+# One kernel dir per kernel package (not per architecture), so that two boards
+# of one architecture can boot different kernels (qemu-x86_64 on 6.1,
+# qemu-x86_64-6.12 on 6.12). $(call kdir,BOARDFILE) is a board's.
+kdir      = $(BUILD)/kernel/$(shell sed -n 's/^kernel.package *= *//p' $(1))
+KDIR     := $(call kdir,$(BOARDF))
 IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
 LASTGASPD := $(BUILD)/bin/lastgaspd
 # The TLS variant of the QEMU board (agent built with crypto/tls), for the
 # pstore-tls scenario; the default image stays without TLS (size budget).
 TLSBOARDF := boards/qemu-x86_64-tls.board
-TLSKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(TLSBOARDF))
+TLSKDIR   := $(call kdir,$(TLSBOARDF))
 TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
 # The EFI board (OVMF firmware, crash records in EFI variables), for the
 # pstore-efi-* scenarios; OVMF boots the bzImage (its EFI stub), not vmlinux.
 EFIBOARDF := boards/qemu-x86_64-efi.board
-EFIKDIR   := $(BUILD)/kernel/$(shell sed -n 's/^arch *= *//p' $(EFIBOARDF))
+EFIKDIR   := $(call kdir,$(EFIBOARDF))
 EFIIMAGE  := $(BUILD)/qemu-x86_64-efi/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
@@ -39,8 +43,10 @@ deps:
 	scripts/setup-deps.sh
 
 kernel: $(KDIR)/kver
-$(KDIR)/kver: | deps
-	scripts/fetch-kernel.sh $(KPKG) $(KDIR)
+# Any board's kernel: the package is the directory's name, the Debian
+# architecture that of the first board file naming the package.
+$(BUILD)/kernel/%/kver: | deps
+	scripts/fetch-kernel.sh $* $(@D) $$(sed -n 's/^arch *= *//p' $$(grep -l '^kernel.package *= *$*$$' boards/*.board | head -1))
 
 image: $(IMAGE)
 $(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF) | deps
