@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lastgasp/lastgasp/netconsole/link"
+	"github.com/lastgasp/lastgasp/netconsole/ipconf"
 )
 
 // ErrInvalid is wrapped by every error that reports a malformed profile.
@@ -325,7 +325,7 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		}
 		b.VLAN = id
 	case "ip":
-		if _, err := link.ParseIPArg(v); err != nil {
+		if _, err := ipconf.ParseIPArg(v); err != nil {
 			return fmt.Errorf("kernel ip= syntax: %v: %w", err, ErrInvalid)
 		}
 		b.IP = v

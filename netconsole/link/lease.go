@@ -3,6 +3,7 @@ package link
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/lastgasp/lastgasp/netconsole/ipconf"
 	"net"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -146,7 +147,4 @@ func usableIPs(v []byte) []net.IP {
 	return out
 }
 
-func usableUnicast(ip net.IP) bool {
-	ip = ip.To4()
-	return ip != nil && !ip.IsUnspecified() && !ip.IsMulticast() && !ip.Equal(net.IPv4bcast) && !ip.IsLoopback()
-}
+func usableUnicast(ip net.IP) bool { return ipconf.UsableUnicast(ip) }

@@ -3,7 +3,7 @@ package link
 import (
 	"errors"
 	"fmt"
-	"net"
+	"github.com/lastgasp/lastgasp/netconsole/ipconf"
 	"os"
 	"path/filepath"
 	"sort"
@@ -87,68 +87,27 @@ func WaitCandidates(sysClassNet string, patterns []string, wait time.Duration) (
 	}
 }
 
-// Lease is the part of a DHCPv4 lease (or of a static configuration, see
-// ParseIPArg) the agent uses. Nothing in it is ever written to a host file
-// unless the caller asks Apply to (WithResolvConf).
-type Lease struct {
-	Interface  string
-	Address    net.IPNet
-	Router     net.IP // default gateway; with classless routes, the 0/0 route's gateway
-	Routes     []Route
-	MTU        int // 0: leave the interface's MTU alone
-	ServerID   net.IP
-	LogServers []net.IP // RFC 2132 option 7, or the site option of WithLogServerOption
-	// LogServerOption is the DHCP option LogServers came from: 7, or the
-	// site-specific code given to WithLogServerOption.
-	LogServerOption uint8
-	// LogServersErr says why a site log server option present in the ACK
-	// was not used (malformed); LogServers is then empty. A bad option
-	// never costs the lease.
-	LogServersErr error
-	DNS           []net.IP // informational; only written through WithResolvConf
-	NTP           []net.IP
-	Hostname      string
-	Duration      time.Duration
-}
+// Lease, Route and the ip= configuration are defined in package ipconf,
+// which has no netlink code, so that the board parser can use them on any
+// OS; these aliases keep this package's API whole.
+type (
+	// Lease is ipconf.Lease.
+	Lease = ipconf.Lease
+	// Route is ipconf.Route.
+	Route = ipconf.Route
+	// IPConfig is ipconf.IPConfig.
+	IPConfig = ipconf.IPConfig
+	// IPMethod is ipconf.IPMethod.
+	IPMethod = ipconf.IPMethod
+)
 
-// Route is one classless static route (RFC 3442, DHCP option 121). A nil or
-// unspecified Gateway means the destination is on-link.
-type Route struct {
-	Dest    net.IPNet
-	Gateway net.IP
-}
+// The ip= methods (ipconf's).
+const (
+	IPOff    = ipconf.IPOff
+	IPDHCP   = ipconf.IPDHCP
+	IPStatic = ipconf.IPStatic
+	IPAuto6  = ipconf.IPAuto6
+)
 
-// OnLink reports whether the route has no gateway.
-func (r Route) OnLink() bool { return r.Gateway == nil || r.Gateway.IsUnspecified() }
-
-func (r Route) String() string {
-	if r.OnLink() {
-		return r.Dest.String() + " on-link"
-	}
-	return r.Dest.String() + " via " + r.Gateway.String()
-}
-
-func (l *Lease) String() string {
-	if l == nil {
-		return "<no lease>"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s addr=%s router=%v server=%v lease=%v", l.Interface, l.Address.String(), l.Router, l.ServerID, l.Duration)
-	if len(l.Routes) > 0 {
-		rs := make([]string, len(l.Routes))
-		for i, r := range l.Routes {
-			rs[i] = r.String()
-		}
-		fmt.Fprintf(&b, " routes=[%s]", strings.Join(rs, ", "))
-	}
-	if l.MTU != 0 {
-		fmt.Fprintf(&b, " mtu=%d", l.MTU)
-	}
-	if len(l.LogServers) > 0 {
-		fmt.Fprintf(&b, " logservers=%v(option %d)", l.LogServers, l.LogServerOption)
-	}
-	if l.LogServersErr != nil {
-		fmt.Fprintf(&b, " logservers_error=%q", l.LogServersErr.Error())
-	}
-	return b.String()
-}
+// ParseIPArg is ipconf.ParseIPArg.
+func ParseIPArg(s string) (IPConfig, error) { return ipconf.ParseIPArg(s) }

@@ -1,4 +1,4 @@
-package link
+package ipconf
 
 import (
 	"net"
@@ -118,7 +118,7 @@ func FuzzParseIPArg(f *testing.F) {
 			}
 		case IPStatic:
 			l := c.Static
-			if l == nil || !usableUnicast(l.Address.IP) {
+			if l == nil || !UsableUnicast(l.Address.IP) {
 				t.Fatalf("ParseIPArg(%q): static without a usable address: %+v", s, l)
 			}
 			if ones, bits := l.Address.Mask.Size(); bits != 32 || ones == 0 {
@@ -162,3 +162,5 @@ func FuzzParseIPArg(f *testing.F) {
 		}
 	})
 }
+
+func ip4(s string) net.IP { return net.ParseIP(s).To4() }

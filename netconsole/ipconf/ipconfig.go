@@ -1,4 +1,4 @@
-package link
+package ipconf
 
 import (
 	"fmt"
@@ -131,10 +131,10 @@ func ParseIPArg(s string) (IPConfig, error) {
 			method = m
 		}
 	}
-	if client != nil && !usableUnicast(client) {
+	if client != nil && !UsableUnicast(client) {
 		errs = append(errs, fmt.Sprintf("client-ip %v is not a unicast address", client))
 	}
-	if gw != nil && !usableUnicast(gw) {
+	if gw != nil && !UsableUnicast(gw) {
 		errs = append(errs, fmt.Sprintf("gw-ip %v is not a unicast address", gw))
 	}
 	var mask net.IPMask
