@@ -95,6 +95,13 @@ type agent struct {
 	vlanDevs []string
 	// ring is lastgasp's own RAM log (ring.go), nil without one.
 	ring *ringState
+
+	// The kernel command line, read once by loadBoard (cmdlineErr if it
+	// could not be), and its lastgasp.* arguments that are not board
+	// settings; every later stage uses these instead of reading it again.
+	cmdline    string
+	cmdlineErr error
+	args       boards.Cmdline
 }
 
 // armed describes one enabled netconsole target.
@@ -207,8 +214,10 @@ func (a *agent) loadBoard() (*boards.Board, boards.Cmdline) {
 	cl, err := os.ReadFile(a.Config.Cmdline)
 	if err != nil {
 		a.Log.Errorf("cmdline: %v", err)
+		a.cmdlineErr = err
 	}
-	test, err := boards.ApplyCmdline(b, string(cl))
+	a.cmdline = string(cl)
+	test, err := boards.ApplyCmdline(b, a.cmdline)
 	if err != nil {
 		// The board's own values stay; a bad override is not fatal.
 		a.Log.Errorf("cmdline: ignoring lastgasp arguments: %v", err)
@@ -218,6 +227,7 @@ func (a *agent) loadBoard() (*boards.Board, boards.Cmdline) {
 	if test.VLANProblem != nil {
 		a.Log.Errorf("cmdline: ignoring dracut's vlan=: %v", test.VLANProblem)
 	}
+	a.args = test
 	a.Log.Step("board", t0, nil, "%s receivers=%v upload=%s nic=%v", b.Name, b.Receivers, b.Upload, b.NIC)
 	return b, test
 }

@@ -87,11 +87,10 @@ func (a *agent) inspectTargets(targets []armed) ([]string, []target.Target) {
 // mountRoot mounts the root file system named by the kernel command line at
 // the handoff's NewRoot, waiting for its device first.
 func (a *agent) mountRoot(ctx context.Context, hc handoffConfig, readOnly bool) (handoff.Root, string, error) {
-	cl, err := os.ReadFile(a.Config.Cmdline)
-	if err != nil {
-		return handoff.Root{}, "", fmt.Errorf("cmdline: %w", err)
+	if a.cmdlineErr != nil {
+		return handoff.Root{}, "", fmt.Errorf("cmdline: %w", a.cmdlineErr)
 	}
-	r, err := handoff.ParseRoot(string(cl))
+	r, err := handoff.ParseRoot(a.cmdline)
 	if err != nil {
 		return r, "", err
 	}
@@ -179,8 +178,7 @@ func (a *agent) kexec(ctx context.Context, b *boards.Board, targets []armed) err
 	// loader reads /boot; without root= they are files in the initramfs.
 	from := "/"
 	var unmount func()
-	cl, _ := os.ReadFile(a.Config.Cmdline)
-	if _, err := handoff.ParseRoot(string(cl)); !errors.Is(err, handoff.ErrNoRoot) {
+	if _, err := handoff.ParseRoot(a.cmdline); !errors.Is(err, handoff.ErrNoRoot) {
 		if _, _, err := a.mountRoot(ctx, hc, true); err != nil {
 			return err
 		}

@@ -52,25 +52,12 @@ type netCmdline struct {
 	recv boards.Cmdline
 }
 
-// readNetCmdline reads the command line again: ApplyCmdline already applied
-// the lastgasp.* overrides to b, but the network stage also needs to know
-// whether the receivers came from the command line, and the ip= argument.
-func (a *agent) readNetCmdline(b *boards.Board) netCmdline {
-	raw, err := os.ReadFile(a.Config.Cmdline)
-	if err != nil {
-		return netCmdline{ip: link.IPConfig{Method: link.IPDHCP}}
-	}
-	return parseNetCmdline(b, string(raw), a.Log.Errorf)
-}
-
-// parseNetCmdline is readNetCmdline without the file. A malformed ip= is
+// netPlan is the network part of the boot's plan: from the board (with
+// the lastgasp.* overrides applied), the arguments loadBoard parsed (args)
+// and the ip= argument of cmdline, or the board's ip. A malformed ip= is
 // reported through errorf and treated as absent (DHCP).
-func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any)) netCmdline {
-	nc := netCmdline{ip: link.IPConfig{Method: link.IPDHCP}}
-	scratch := *b
-	if c, err := boards.ApplyCmdline(&scratch, cmdline); err == nil {
-		nc.recv = c
-	}
+func netPlan(b *boards.Board, args boards.Cmdline, cmdline string, errorf func(string, ...any)) netCmdline {
+	nc := netCmdline{ip: link.IPConfig{Method: link.IPDHCP}, recv: args}
 	nc.ipArg, nc.hasIP = boards.KernelArg(cmdline, "ip")
 	if !nc.hasIP && b.IP != "" {
 		nc.ipArg, nc.hasIP, nc.fromBoard = b.IP, true, true
@@ -80,7 +67,7 @@ func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any
 	}
 	ipc, err := link.ParseIPArg(nc.ipArg)
 	if err != nil {
-		errorf("ipconfig: ignoring ip=%s: %v; using DHCP", nc.ipArg, err)
+		errorf("ipconfig: ignoring %s=%s: %v; using DHCP", nc.source(), nc.ipArg, err)
 		nc.hasIP = false
 		return nc
 	}
@@ -122,7 +109,7 @@ func (nc netCmdline) describe() string {
 func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]armed, string) {
 	host := b.Host
 	t0 := time.Now()
-	nc := a.readNetCmdline(b)
+	nc := netPlan(b, a.args, a.cmdline, a.Log.Errorf)
 	a.Log.Step("ipconfig", t0, nil, "%s", nc.describe())
 	if nc.ip.Method == link.IPOff {
 		return nil, orHost(host, "unknown")

@@ -246,3 +246,15 @@ func TestLeaseHost(t *testing.T) {
 		}
 	}
 }
+
+// parseNetCmdline is the plan the agent makes from board b and cmdline:
+// loadBoard's parse of the lastgasp.* arguments (on a copy of b), then
+// netPlan.
+func parseNetCmdline(b *boards.Board, cmdline string, errorf func(string, ...any)) netCmdline {
+	scratch := *b
+	args, err := boards.ApplyCmdline(&scratch, cmdline)
+	if err != nil {
+		args = boards.Cmdline{}
+	}
+	return netPlan(b, args, cmdline, errorf)
+}
