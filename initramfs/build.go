@@ -63,6 +63,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: modules.builtin: %w", err)
 	}
+	if err := dm.CheckModules(o.Board.Name, o.KernelRelease, boardModules(o.Board), builtin); err != nil {
+		return nil, fmt.Errorf("initramfs: %w", err)
+	}
 	paths, err := dm.Closure(o.Board.ImageModules(), builtin)
 	if err != nil {
 		return nil, fmt.Errorf("initramfs: board %s: %w", o.Board.Name, err)
@@ -188,6 +191,15 @@ func StageModules(modDir, dst string, dm *DepMap, paths []string) ([]string, err
 		return nil, fmt.Errorf("modules.dep: %w", err)
 	}
 	return stored, nil
+}
+
+// boardModules lists the modules of b by the key that names them.
+func boardModules(b *boards.Board) []BoardModules {
+	l := []BoardModules{{"modules", b.Modules}, {"modules.late", b.ModulesLate}, {"modules.ondemand", b.ModulesOnDemand}}
+	if b.VLAN != 0 {
+		l = append(l, BoardModules{"vlan", []string{boards.ModuleVLAN}})
+	}
+	return l
 }
 
 func copyFile(src, dst string) error {

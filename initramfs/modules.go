@@ -138,3 +138,68 @@ func ParseBuiltin(r io.Reader) (map[string]bool, error) {
 	}
 	return out, sc.Err()
 }
+
+// BoardModules are the modules a board names, by the key that names them
+// (modules, modules.late, modules.ondemand; vlan for the 8021q a VLAN adds).
+type BoardModules struct {
+	Key   string
+	Names []string
+}
+
+// MissingModulesError is the image build's refusal of a board that names
+// modules its kernel package does not have: neither in modules.dep nor in
+// modules.builtin. Each is named with the board key that names it, so a
+// typo or a driver the kernel flavour leaves out is found at build time,
+// not as a NIC that never shows up at boot.
+type MissingModulesError struct {
+	Board   string // board name
+	Release string // kernel release, e.g. 6.12.117+deb12-amd64
+	Missing []MissingModule
+}
+
+// MissingModule is one module a board names that its kernel lacks.
+type MissingModule struct {
+	Name string // as the board writes it
+	Key  string // the board key naming it
+}
+
+// Error implements error.
+func (e *MissingModulesError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "board %s: kernel %s lacks %d module(s) the board names (not in modules.dep, not built in):", e.Board, e.Release, len(e.Missing))
+	for i, m := range e.Missing {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %s (%s)", m.Name, m.Key)
+	}
+	b.WriteString(": " + ErrModuleNotFound.Error())
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrModuleNotFound) hold.
+func (e *MissingModulesError) Unwrap() error { return ErrModuleNotFound }
+
+// CheckModules reports, as a *MissingModulesError, every module of lists
+// that is neither a module of m nor in builtin (normalised names, as
+// ParseBuiltin returns). Dependencies are checked by Closure.
+func (m *DepMap) CheckModules(board, release string, lists []BoardModules, builtin map[string]bool) error {
+	e := &MissingModulesError{Board: board, Release: release}
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, n := range l.Names {
+			nn := ModName(n)
+			if seen[nn] {
+				continue
+			}
+			seen[nn] = true
+			if _, ok := m.byName[nn]; !ok && !builtin[nn] {
+				e.Missing = append(e.Missing, MissingModule{Name: n, Key: l.Key})
+			}
+		}
+	}
+	if len(e.Missing) > 0 {
+		return e
+	}
+	return nil
+}
