@@ -1,0 +1,324 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/pstore/ship"
+	"github.com/lastgasp/lastgasp/store"
+)
+
+// Records stores crash records in the database: a store.RecordStore for
+// the upload server. Put's contract is store.Records.Put's: durable (the
+// transaction committed) when it returns, a record the host already has
+// (same host and digest, stored by any collector) not stored again and
+// returned as a duplicate, nothing written on error. Multi-part crashes
+// are stored part by part; putting their text back together
+// (store.Records' <crash id>.dmesg.txt) is not done here.
+type Records struct {
+	// DB is the shared database.
+	DB *DB
+	// HostQuota bounds the bytes of one host's records (data and
+	// metadata); zero means store.DefaultHostQuota, negative no quota.
+	// Checked before the insert, so collectors storing for one host at
+	// the same moment may pass it by a record each.
+	HostQuota int64
+	// Root, if set, is this collector's store root: a record is linked
+	// to the crashed boot (linkBoot) only if that boot directory exists
+	// there, as store.Records requires.
+	Root string
+	// Collector names this collector in the rows it inserts.
+	Collector string
+}
+
+var _ store.RecordStore = (*Records)(nil)
+
+func (r *Records) quota() int64 {
+	switch {
+	case r.HostQuota == 0:
+		return store.DefaultHostQuota
+	case r.HostQuota < 0:
+		return -1
+	}
+	return r.HostQuota
+}
+
+// Stats implements store.RecordStore; nothing is assembled.
+func (r *Records) Stats() store.RecordStats { return store.RecordStats{} }
+
+// Put implements store.RecordStore (see Records).
+func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (store.Stored, error) {
+	if err := ship.CheckHost(meta.Host); err != nil {
+		return store.Stored{}, fmt.Errorf("pgstore: record: %w", err)
+	}
+	if err := ship.CheckRecordName(meta.RecordName); err != nil {
+		return store.Stored{}, fmt.Errorf("pgstore: record: %w", err)
+	}
+	if err := ship.CheckDigest(meta.Digest); err != nil {
+		return store.Stored{}, fmt.Errorf("pgstore: record: %w", err)
+	}
+	if meta.Size < 0 {
+		return store.Stored{}, fmt.Errorf("pgstore: record %s: negative size", meta.RecordName)
+	}
+	d := r.DB
+	ctx, cancel := d.ctx(context.Background())
+	defer cancel()
+	var used int64
+	var have string
+	err := d.pool.QueryRow(ctx, `SELECT
+		coalesce((SELECT path FROM records WHERE host = $1 AND digest = $2), ''),
+		(SELECT coalesce(sum(size + octet_length(meta::text)), 0) FROM records WHERE host = $1)`,
+		meta.Host, meta.Digest).Scan(&have, &used)
+	if err != nil {
+		return store.Stored{}, d.unavailable("look up record", err)
+	}
+	if have != "" {
+		return store.Stored{Path: have, Duplicate: true}, nil
+	}
+	need := meta.Size + 4<<10
+	if q := r.quota(); q >= 0 && used+need > q {
+		return store.Stored{}, &store.QuotaError{Host: meta.Host, Used: used, Need: need, Quota: q}
+	}
+
+	// The body, whole and checked, before anything is written.
+	var buf bytes.Buffer
+	buf.Grow(int(min(meta.Size, 64<<20)))
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(&buf, h), io.LimitReader(body, meta.Size+1))
+	if err != nil {
+		return store.Stored{}, &store.BodyError{N: n, Size: meta.Size, Err: err}
+	}
+	if n != meta.Size {
+		return store.Stored{}, fmt.Errorf("pgstore: record %s: %d bytes, want %d: %w", meta.RecordName, n, meta.Size, store.ErrSizeMismatch)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != meta.Digest {
+		return store.Stored{}, fmt.Errorf("pgstore: record %s has sha256 %s, want %s: %w", meta.RecordName, got, meta.Digest, store.ErrDigestMismatch)
+	}
+	line := records.PanicLine(buf.Bytes())
+	meta.PanicLine = &line
+	linked := r.linkTo(meta.Host, linkBoot)
+	mj, err := json.Marshal(meta)
+	if err != nil {
+		return store.Stored{}, fmt.Errorf("pgstore: encode metadata: %w", err)
+	}
+	at := meta.RecordTime
+	if at.IsZero() {
+		at = meta.Received
+	}
+	hostDir := store.HostDir(meta.Host)
+	paths := []string{
+		hostDir + "/" + store.CrashDir + "/" + store.RecordFile(meta.RecordName, meta.Digest),
+		hostDir + "/" + store.CrashDir + "/" + meta.RecordName + "." + meta.Digest, // prefix collision
+	}
+	// A new context: the body may have taken most of the first one.
+	ctx, cancel = d.ctx(context.Background())
+	defer cancel()
+	for i, p := range paths {
+		var got string
+		var dup bool
+		err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `INSERT INTO records
+				(host, digest, path, name, size, data, meta, panic_line, verified, linked_boot, record_time, received, collector)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+				ON CONFLICT (host, digest) DO NOTHING RETURNING path`,
+				meta.Host, meta.Digest, p, meta.RecordName, meta.Size, buf.Bytes(), mj, line, meta.Verified,
+				linked, at, meta.Received, r.Collector).Scan(&got)
+			if errors.Is(err, pgx.ErrNoRows) {
+				// Stored meanwhile (another collector): that row is the record.
+				dup = true
+				return tx.QueryRow(ctx, "SELECT path FROM records WHERE host = $1 AND digest = $2", meta.Host, meta.Digest).Scan(&got)
+			}
+			return err
+		})
+		if err != nil && i == 0 && isUnique(err, "records_path_key") {
+			continue // another digest with the same 16-digit prefix: the full digest
+		}
+		if err != nil {
+			return store.Stored{}, d.unavailable("store record "+meta.RecordName, err)
+		}
+		st := store.Stored{Path: got, Duplicate: dup}
+		if !dup && linked != "" {
+			st.Linked = hostDir + "/" + linked
+		}
+		return st, nil
+	}
+	return store.Stored{}, fmt.Errorf("pgstore: record %s: no free name", meta.RecordName)
+}
+
+// linkTo returns the boot the record is filed under (its crashed boot),
+// from linkBoot (<host dir>/<boot>, as store.Store.PrevBootDir returns),
+// or "".
+func (r *Records) linkTo(host, linkBoot string) string {
+	if linkBoot == "" {
+		return ""
+	}
+	h, boot, ok := strings.Cut(linkBoot, "/")
+	if !ok || h != store.HostDir(host) || store.CheckBoot(boot) != nil || strings.Contains(boot, "/") {
+		return ""
+	}
+	if r.Root != "" {
+		if fi, err := os.Stat(filepath.Join(r.Root, h, boot)); err != nil || !fi.IsDir() {
+			return ""
+		}
+	}
+	return boot
+}
+
+// RemoveRecord implements store.RecordStore: it deletes the record whose
+// path (relative to the store root, as Stored.Path; a path under Root is
+// taken relative to it) is p. A record not stored is not an error.
+func (r *Records) RemoveRecord(p string) error {
+	if r.Root != "" && filepath.IsAbs(p) {
+		if rel, err := filepath.Rel(r.Root, p); err == nil && filepath.IsLocal(rel) {
+			p = filepath.ToSlash(rel)
+		}
+	}
+	ctx, cancel := r.DB.ctx(context.Background())
+	defer cancel()
+	if _, err := r.DB.pool.Exec(ctx, "DELETE FROM records WHERE path = $1", p); err != nil {
+		return r.DB.unavailable("remove record", err)
+	}
+	return nil
+}
+
+// ReadRecord returns the bytes of the record at rel (Stored.Path), or its
+// metadata as JSON for rel + store.MetaSuffix; os.ErrNotExist if there is
+// none. limit > 0 returns only the last limit bytes of the record.
+func (d *DB) ReadRecord(ctx context.Context, rel string, limit int64) ([]byte, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	var b []byte
+	var err error
+	if p, ok := strings.CutSuffix(rel, store.MetaSuffix); ok {
+		var m string
+		err = d.pool.QueryRow(ctx, "SELECT meta::text FROM records WHERE path = $1", p).Scan(&m)
+		b = []byte(m)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// A record whose name ends in .json: the record itself.
+			err = d.pool.QueryRow(ctx, "SELECT data FROM records WHERE path = $1", rel).Scan(&b)
+		}
+	} else if limit > 0 {
+		err = d.pool.QueryRow(ctx, "SELECT substring(data FROM greatest(1, octet_length(data) - $2 + 1)) FROM records WHERE path = $1", rel, limit).Scan(&b)
+	} else {
+		err = d.pool.QueryRow(ctx, "SELECT data FROM records WHERE path = $1", rel).Scan(&b)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("pgstore: record %s: %w", rel, os.ErrNotExist)
+	}
+	if err != nil {
+		return nil, d.unavailable("read record", err)
+	}
+	return b, nil
+}
+
+// StoredRecord is one record as the listing knows it.
+type StoredRecord struct {
+	Path       string
+	Meta       store.RecordMeta
+	LinkedBoot string // the crashed boot it is filed under, or ""
+}
+
+// Latest returns, per host directory, the newest record with a panic
+// line: what /crashes lists as the host's record.
+func (d *DB) Latest(ctx context.Context) (map[string]store.HostCrashes, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT ON (host) host, path, panic_line, verified, record_time
+		FROM records WHERE panic_line <> '' ORDER BY host, record_time DESC, path`)
+	if err != nil {
+		return nil, d.unavailable("list records", err)
+	}
+	defer rows.Close()
+	out := map[string]store.HostCrashes{}
+	for rows.Next() {
+		var host, p, line string
+		var verified bool
+		var at time.Time
+		if err := rows.Scan(&host, &p, &line, &verified, &at); err != nil {
+			return nil, d.unavailable("list records", err)
+		}
+		dir := store.HostDir(host)
+		_, base, _ := strings.Cut(p, "/")
+		out[dir] = store.HostCrashes{Host: dir, Verified: verified, Record: &store.Crash{Time: at.UTC(), Line: line, Source: base}}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.unavailable("list records", err)
+	}
+	return out, nil
+}
+
+// HostRecords returns the records of host, newest first.
+func (d *DB) HostRecords(ctx context.Context, host string) ([]StoredRecord, error) {
+	return d.queryRecords(ctx, "WHERE host = $1 ORDER BY record_time DESC, path", host)
+}
+
+// Unindexed returns the records without a sighting in the signature index
+// (stored by a collector that stopped before indexing them), oldest first,
+// at most limit.
+func (d *DB) Unindexed(ctx context.Context, limit int) ([]StoredRecord, error) {
+	return d.queryRecords(ctx, `WHERE NOT EXISTS (SELECT 1 FROM sightings s WHERE s.source = 'record' AND s.ref = records.path)
+		ORDER BY received, path LIMIT $1`, limit)
+}
+
+func (d *DB) queryRecords(ctx context.Context, where string, args ...any) ([]StoredRecord, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, "SELECT path, meta, linked_boot FROM records "+where, args...)
+	if err != nil {
+		return nil, d.unavailable("list records", err)
+	}
+	defer rows.Close()
+	var out []StoredRecord
+	for rows.Next() {
+		var sr StoredRecord
+		var mj []byte
+		if err := rows.Scan(&sr.Path, &mj, &sr.LinkedBoot); err != nil {
+			return nil, d.unavailable("list records", err)
+		}
+		if err := json.Unmarshal(mj, &sr.Meta); err != nil {
+			return nil, fmt.Errorf("pgstore: record %s: metadata: %w", sr.Path, err)
+		}
+		out = append(out, sr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.unavailable("list records", err)
+	}
+	return out, nil
+}
+
+// CountRecords returns the number of rows of host and digest ("" for any).
+func (d *DB) CountRecords(ctx context.Context, host, digest string) (int, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	var n int
+	err := d.pool.QueryRow(ctx, "SELECT count(*) FROM records WHERE ($1 = '' OR host = $1) AND ($2 = '' OR digest = $2)", host, digest).Scan(&n)
+	if err != nil {
+		return 0, d.unavailable("count records", err)
+	}
+	return n, nil
+}
+
+// Expire deletes the records received before cutoff (retention) and
+// returns how many.
+func (d *DB) Expire(ctx context.Context, cutoff time.Time) (int64, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	tag, err := d.pool.Exec(ctx, "DELETE FROM records WHERE received < $1", cutoff)
+	if err != nil {
+		return 0, d.unavailable("expire records", err)
+	}
+	return tag.RowsAffected(), nil
+}
