@@ -3,6 +3,7 @@
 #   make test                unit tests (with fuzz seeds) + QEMU end-to-end scenarios (what .ci/run calls)
 #   make image BOARD=...     build a board's initramfs and print its size
 #   make image-efi           the EFI board's image (boards/qemu-x86_64-efi.board, OVMF)
+#   make image-612           the 6.12 board's image (boards/qemu-x86_64-6.12.board, netconsole userdata)
 #   make e2e [SCENARIO=x]    QEMU scenarios only
 #   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
 #   make bench-collector     collector throughput and memory, 256 hosts to a million (minutes; not part of test;
@@ -31,9 +32,14 @@ TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
 EFIBOARDF := boards/qemu-x86_64-efi.board
 EFIKDIR   := $(call kdir,$(EFIBOARDF))
 EFIIMAGE  := $(BUILD)/qemu-x86_64-efi/initramfs.cpio.xz
+# The 6.12 board (Debian's linux-image-6.12-amd64: netconsole userdata), for
+# userdata-identity and panic-roundtrip-6.12.
+B612BOARDF := boards/qemu-x86_64-6.12.board
+B612KDIR   := $(call kdir,$(B612BOARDF))
+B612IMAGE  := $(BUILD)/qemu-x86_64-6.12/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
-.PHONY: all kernel image image-tls image-efi collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls image-efi image-612 collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -60,6 +66,10 @@ image-efi: $(EFIIMAGE)
 $(EFIIMAGE): $(EFIKDIR)/kver $(GOSRC) $(EFIBOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(EFIBOARDF) -kernel $(EFIKDIR) -o $(EFIIMAGE)
 
+image-612: $(B612IMAGE)
+$(B612IMAGE): $(B612KDIR)/kver $(GOSRC) $(B612BOARDF) | deps
+	go run ./cmd/lastgasp-image -board $(B612BOARDF) -kernel $(B612KDIR) -o $(B612IMAGE)
+
 collector: $(LASTGASPD)
 $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
@@ -74,8 +84,8 @@ unit: deps
 	go vet -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
-e2e: image image-tls image-efi collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
+e2e: image image-tls image-efi image-612 collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit e2e
 

@@ -63,6 +63,8 @@ var scenarios = map[string]Scenario{
 	"pstore-efi-coldboot":       pstoreEFIColdboot,
 	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
+	"userdata-identity":         userdataIdentity,
+	"panic-roundtrip-6.12":      panicRoundtrip612,
 }
 
 func main() {
