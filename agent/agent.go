@@ -39,6 +39,7 @@ type config struct {
 	SysModule     string // /sys/module (which modules are loaded or built in)
 	IPv6Conf      string // /proc/sys/net/ipv6/conf
 	Iomem         string // /proc/iomem
+	DeviceTree    string // /sys/firmware/devicetree/base
 	Console       string // /dev/console
 	Shell         string // rescue shell
 	PID1          bool   // mount /proc, /sys, /dev and never return
@@ -70,6 +71,7 @@ func defaultConfig() config {
 		SysModule:     "/sys/module",
 		IPv6Conf:      "/proc/sys/net/ipv6/conf",
 		Iomem:         "/proc/iomem",
+		DeviceTree:    "/sys/firmware/devicetree/base",
 		Console:       "/dev/console",
 		Shell:         "/bin/sh",
 		PID1:          os.Getpid() == 1,
@@ -244,7 +246,14 @@ func (a *agent) ramoopsSafe(b *boards.Board) bool {
 	if !b.Ramoops.Enabled() {
 		return false
 	}
-	if err := ramoops.Check(a.Config.Iomem, b.Ramoops.MemAddress, b.Ramoops.MemSize); err != nil {
+	addr, size := b.Ramoops.MemAddress, b.Ramoops.MemSize
+	if b.Ramoops.FromDT {
+		var ok bool
+		if addr, size, ok = a.dtRamoopsRegion(b, t0); !ok {
+			return false
+		}
+	}
+	if err := ramoops.Check(a.Config.Iomem, addr, size); err != nil {
 		a.Log.Step("ramoops", t0, fmt.Errorf("refusing to arm: %w", err), "")
 		return false
 	}
@@ -266,7 +275,11 @@ func (a *agent) checkRamoops(b *boards.Board) string {
 	addr := readTrim(filepath.Join(a.Config.RamoopsParams, "mem_address"))
 	size := readTrim(filepath.Join(a.Config.RamoopsParams, "mem_size"))
 	if addr == "" || size == "" || size == "0" {
-		a.Log.Step("ramoops", t0, fmt.Errorf("ramoops not loaded or no region (want %s)", b.Ramoops.Params()), "")
+		want := b.Ramoops.Params()
+		if b.Ramoops.FromDT {
+			want = "the device tree's ramoops node"
+		}
+		a.Log.Step("ramoops", t0, fmt.Errorf("ramoops not loaded or no region (want %s)", want), "")
 		return "off"
 	}
 	a.Log.Step("ramoops", t0, nil, "armed mem_address=%s mem_size=%s record_size=%s", addr, size, readTrim(filepath.Join(a.Config.RamoopsParams, "record_size")))

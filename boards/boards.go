@@ -29,15 +29,20 @@ type Ramoops struct {
 	FtraceSize  uint64
 	PmsgSize    uint64
 	ECC         uint64
+	// FromDT (ramoops.source = devicetree): the region is the device
+	// tree's /reserved-memory node with compatible = "ramoops"
+	// (devicetree.go); ramoops is loaded without parameters.
+	FromDT bool
 }
 
 // Enabled reports whether the board reserves a ramoops region.
-func (r Ramoops) Enabled() bool { return r.MemSize != 0 }
+func (r Ramoops) Enabled() bool { return r.MemSize != 0 || r.FromDT }
 
 // Params returns the ramoops module parameters for the region, in the form
-// finit_module takes ("mem_address=0x5000000 mem_size=...").
+// finit_module takes ("mem_address=0x5000000 mem_size=..."); none when the
+// region comes from the device tree.
 func (r Ramoops) Params() string {
-	if !r.Enabled() {
+	if r.MemSize == 0 || r.FromDT {
 		return ""
 	}
 	p := []string{
@@ -336,6 +341,9 @@ func (b *Board) set(k, v string, seen, listSet map[string]bool) error {
 		if ok, err := b.handoffKey(k, v); ok {
 			return err
 		}
+		if ok, err := b.dtKey(k, v); ok {
+			return err
+		}
 		return fmt.Errorf("unknown key: %w", ErrInvalid)
 	}
 	return nil
@@ -390,7 +398,7 @@ func (b *Board) Validate() error {
 			return bad("build tag %q: want [A-Za-z0-9_.]", t)
 		}
 	}
-	if r := b.Ramoops; r.Enabled() {
+	if r := b.Ramoops; r.MemSize != 0 {
 		if r.RecordSize == 0 || r.RecordSize > r.MemSize {
 			return bad("ramoops.record_size must be >0 and <= mem_size")
 		}
@@ -407,7 +415,7 @@ func (b *Board) Validate() error {
 		if g.MemAddress == 0 || g.MemSize < 4096 || g.PmsgSize >= g.MemSize/2 {
 			return bad("ring: want mem_address, mem_size >= 4096 and pmsg_size < mem_size/2")
 		}
-		if r := b.Ramoops; r.Enabled() && g.MemAddress < r.MemAddress+r.MemSize && r.MemAddress < g.MemAddress+g.MemSize {
+		if r := b.Ramoops; r.MemSize != 0 && g.MemAddress < r.MemAddress+r.MemSize && r.MemAddress < g.MemAddress+g.MemSize {
 			return bad("ring region %#x+%#x overlaps the ramoops region %#x+%#x", g.MemAddress, g.MemSize, r.MemAddress, r.MemSize)
 		}
 	}

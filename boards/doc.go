@@ -54,6 +54,11 @@
 //	ramoops.mem_address, ramoops.mem_size, ramoops.record_size,
 //	ramoops.console_size, ramoops.ftrace_size, ramoops.pmsg_size, ramoops.ecc
 //	                ramoops module parameters (numbers, 0x... allowed)
+//	ramoops.source  params (default: the region above as module parameters) or
+//	                devicetree: the DT's /reserved-memory node with compatible =
+//	                "ramoops" is the region, ramoops loads without parameters; the
+//	                ramoops.* above, if given, are what the node must say
+//	                (scripts/dtb-ramoops.sh writes them into a DTB)
 //	console.loglevel  console loglevel once netconsole is armed (0-8)
 //	dhcp.timeout, arp.timeout, upload.timeout  Go durations ("10s")
 //	console.main_loglevel  console loglevel handed to the main system by switch_root

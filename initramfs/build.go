@@ -92,7 +92,17 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		cmds = DefaultCommands
 	}
 	cpio := filepath.Join(o.WorkDir, "initramfs.cpio")
-	args := []string{"run", "github.com/u-root/u-root",
+	// u-root itself runs on the build host; GOARCH (the board's) is for
+	// what it builds. "go run" would build the tool for GOARCH too, which
+	// a foreign board's host cannot execute.
+	uroot := filepath.Join(o.WorkDir, "u-root")
+	tool := exec.CommandContext(ctx, "go", "build", "-o", uroot, "github.com/u-root/u-root")
+	tool.Env = append(os.Environ(), "GOOS=", "GOARCH=", "CGO_ENABLED=0")
+	tool.Stdout, tool.Stderr = o.Stdout, o.Stderr
+	if err := tool.Run(); err != nil {
+		return nil, fmt.Errorf("initramfs: build u-root for the host: %w", err)
+	}
+	args := []string{
 		"-o", cpio,
 		"-initcmd=lastgasp", "-uinitcmd=", "-defaultsh=gosh",
 		// goshsmall: gosh without its full-screen line editor (about 0.5 MB
@@ -119,7 +129,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 	args = append(args, cmds...)
 	args = append(args, AgentPackage)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, uroot, args...)
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+o.Board.Arch, "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
 	if err := cmd.Run(); err != nil {
