@@ -98,3 +98,16 @@ clean:
 bench-collector: collector
 	go build -o $(BUILD)/bin/lastgasp-load ./cmd/lastgasp-load
 	scripts/bench-collector.sh $(BUILD)/bin
+
+# CI guards (make test runs them): the default image (boards/qemu-x86_64.board,
+# whatever BOARD is) stays <= 2,000,000 bytes xz, and the agent with its
+# default tags links no net/http (scripts/guards; a failure names the figure
+# and the limit). size-table: per-package bytes of the agent and the busybox.
+DEFIMAGE := $(BUILD)/qemu-x86_64/initramfs.cpio.xz
+.PHONY: guards size-table
+guards:
+	$(MAKE) --no-print-directory image BOARD=qemu-x86_64 BUILD=$(BUILD)
+	go run ./scripts/guards -image $(DEFIMAGE) -limit 2000000 -agent ./cmd/lastgasp -forbid net/http
+test: guards
+size-table:
+	BUILD=$(BUILD) scripts/size-table.sh $(BOARD)
