@@ -3,6 +3,7 @@
 #   make test                unit tests (with fuzz seeds) + QEMU end-to-end scenarios (what .ci/run calls)
 #   make image BOARD=...     build a board's initramfs and print its size
 #   make image-efi           the EFI board's image (boards/qemu-x86_64-efi.board, OVMF)
+#   make images-hw           images of the real-hardware boards (not booted here), sizes printed
 #   make image-612           the 6.12 board's image (boards/qemu-x86_64-6.12.board, netconsole userdata)
 #   make e2e [SCENARIO=x]    QEMU scenarios only
 #   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
@@ -39,7 +40,7 @@ B612KDIR   := $(call kdir,$(B612BOARDF))
 B612IMAGE  := $(BUILD)/qemu-x86_64-6.12/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
-.PHONY: all kernel image image-tls image-efi image-612 collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls image-efi image-612 images-hw hw-deps collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -70,6 +71,31 @@ image-612: $(B612IMAGE)
 $(B612IMAGE): $(B612KDIR)/kver $(GOSRC) $(B612BOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(B612BOARDF) -kernel $(B612KDIR) -o $(B612IMAGE)
 
+# Real-hardware profiles (not booted here): each image is built against its
+# board's kernel package (the module guard runs; the size is printed), and the
+# Raspberry Pi ramoops overlays are merged into the package's DTBs and checked.
+# The arm64 ones need Debian's arm64 packages (dpkg --add-architecture arm64).
+HWBOARDS := generic-x86_64-server generic-arm64-server raspberrypi-4 raspberrypi-5
+define hwimage
+$(call kdir,boards/$(1).board)/kver: | hw-deps
+$(BUILD)/$(1)/initramfs.cpio.xz: $(call kdir,boards/$(1).board)/kver $(GOSRC) boards/$(1).board | deps hw-deps
+	go run ./cmd/lastgasp-image -board boards/$(1).board -kernel $(call kdir,boards/$(1).board) -o $$@
+endef
+$(foreach b,$(HWBOARDS),$(eval $(call hwimage,$(b))))
+# check-dt-overlay BOARD DTB: the board's overlay merged into its kernel package's DTB.
+check-dt-overlay = scripts/check-dt-overlay.sh boards/$(1).board boards/$(1)-ramoops-overlay.dts \
+	$$(ls $(call kdir,boards/$(1).board)/root/usr/lib/linux-image-*/broadcom/$(2).dtb) $(BUILD)/$(1)/dt
+hw-deps:
+	@case " $$(dpkg --print-foreign-architectures | tr '\n' ' ') " in *" arm64 "*) ;; *) \
+	  echo "images-hw: dpkg --add-architecture arm64 (Debian's arm64 kernel packages)"; \
+	  S=; [ "$$(id -u)" = 0 ] || S=sudo; $$S dpkg --add-architecture arm64 && $$S apt-get update -qq;; esac
+	@command -v fdtoverlay >/dev/null || { S=; [ "$$(id -u)" = 0 ] || S=sudo; $$S apt-get install -y -qq device-tree-compiler; }
+images-hw: $(foreach b,$(HWBOARDS),$(BUILD)/$(b)/initramfs.cpio.xz)
+	$(call check-dt-overlay,raspberrypi-4,bcm2711-rpi-4-b)
+	$(call check-dt-overlay,raspberrypi-5,bcm2712-rpi-5-b)
+	@for b in $(HWBOARDS); do printf 'images-hw: %-22s %9d bytes xz  (kernel %s)\n' $$b \
+	  $$(stat -c %s $(BUILD)/$$b/initramfs.cpio.xz) $$(cat $(BUILD)/kernel/$$(sed -n 's/^kernel.package *= *//p' boards/$$b.board)/kver); done
+
 collector: $(LASTGASPD)
 $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
@@ -87,7 +113,7 @@ unit: deps
 e2e: image image-tls image-efi image-612 collector
 	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
-test: unit e2e
+test: unit images-hw e2e
 
 timing: image collector
 	go run ./scripts/e2e -timing 3 -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
