@@ -191,67 +191,20 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		return nil, host
 	}
 
-	macs := map[string]net.HardwareAddr{} // dev/via -> MAC, one ARP/NDP per next hop
-	var out []armed
-	ncRoot := filepath.Join(a.Config.ConfigfsMount, "netconsole")
-	dynamic := target.Dynamic(ncRoot)
-	var static []armed
-	var src6 netip.Addr // the NIC's global IPv6 address, if a receiver is IPv6
-	n := 0              // targets named so far
-	armOne := func(r netip.AddrPort) {
-		i := n
-		n++
-		rip := r.Addr()
-		if rip.Is6() && !src6.IsValid() {
-			return // the ipv6 step failed and said so
-		}
-		t0 := time.Now()
-		hop, err := nexthop.Lookup(rip)
-		if err == nil && rip.Is6() && !hop.Src.IsValid() {
-			hop.Src = src6
-		}
-		how := "on-link: frames carry the receiver's own MAC"
-		if !hop.OnLink {
-			how = "routed: frames carry the gateway's MAC"
-		}
-		if a.Log.Step("route", t0, err, "%s (%s)", hop, how) != nil {
-			return
-		}
-		t0 = time.Now()
-		key := hop.Dev + "/" + hop.Via.String()
-		mac, cached := macs[key]
-		note, proto := "", "arp"
-		if rip.Is6() {
-			proto = "ndp"
-		}
-		if cached {
-			note = ", resolved before"
-		} else {
-			mac, err = a.resolve(ctx, hop, b.ARPTimeout)
-		}
-		if a.Log.Step(proto, t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(tLease).Round(100*time.Microsecond), note) != nil {
-			return
-		}
-		macs[key] = mac
-		t := target.Target{
-			Name: fmt.Sprintf("lastgasp%d", i), Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
-			RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
-			// On kernels with netconsole userdata (6.9+) every message
-			// carries the host identity; older kernels ignore this.
-			Userdata: map[string]string{"host": host, "boot": bootID},
-		}
-		if !dynamic {
-			static = append(static, armed{target: t, hop: hop})
-			return
-		}
-		t0 = time.Now()
-		err = target.Create(ncRoot, t)
-		if a.Log.Step("netconsole", t0, err, "target %s enabled: %s", t.Name, t.Param()) != nil {
-			return
-		}
-		a.announce(host, bootID, t, hop)
-		out = append(out, armed{target: t, hop: hop})
+	m := &armer{
+		Hops: kernelRoutes{},
+		MACs: resolverFunc(func(ctx context.Context, hop nexthop.Hop) (net.HardwareAddr, error) {
+			return a.resolve(ctx, hop, b.ARPTimeout)
+		}),
+		Targets:  target.Configfs{Root: filepath.Join(a.Config.ConfigfsMount, "netconsole")},
+		Reload:   a.reloadNetconsole,
+		Announce: func(t target.Target, hop nexthop.Hop) { a.announce(host, bootID, t, hop) },
+		Log:      a.Log,
+		Host:     host,
+		Boot:     bootID,
+		Lease:    tLease,
 	}
+	m.Dynamic = target.Configfs{Root: filepath.Join(a.Config.ConfigfsMount, "netconsole")}.Dynamic()
 
 	// IPv4 receivers are armed before the IPv6 step, which may take
 	// seconds (SLAAC, DHCPv6), or all of ipv6Wait on a network without
@@ -263,7 +216,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		}
 		for i, r := range recvs {
 			if r.Addr().Is4() {
-				armOne(r)
+				m.Arm(ctx, r)
 				early[i] = true
 			}
 		}
@@ -271,49 +224,33 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 
 	switch {
 	case v6 != nil: // ip=auto6: the bring-up's IPv6 address
-		src6 = v6.prefix.Addr()
+		m.Src6 = v6.prefix.Addr()
 		if want6 {
 			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, v6.lease)
 			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return out, host
+				return m.Finish(), host
 			}
 		}
 	case hasIPv6(recvs) || want6:
 		t6 := time.Now()
 		p, l6, how, err6 := a.ipv6(b, want6).Address(ctx, ifname, want6)
 		if a.Log.Step("ipv6", t6, err6, "%s on %s (%s)", p, ifname, how) == nil {
-			src6 = p.Addr()
+			m.Src6 = p.Addr()
 		}
 		if want6 {
 			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, l6)
 			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return out, host
+				return m.Finish(), host
 			}
 		}
 	}
 
 	for i, r := range recvs {
 		if !early[i] {
-			armOne(r)
+			m.Arm(ctx, r)
 		}
 	}
-	if len(static) > 0 {
-		// No configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off): reload the
-		// module with the equivalent netconsole= parameter.
-		var ts []target.Target
-		for _, s := range static {
-			ts = append(ts, s.target)
-		}
-		t0 := time.Now()
-		param := target.ModuleParam(ts)
-		if a.Log.Step("netconsole", t0, a.reloadNetconsole(param), "no dynamic netconsole; module loaded with %s", param) == nil {
-			for _, s := range static {
-				a.announce(host, bootID, s.target, s.hop)
-			}
-			out = append(out, static...)
-		}
-	}
-	return out, host
+	return m.Finish(), host
 }
 
 // solicitRouters sends up to three router solicitations on ifname (RFC

@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/lastgasp/lastgasp/netconsole/nexthop"
+	"github.com/lastgasp/lastgasp/netconsole/target"
+)
+
+// hopFinder finds the next hop toward a receiver: the kernel's routing
+// table (nexthop.Lookup) in the agent.
+type hopFinder interface {
+	Lookup(receiver netip.Addr) (nexthop.Hop, error)
+}
+
+// macResolver finds the MAC address of a next hop: ARP for IPv4, NDP for
+// IPv6, on the hop's device.
+type macResolver interface {
+	Resolve(ctx context.Context, hop nexthop.Hop) (net.HardwareAddr, error)
+}
+
+// targetCreator writes and enables one netconsole target (configfs:
+// target.Configfs).
+type targetCreator interface {
+	Create(t target.Target) error
+}
+
+// resolverFunc is a macResolver made of a function (the agent's
+// resolve, with the board's ARP timeout bound).
+type resolverFunc func(ctx context.Context, hop nexthop.Hop) (net.HardwareAddr, error)
+
+// Resolve calls f.
+func (f resolverFunc) Resolve(ctx context.Context, hop nexthop.Hop) (net.HardwareAddr, error) {
+	return f(ctx, hop)
+}
+
+// kernelRoutes is the hopFinder of a running system.
+type kernelRoutes struct{}
+
+// Lookup asks the kernel's routing table.
+func (kernelRoutes) Lookup(r netip.Addr) (nexthop.Hop, error) { return nexthop.Lookup(r) }
+
+// armer arms one netconsole target per receiver, in the order given: next
+// hop, its MAC (once per device and next hop), the target, then the
+// announcement that binds the stream to host and boot. Without configfs
+// netconsole (Dynamic false) the targets are collected and Finish loads the
+// netconsole module with their netconsole= parameter.
+type armer struct {
+	Hops    hopFinder
+	MACs    macResolver
+	Targets targetCreator
+	// Dynamic: the kernel's netconsole takes configfs targets.
+	Dynamic bool
+	// Reload loads netconsole with a netconsole= parameter (Dynamic false).
+	Reload func(param string) error
+	// Announce writes the announcement of an armed target.
+	Announce func(t target.Target, hop nexthop.Hop)
+	Log      *logger
+	Host     string
+	Boot     string
+	// Src6 is the NIC's global IPv6 address, once the ipv6 step has one:
+	// IPv6 receivers are skipped without it (that step said why).
+	Src6 netip.Addr
+	// Lease is when the address was applied, for lease_to_mac.
+	Lease time.Time
+
+	n      int                         // targets named so far
+	macs   map[string]net.HardwareAddr // dev/via -> MAC
+	static []armed
+	out    []armed
+}
+
+// Arm arms a target for receiver r. Every receiver takes a target name
+// (lastgasp0, lastgasp1, … in the order asked), armed or not, so that a
+// name always means the same receiver on one board.
+func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
+	name := fmt.Sprintf("lastgasp%d", m.n)
+	m.n++
+	rip := r.Addr()
+	if rip.Is6() && !m.Src6.IsValid() {
+		return // the ipv6 step failed and said so
+	}
+	t0 := time.Now()
+	hop, err := m.Hops.Lookup(rip)
+	if err == nil && rip.Is6() && !hop.Src.IsValid() {
+		hop.Src = m.Src6
+	}
+	how := "on-link: frames carry the receiver's own MAC"
+	if !hop.OnLink {
+		how = "routed: frames carry the gateway's MAC"
+	}
+	if m.Log.Step("route", t0, err, "%s (%s)", hop, how) != nil {
+		return
+	}
+	t0 = time.Now()
+	key := hop.Dev + "/" + hop.Via.String()
+	mac, cached := m.macs[key]
+	note, proto := "", "arp"
+	if rip.Is6() {
+		proto = "ndp"
+	}
+	if cached {
+		note = ", resolved before"
+	} else {
+		mac, err = m.MACs.Resolve(ctx, hop)
+	}
+	if m.Log.Step(proto, t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(m.Lease).Round(100*time.Microsecond), note) != nil {
+		return
+	}
+	if m.macs == nil {
+		m.macs = map[string]net.HardwareAddr{}
+	}
+	m.macs[key] = mac
+	t := target.Target{
+		Name: name, Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
+		RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
+		// On kernels with netconsole userdata (6.9+) every message
+		// carries the host identity; older kernels ignore this.
+		Userdata: map[string]string{"host": m.Host, "boot": m.Boot},
+	}
+	if !m.Dynamic {
+		m.static = append(m.static, armed{target: t, hop: hop})
+		return
+	}
+	t0 = time.Now()
+	err = m.Targets.Create(t)
+	if m.Log.Step("netconsole", t0, err, "target %s enabled: %s", t.Name, t.Param()) != nil {
+		return
+	}
+	m.Announce(t, hop)
+	m.out = append(m.out, armed{target: t, hop: hop})
+}
+
+// Finish loads netconsole with the collected targets when the kernel has
+// no configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off), and returns every
+// armed target.
+func (m *armer) Finish() []armed {
+	if len(m.static) == 0 {
+		return m.out
+	}
+	var ts []target.Target
+	for _, s := range m.static {
+		ts = append(ts, s.target)
+	}
+	t0 := time.Now()
+	param := target.ModuleParam(ts)
+	if m.Log.Step("netconsole", t0, m.Reload(param), "no dynamic netconsole; module loaded with %s", param) == nil {
+		for _, s := range m.static {
+			m.Announce(s.target, s.hop)
+		}
+		m.out = append(m.out, m.static...)
+	}
+	m.static = nil
+	return m.out
+}
