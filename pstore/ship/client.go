@@ -2,7 +2,6 @@ package ship
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -174,8 +173,8 @@ func ParseAck(body []byte, digest string) (Ack, error) {
 	if len(body) > maxAck {
 		return Ack{}, fmt.Errorf("acknowledgement longer than %d bytes: %w", maxAck, ErrAckMismatch)
 	}
-	var ack Ack
-	if err := json.Unmarshal(body, &ack); err != nil {
+	ack, err := decodeAck(body)
+	if err != nil {
 		return Ack{}, fmt.Errorf("%w: decode acknowledgement: %w", ErrAckMismatch, err)
 	}
 	if ack.Digest != digest {
