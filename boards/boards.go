@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,7 +104,9 @@ type Board struct {
 	// that carries IPv6 receivers (16-byte addresses); 0: DHCPv6 is not
 	// asked for receivers. DHCPv6 has no standard log server option.
 	ReceiverOption6 int
-	Upload          string
+	// Upload (upload) is the collectors' base URLs, comma-separated, in
+	// the order the agent tries them (UploadURLs).
+	Upload string
 	// UploadCA (upload.ca) is where the image holds the collector's CA
 	// for https:// uploads; UploadCAFile (upload.ca_file), if set, is a
 	// file relative to the board file that the image build bakes there.
@@ -382,9 +383,8 @@ func (b *Board) Validate() error {
 		}
 	}
 	if b.Upload != "" {
-		u, err := url.Parse(b.Upload)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("upload %q: want http(s)://host[:port]", b.Upload)
+		if _, err := ParseUploads(b.Upload); err != nil {
+			return err
 		}
 	}
 	if !filepath.IsAbs(b.UploadCA) || filepath.Clean(b.UploadCA) != b.UploadCA || b.UploadCA == "/" {

@@ -2,7 +2,6 @@ package boards
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -43,7 +42,7 @@ type Cmdline struct {
 //
 //	lastgasp.receiver=ip[:port][,ip[:port]...]  (may repeat; replaces the board's)
 //	lastgasp.receiver=dhcp[:port]               (DHCP option 7 instead of the board's)
-//	lastgasp.upload=http://host:port
+//	lastgasp.upload=http://host:port[,http://host2:port...]  (tried in order)
 //	lastgasp.iface=eth1[,eth2]                  (name patterns; replaces the board's)
 //	lastgasp.host=name
 //	lastgasp.dhcp_option=N                      (DHCPv4 option with the receivers: 7 or 128-254)
@@ -83,9 +82,8 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 				receivers = append(receivers, r)
 			}
 		case "upload":
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return c, fmt.Errorf("cmdline %s: want http(s)://host[:port]: %w", f, ErrInvalid)
+			if _, err := ParseUploads(v); err != nil {
+				return c, fmt.Errorf("cmdline %s: %w", f, err)
 			}
 			b.Upload = v
 		case "iface":

@@ -42,7 +42,9 @@
 //	                (16-byte addresses each); DHCPv6 has no standard log server
 //	                option, so a site picks one. Unset: DHCPv6 is not asked
 //	upload          crash-record upload base URL: http:// (plain, unauthenticated:
-//	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls)
+//	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls);
+//	                several, comma-separated, are tried in order until one
+//	                acknowledges (failover between collectors)
 //	upload.ca       path inside the image of the collector's CA (PEM), pinned for
 //	                https:// (default /etc/lastgasp/ca.pem); the client certificate
 //	                and key are read per host from /etc/lastgasp/client.pem and
