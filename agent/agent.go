@@ -370,22 +370,15 @@ func (a *agent) shipRecords(ctx context.Context, b *boards.Board, host, bootID, 
 		return 0, kept
 	}
 	t0 := time.Now()
-	if b.Upload == "" {
-		a.Log.Step("ship", t0, errors.New("no upload URL configured"), "")
+	c, desc, insecure, err := a.uploadClient(b, host, bootID, release)
+	if err != nil {
+		a.Log.Step("ship", t0, err, "")
 		return 0, len(all)
 	}
-	c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release,
-		Timeout: b.UploadTimeout}
-	if strings.HasPrefix(b.Upload, "https://") {
-		tc, desc, err := a.uploadTLS(b)
-		if err != nil {
-			a.Log.Step("ship", t0, err, "")
-			return 0, len(all)
-		}
-		c.TLS = tc
-		a.Log.Infof("ship: %d records to %s over TLS: %s", len(recs), b.Upload, desc)
+	if insecure {
+		a.Log.Logf(levelWarn, "ship: %d records to %s over plain http: INSECURE (not encrypted, not authenticated; for labs and QEMU only)", len(recs), desc)
 	} else {
-		a.Log.Logf(levelWarn, "ship: %d records to %s over plain http: INSECURE (not encrypted, not authenticated; for labs and QEMU only)", len(recs), b.Upload)
+		a.Log.Infof("ship: %d records to %s", len(recs), desc)
 	}
 	sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
 	defer cancel()

@@ -231,25 +231,19 @@ func (a *agent) shipRing(ctx context.Context, b *boards.Board, host, bootID, rel
 	shipped, kept := 0, len(list)
 	var err error
 	consoleShipped := false
-	if b.Upload == "" {
-		err = fmt.Errorf("no upload URL configured")
+	if c, _, _, cerr := a.uploadClient(b, host, bootID, release); cerr != nil {
+		err = cerr
 	} else {
-		c := &ship.Client{BaseURL: b.Upload, Host: host, BootID: bootID, KernelRelease: release, Timeout: b.UploadTimeout}
-		if strings.HasPrefix(b.Upload, "https://") {
-			c.TLS, _, err = a.uploadTLS(b)
-		}
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
-			shipped, kept, err = ship.ShipAll(sctx, c, list, func(r records.Record) error {
-				p := byName[r.Name]
-				if p.rec.Type == "console" {
-					consoleShipped = true
-				}
-				// Acknowledged: only now may the ring forget it.
-				return ring.MarkShipped(rs.halves[p.half], p.flag)
-			}, a.Log.Infof)
-			cancel()
-		}
+		sctx, cancel := context.WithTimeout(ctx, b.UploadTimeout)
+		shipped, kept, err = ship.ShipAll(sctx, c, list, func(r records.Record) error {
+			p := byName[r.Name]
+			if p.rec.Type == "console" {
+				consoleShipped = true
+			}
+			// Acknowledged: only now may the ring forget it.
+			return ring.MarkShipped(rs.halves[p.half], p.flag)
+		}, a.Log.Infof)
+		cancel()
 	}
 	var names []string
 	for _, r := range list {

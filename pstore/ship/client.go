@@ -59,6 +59,10 @@ const (
 type Client struct {
 	// BaseURL is the collector's address, e.g. "http://10.0.2.2:8080".
 	BaseURL string
+	// Fallback are further collectors (base URLs), tried in order by
+	// ShipAll when BaseURL cannot be reached or answers 5xx; the next
+	// record starts with the collector that acknowledged the last one.
+	Fallback []string
 	// Host names this machine; it must pass the protocol's rules (see
 	// SanitizeHost).
 	Host string
@@ -84,6 +88,8 @@ type Client struct {
 	// Backoff is the first delay between tries in ShipAll, doubling after
 	// each; zero means DefaultBackoff.
 	Backoff time.Duration
+
+	preferred int // index into BaseURL+Fallback of the collector tried first
 }
 
 func (c *Client) dial() func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -98,6 +104,11 @@ func (c *Client) dial() func(ctx context.Context, network, addr string) (net.Con
 // SHA-256 of r.Data; only then may the caller remove r. A non-200 answer is
 // a *StatusError; an unusable 200 wraps ErrAckMismatch.
 func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
+	return c.shipTo(ctx, c.BaseURL, r)
+}
+
+// shipTo is Ship to the collector at base.
+func (c *Client) shipTo(ctx context.Context, base string, r records.Record) (Ack, error) {
 	if !r.Complete() {
 		return Ack{}, fmt.Errorf("ship: %s: %d of %d bytes read: %w", r.Name, len(r.Data), r.Size, ErrIncomplete)
 	}
@@ -115,7 +126,7 @@ func (c *Client) Ship(ctx context.Context, r records.Record) (Ack, error) {
 		return Ack{}, fmt.Errorf("ship: %s: %w", r.Name, err)
 	}
 	digest := Digest(r.Data)
-	url := strings.TrimRight(c.BaseURL, "/") + RecordPath(c.Host, digest)
+	url := strings.TrimRight(base, "/") + RecordPath(c.Host, digest)
 	hdr := [][2]string{{"Content-Type", "application/octet-stream"}, {HeaderRecordName, r.Name}}
 	if bootID != "" {
 		hdr = append(hdr, [2]string{HeaderBootID, bootID})
@@ -195,8 +206,9 @@ func retryable(err error) bool {
 }
 
 // ShipAll uploads each of recs with c and calls remove on a record only
-// after the collector acknowledged it. A record that fails is kept and the
-// others are still tried. Transport errors and 5xx answers are retried with
+// after a collector acknowledged it: c.BaseURL, or the first of c.Fallback
+// in order that does when the ones before cannot be reached or answer 5xx.
+// A record that fails is kept and the others are still tried. Transport errors and 5xx answers are retried with
 // exponential backoff, at most c.Attempts times per record and never past
 // ctx's deadline; 4xx answers are not retried.
 //
@@ -242,8 +254,50 @@ func ShipAll(ctx context.Context, c *Client, recs []records.Record, remove func(
 	return shipped, kept, errors.Join(errs...)
 }
 
-// shipRetry calls Ship until it succeeds, fails for good, runs out of
-// attempts or would run past ctx's deadline.
+// collectors returns BaseURL and Fallback, starting with the one that
+// acknowledged last.
+func (c *Client) collectors() []string {
+	all := append([]string{c.BaseURL}, c.Fallback...)
+	p := c.preferred % len(all)
+	return append(all[p:], all[:p]...)
+}
+
+// shipOnce tries each collector in turn (see collectors) until one
+// acknowledges r or one refuses it for good (4xx). It returns the errors
+// of the collectors tried, joined, and whether another round may succeed
+// (the last collector tried could not be reached or answered 5xx).
+func (c *Client) shipOnce(ctx context.Context, r records.Record, logf func(string, ...any)) (Ack, error, bool) {
+	urls := c.collectors()
+	var errs []error
+	for i, u := range urls {
+		ack, err := c.shipTo(ctx, u, r)
+		if err == nil {
+			if i > 0 || c.preferred != 0 {
+				logf("ship: %s: acknowledged by %s", r.Name, u)
+			}
+			c.preferred = (c.preferred + i) % len(urls)
+			return ack, nil, false
+		}
+		if len(urls) > 1 {
+			err = fmt.Errorf("%w (collector %s)", err, u)
+		}
+		errs = append(errs, err)
+		if !retryable(err) {
+			return Ack{}, errors.Join(errs...), false
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if i+1 < len(urls) {
+			logf("%v; failing over to %s", err, urls[i+1])
+		}
+	}
+	return Ack{}, errors.Join(errs...), true
+}
+
+// shipRetry tries the collectors (shipOnce) until one acknowledges r, one
+// refuses it for good, the attempts run out or the next would run past
+// ctx's deadline.
 func (c *Client) shipRetry(ctx context.Context, r records.Record, logf func(string, ...any)) (Ack, error) {
 	attempts := c.Attempts
 	if attempts <= 0 {
@@ -254,8 +308,8 @@ func (c *Client) shipRetry(ctx context.Context, r records.Record, logf func(stri
 		backoff = DefaultBackoff
 	}
 	for try := 1; ; try++ {
-		ack, err := c.Ship(ctx, r)
-		if err == nil || !retryable(err) || try >= attempts || ctx.Err() != nil {
+		ack, err, again := c.shipOnce(ctx, r, logf)
+		if err == nil || !again || try >= attempts || ctx.Err() != nil {
 			return ack, err
 		}
 		// Jitter keeps a fleet rebooting together from retrying in step.
