@@ -18,8 +18,28 @@ import (
 	"github.com/lastgasp/lastgasp/crash/collect"
 	"github.com/lastgasp/lastgasp/crash/web"
 	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/pgstore"
 	"github.com/lastgasp/lastgasp/store/sigindex"
 )
+
+// openCrashStore opens the shared crash store of -crash-store, nil for the
+// local file store. A database that cannot be reached at start is an
+// error: lastgaspd exits rather than accept uploads it cannot store.
+func openCrashStore(ctx context.Context, c config, logger *log.Logger) (*pgstore.DB, error) {
+	switch {
+	case c.crashStore == "" || c.crashStore == "file":
+		return nil, nil
+	case strings.HasPrefix(c.crashStore, "postgres://") || strings.HasPrefix(c.crashStore, "postgresql://"):
+	default:
+		return nil, fmt.Errorf("-crash-store %q: want postgres://... (or empty: the local file store)", c.crashStore)
+	}
+	db, err := pgstore.Open(ctx, c.crashStore)
+	if err != nil {
+		return nil, fmt.Errorf("crash store: %w", err)
+	}
+	logger.Printf("crash store %s (schema version %d): records and signatures shared", db, db.Version)
+	return db, nil
+}
 
 // DefaultReaderOU is the organizational unit that makes a client
 // certificate (signed by -client-ca) an operator's: it may read every host.
@@ -51,16 +71,28 @@ type crashView struct {
 
 // newCrashView opens the file index under the store (the embedded
 // default).
-func newCrashView(c config, logger *log.Logger) (*crashView, error) {
-	idx, err := sigindex.OpenFile(filepath.Join(c.store, store.StateDir, sigindex.JournalName))
-	if err != nil {
-		return nil, err
-	}
-	if n := idx.Skipped(); n > 0 {
-		logger.Printf("signatures: %d unreadable journal lines skipped", n)
+func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, error) {
+	var idx sigindex.Index
+	if db != nil {
+		idx = db.Index()
+	} else {
+		fidx, err := sigindex.OpenFile(filepath.Join(c.store, store.StateDir, sigindex.JournalName))
+		if err != nil {
+			return nil, err
+		}
+		if n := fidx.Skipped(); n > 0 {
+			logger.Printf("signatures: %d unreadable journal lines skipped", n)
+		}
+		idx = fidx
 	}
 	v := &crashView{index: idx}
 	v.indexer = &collect.Indexer{Index: idx, Root: c.store, Logf: logger.Printf}
+	if db != nil {
+		v.indexer.ReadTail = func(rel string, limit int64) ([]byte, error) {
+			return db.ReadRecord(context.Background(), rel, limit)
+		}
+	}
+	var err error
 	if c.view.webhook != "" {
 		v.notifier = &alert.Notifier{URL: c.view.webhook, Logf: logger.Printf}
 		v.indexer.Notify = v.notifier.Notify

@@ -51,7 +51,7 @@ func TestReadScope(t *testing.T) {
 	os.WriteFile(tokPath, []byte("0123456789abcdef-reader\n"), 0o600)
 
 	c := config{store: root, clientCA: caPath, view: viewConfig{readerOU: DefaultReaderOU, readerToken: tokPath}}
-	v, err := newCrashView(c, log.New(io.Discard, "", 0))
+	v, err := newCrashView(c, log.New(io.Discard, "", 0), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ import (
 	"github.com/lastgasp/lastgasp/netconsole/receiver"
 	"github.com/lastgasp/lastgasp/netconsole/retention"
 	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/pgstore"
 )
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 // config is the collector's configuration, from flags and a config file.
 type config struct {
 	netconsole, http, store string
+	crashStore              string
 	maxRecord               int64
 	web                     httpConfig
 	records                 recordsConfig
@@ -114,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.netconsole, "netconsole", ":6666", "UDP address for netconsole (\":6666\" takes IPv4 and IPv6)")
 	fs.StringVar(&c.http, "http", ":6667", "HTTP address for crash-record uploads, /metrics and /crashes")
 	fs.StringVar(&c.store, "store", "/var/lib/lastgasp", "store directory: <host>/<boot>/kernel.log, <host>/crash/")
+	fs.StringVar(&c.crashStore, "crash-store", "", "crash records and the signature index in a shared PostgreSQL database (postgres://user@host:port/db); default: the local file store under -store")
 	fs.Int64Var(&c.maxRecord, "max-record-size", 16<<20, "largest crash record accepted, bytes")
 	addHTTPFlags(fs, &c.web)
 	addRecordFlags(fs, &c.records)
@@ -187,7 +190,14 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	view, err := newCrashView(c, logger)
+	db, err := openCrashStore(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	if db != nil {
+		defer db.Close()
+	}
+	view, err := newCrashView(c, logger, db)
 	if err != nil {
 		return err
 	}
@@ -215,6 +225,9 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		return err
 	}
 	up := uploadServer(c, recs, st, logger)
+	if db != nil {
+		up.Store = &pgstore.Records{DB: db, HostQuota: orNone(c.records.hostQuota), Root: c.store, Collector: c.http}
+	}
 	up.Stored = view.recordStored
 
 	mux := http.NewServeMux()

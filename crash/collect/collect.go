@@ -40,6 +40,9 @@ type Indexer struct {
 	Index sigindex.Index
 	// Root is the store root (records are read from it).
 	Root string
+	// ReadTail, if set, reads the last limit bytes of the record at rel
+	// instead of Root (the shared crash store, store/pgstore).
+	ReadTail func(rel string, limit int64) ([]byte, error)
 	// Notify, if set, gets every Add's result that was not a duplicate
 	// (the alerts).
 	Notify func(sigindex.Added)
@@ -72,7 +75,13 @@ func (x *Indexer) RecordStored(ctx context.Context, meta store.RecordMeta, rel, 
 	if meta.Corrupt || meta.Compressed {
 		return // no text to read
 	}
-	data, err := readTail(filepath.Join(x.Root, filepath.FromSlash(rel)), maxRecordRead)
+	var data []byte
+	var err error
+	if x.ReadTail != nil {
+		data, err = x.ReadTail(rel, maxRecordRead)
+	} else {
+		data, err = readTail(filepath.Join(x.Root, filepath.FromSlash(rel)), maxRecordRead)
+	}
 	if err != nil {
 		x.errs.Add(1)
 		x.logf("signatures: record %s: %v", rel, err)
