@@ -67,6 +67,7 @@ type crashView struct {
 	notifier *alert.Notifier // nil without -alert-webhook
 	web      *web.Handler
 	auth     func(*http.Request) (web.Principal, bool)
+	db       *pgstore.DB // the shared crash store, or nil
 }
 
 // newCrashView opens the file index under the store (the embedded
@@ -85,7 +86,7 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 		}
 		idx = fidx
 	}
-	v := &crashView{index: idx}
+	v := &crashView{index: idx, db: db}
 	v.indexer = &collect.Indexer{Index: idx, Root: c.store, Logf: logger.Printf}
 	if db != nil {
 		v.indexer.ReadTail = func(rel string, limit int64) ([]byte, error) {
@@ -191,6 +192,12 @@ func (v *crashView) scopedCrashes(idx *store.CrashIndex) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		if v.db != nil {
+			if cs, err = mergeShared(r.Context(), v.db, cs); err != nil {
+				http.Error(w, "crash store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		if !p.Reader {
 			cs = slices.DeleteFunc(cs, func(h store.HostCrashes) bool { return p.Host == "" || h.Host != store.HostDir(p.Host) })
 		}
@@ -249,4 +256,24 @@ func (m viewMetrics) Collect(ch chan<- prometheus.Metric) {
 		c(descAlerts, o.v, o.name)
 	}
 	ch <- prometheus.MustNewConstMetric(descAlertsQ, prometheus.GaugeValue, float64(a.Queued))
+}
+
+// mergeShared sets each host's record line from the shared crash store
+// (the whole fleet's records), keeping the local netconsole lines.
+func mergeShared(ctx context.Context, db *pgstore.DB, cs []store.HostCrashes) ([]store.HostCrashes, error) {
+	latest, err := db.Latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cs {
+		if hc, ok := latest[cs[i].Host]; ok {
+			cs[i].Record, cs[i].Verified = hc.Record, hc.Verified
+			delete(latest, cs[i].Host)
+		}
+	}
+	for _, hc := range latest {
+		cs = append(cs, hc)
+	}
+	slices.SortFunc(cs, func(a, b store.HostCrashes) int { return strings.Compare(a.Host, b.Host) })
+	return cs, nil
 }
