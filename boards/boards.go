@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -160,10 +159,6 @@ const DefaultUploadCA = "/etc/lastgasp/ca.pem"
 // TagTLS is the build tag that compiles TLS into the agent (https://
 // uploads; about 0.8 MB of xz).
 const TagTLS = "lastgasp_tls"
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Load reads and parses the profile at path.
 func Load(path string) (*Board, error) {
@@ -355,7 +350,7 @@ func (b *Board) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf(format+": %w", append(a, ErrInvalid)...)
 	}
-	if !nameRE.MatchString(b.Name) {
+	if !validName(b.Name) {
 		return bad("name %q: want [a-z0-9._-]", b.Name)
 	}
 	if b.Arch != "amd64" && b.Arch != "arm64" {
@@ -365,7 +360,7 @@ func (b *Board) Validate() error {
 		return bad("kernel.package missing")
 	}
 	for _, m := range b.ImageModules() {
-		if !nameRE.MatchString(strings.ToLower(m)) {
+		if !validName(strings.ToLower(m)) {
 			return bad("module name %q", m)
 		}
 	}
@@ -394,7 +389,7 @@ func (b *Board) Validate() error {
 		return bad("upload.ca_file %q: ':' not allowed", b.UploadCAFile)
 	}
 	for _, t := range b.BuildTags {
-		if !tagRE.MatchString(t) {
+		if !validTag(t) {
 			return bad("build tag %q: want [A-Za-z0-9_.]", t)
 		}
 	}

@@ -3,7 +3,6 @@ package boards
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -94,7 +93,7 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 				ifaces = append(ifaces, p)
 			}
 		case "host":
-			if !hostRE.MatchString(v) {
+			if !validHost(v) {
 				return c, fmt.Errorf("cmdline %s: want [A-Za-z0-9._-]{1,64}: %w", f, ErrInvalid)
 			}
 			b.Host = v
@@ -176,7 +175,7 @@ func ApplyCmdline(b *Board, cmdline string) (Cmdline, error) {
 // interface that name, so the main system finds the one it expects.
 func ParseDracutVLAN(s string) (name string, id int, phys string, err error) {
 	name, phys, ok := strings.Cut(s, ":")
-	if !ok || phys == "" || strings.ContainsAny(phys, "/ :*?[") || !ifnameRE.MatchString(name) {
+	if !ok || phys == "" || strings.ContainsAny(phys, "/ :*?[") || !validIfname(name) {
 		return "", 0, "", fmt.Errorf("want <vlanname>:<phys>: %w", ErrInvalid)
 	}
 	i := len(name)
@@ -189,9 +188,6 @@ func ParseDracutVLAN(s string) (name string, id int, phys string, err error) {
 	}
 	return name, n, phys, nil
 }
-
-// ifnameRE is what the kernel takes as an interface name, conservatively.
-var ifnameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
 // receiverDHCPPort parses "dhcp" or "dhcp:PORT".
 func receiverDHCPPort(s string) (int, error) {

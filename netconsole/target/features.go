@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 )
@@ -101,7 +100,21 @@ const (
 	MaxUserdataValueLen = 199
 )
 
-var userdataKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+// validUserdataKey: ^[A-Za-z0-9_.-]+$ (a configfs directory name the
+// collector can parse back; a loop, not package regexp, which would cost the
+// agent ~66 KB of xz with the boards' patterns).
+func validUserdataKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ErrUserdata is wrapped when a userdata key or value is not acceptable.
 var ErrUserdata = errors.New("invalid userdata")
@@ -119,7 +132,7 @@ func writeUserdata(dir string, t Target) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := t.Userdata[k]
-		if len(k) > MaxUserdataKeyLen || !userdataKeyRE.MatchString(k) || len(v) > MaxUserdataValueLen || !printable(v) {
+		if len(k) > MaxUserdataKeyLen || !validUserdataKey(k) || len(v) > MaxUserdataValueLen || !printable(v) {
 			return fmt.Errorf("netconsole: target %s: userdata %q=%q: %w", t.Name, k, v, ErrUserdata)
 		}
 		ed := filepath.Join(dir, "userdata", k)
