@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"strings"
 	"sync"
@@ -63,8 +62,6 @@ var (
 	ErrCorrupt = errors.New("ring header corrupt")
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // Header is a half's header.
 type Header struct {
 	Version      uint16
@@ -88,7 +85,7 @@ func Halves(region []byte) ([2][]byte, error) {
 func (h Header) key() uint32 {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], h.Generation)
-	return crc32.Update(crc32.Checksum([]byte(h.BootID), castagnoli), castagnoli, b[:])
+	return crcUpdate(crcChecksum([]byte(h.BootID)), b[:])
 }
 
 func encodeHeader(h Header) []byte {
@@ -102,7 +99,7 @@ func encodeHeader(h Header) []byte {
 	binary.LittleEndian.PutUint32(b[28:], h.ConsoleSlots)
 	copy(b[32:32+maxBootID], h.BootID)
 	binary.LittleEndian.PutUint64(b[80:], uint64(h.Formatted))
-	binary.LittleEndian.PutUint32(b[124:], crc32.Checksum(b[:124], castagnoli))
+	binary.LittleEndian.PutUint32(b[124:], crcChecksum(b[:124]))
 	return b
 }
 
@@ -115,7 +112,7 @@ func ParseHeader(half []byte) (Header, error) {
 	if string(b[:8]) != Magic {
 		return Header{}, ErrNoRing
 	}
-	if crc32.Checksum(b[:124], castagnoli) != binary.LittleEndian.Uint32(b[124:]) {
+	if crcChecksum(b[:124]) != binary.LittleEndian.Uint32(b[124:]) {
 		return Header{}, fmt.Errorf("ring: header CRC mismatch: %w", ErrCorrupt)
 	}
 	h := Header{
@@ -244,8 +241,8 @@ func (r *Ring) write(s Stream, line string, flags byte) {
 
 func slotCRC(key uint32, b []byte) uint32 {
 	n := min(int(b[12]), MaxChunk)
-	c := crc32.Update(key, castagnoli, b[0:8])
-	return crc32.Update(c, castagnoli, b[12:slotHdr+n])
+	c := crcUpdate(key, b[0:8])
+	return crcUpdate(c, b[12:slotHdr+n])
 }
 
 type chunk struct {
