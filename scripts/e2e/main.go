@@ -56,6 +56,7 @@ var scenarios = map[string]Scenario{
 	"nic-vlan-dracut":           nicVLANDracut,
 	"receiver-dhcp-site-option": receiverDHCPSiteOption,
 	"fleet-guest-among-many":    fleetGuestAmongMany,
+	"fleet-two-collectors":      fleetTwoCollectors,
 	"crash-kinds":               crashKinds,
 	"crash-signatures":          crashSignatures,
 	"crash-alert":               crashAlert,
@@ -65,6 +66,9 @@ var scenarios = map[string]Scenario{
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
 	"userdata-identity":         userdataIdentity,
 	"panic-roundtrip-6.12":      panicRoundtrip612,
+	"arm64-panic-roundtrip":     arm64PanicRoundtrip,
+	"arm64-hang-console-record": arm64HangConsoleRecord,
+	"arm64-dt-no-ramoops":       arm64DTNoRamoops,
 }
 
 func main() {

@@ -17,7 +17,13 @@ const panicLine = "Kernel panic - not syncing: sysrq triggered crash"
 // bootAndPanic boots with the test panic and returns the VM and the console
 // offset where the second boot starts.
 func bootAndPanic(e *Env, args string) (*VM, int, error) {
-	vm, err := e.Boot("vm", BootOpts{Append: args + " lastgasp.test_panic=1"})
+	return bootAndPanicAs(e, "vm", args)
+}
+
+// bootAndPanicAs is bootAndPanic for a guest with its own name (its serial
+// log and monitor socket), so that a scenario can boot several.
+func bootAndPanicAs(e *Env, name, args string) (*VM, int, error) {
+	vm, err := e.Boot(name, BootOpts{Append: args + " lastgasp.test_panic=1"})
 	if err != nil {
 		return nil, 0, err
 	}
