@@ -23,8 +23,9 @@ import (
 )
 
 // arpLinger is how long ARP resolution keeps listening after the first
-// answer, to notice a second host claiming the same address.
-const arpLinger = 25 * time.Millisecond
+// answer, to notice a second host claiming the same address. It runs after
+// netconsole is armed (resolveEarly), so it costs no boot time.
+const arpLinger = 250 * time.Millisecond
 
 // dhcpv6Grace is how long the agent still waits for a DHCPv6 lease (for
 // its receiver option) once SLAAC has given an address.
@@ -438,8 +439,11 @@ func describeNICs(sysClassNet string, names []string) string {
 }
 
 // resolve finds the MAC of the next hop: ARP (RFC 826) for IPv4, neighbor
-// solicitations (RFC 4861) for IPv6, with the same retries, deadline and
-// conflict watch.
+// solicitations (RFC 4861) for IPv6, with the same retries and deadline. It
+// returns at the first answer, so that netconsole is armed without waiting;
+// the resolver keeps listening for arpLinger afterwards in the background
+// and logs a second MAC answering for the address (the target keeps the
+// first, as before).
 func (a *agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Duration) (net.HardwareAddr, error) {
 	ifi, err := net.InterfaceByName(hop.Dev)
 	if err != nil {
@@ -449,30 +453,74 @@ func (a *agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 	if hop.Via.Is6() {
 		proto = "ndp"
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r := nexthop.Resolver{
+	var (
+		run   func(ctx context.Context, r nexthop.Resolver) (net.HardwareAddr, error)
+		closeFn func() error
+	)
+	if hop.Via.Is6() {
+		c, err := nexthop.DialNDP(ifi, hop.Src, hop.Via)
+		if err != nil {
+			return nil, err
+		}
+		run = func(ctx context.Context, r nexthop.Resolver) (net.HardwareAddr, error) {
+			return r.ResolveNDP(ctx, c, ifi.HardwareAddr, hop.Via)
+		}
+		closeFn = c.Close
+	} else {
+		c, err := arp.Dial(ifi)
+		if err != nil {
+			return nil, fmt.Errorf("arp socket on %s: %w", hop.Dev, err)
+		}
+		run = func(ctx context.Context, r nexthop.Resolver) (net.HardwareAddr, error) {
+			return r.Resolve(ctx, c, hop.Via)
+		}
+		closeFn = c.Close
+	}
+	return resolveEarly(ctx, timeout, run, closeFn, nexthop.Resolver{
 		Retry:  200 * time.Millisecond,
 		Linger: arpLinger,
 		OnConflict: func(ip netip.Addr, first, other net.HardwareAddr) {
 			a.Log.Logf(levelWarn, "%s: conflict: %s answered by %s and by %s; using the first, %s", proto, ip, first, other, first)
 		},
 		Logf: a.Log.Infof,
+	})
+}
+
+// resolveEarly runs r (through run) in a goroutine and returns its first
+// answer as soon as it arrives (OnAnswer), or its error; the goroutine goes
+// on lingering for conflicting answers within timeout, then calls closeFn.
+// ctx bounds only the wait for the first answer: the agent going on must
+// not cut the conflict watch short.
+func resolveEarly(ctx context.Context, timeout time.Duration, run func(context.Context, nexthop.Resolver) (net.HardwareAddr, error), closeFn func() error, r nexthop.Resolver) (net.HardwareAddr, error) {
+	first := make(chan net.HardwareAddr, 1)
+	r.OnAnswer = func(mac net.HardwareAddr) { first <- append(net.HardwareAddr(nil), mac...) }
+	type result struct {
+		mac net.HardwareAddr
+		err error
 	}
-	if hop.Via.Is6() {
-		c, err := nexthop.DialNDP(ifi, hop.Src, hop.Via)
-		if err != nil {
-			return nil, err
+	done := make(chan result, 1)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	go func() {
+		defer cancel()
+		defer closeFn()
+		mac, err := run(wctx, r)
+		done <- result{mac, err}
+	}()
+	select {
+	case mac := <-first:
+		return mac, nil
+	case res := <-done:
+		// No answer (or one that came with the return: take it).
+		select {
+		case mac := <-first:
+			return mac, nil
+		default:
 		}
-		defer c.Close()
-		return r.ResolveNDP(actx, c, ifi.HardwareAddr, hop.Via)
+		return res.mac, res.err
+	case <-ctx.Done():
+		cancel()
+		return nil, ctx.Err()
 	}
-	c, err := arp.Dial(ifi)
-	if err != nil {
-		return nil, fmt.Errorf("arp socket on %s: %w", hop.Dev, err)
-	}
-	defer c.Close()
-	return r.Resolve(actx, c, hop.Via)
 }
 
 // leaseHost returns the host name a DHCP lease gives, made one the upload

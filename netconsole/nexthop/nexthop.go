@@ -69,6 +69,11 @@ type Resolver struct {
 	// ip within the resolve window (including the linger), with the MAC
 	// Resolve returns first. Resolve still returns the first answer.
 	OnConflict func(ip netip.Addr, first, other net.HardwareAddr)
+	// OnAnswer, if set, is called once with the first answer as soon as it
+	// arrives, before lingering: a caller that must not wait for the
+	// linger (the agent arms netconsole with it) runs Resolve in a
+	// goroutine and goes on from here, while conflicts are still watched.
+	OnAnswer func(mac net.HardwareAddr)
 	// Logf receives one line per retry; default silent.
 	Logf func(format string, args ...any)
 }
@@ -151,6 +156,9 @@ func (r Resolver) run(ctx context.Context, c prober, ip netip.Addr) (net.Hardwar
 			lingerT = time.Now().Add(r.Linger)
 			if lingerT.After(deadline) {
 				lingerT = deadline
+			}
+			if r.OnAnswer != nil {
+				r.OnAnswer(first)
 			}
 		} else if r.OnConflict != nil {
 			r.OnConflict(ip, first, mac)

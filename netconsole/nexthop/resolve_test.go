@@ -181,6 +181,48 @@ func TestResolveLingerShorterThanRetry(t *testing.T) {
 	}
 }
 
+// TestResolveOnAnswerBeforeLinger: OnAnswer gets the first MAC once, while
+// Resolve is still lingering, and a later conflicting answer is still
+// reported to OnConflict (the agent arms on OnAnswer).
+func TestResolveOnAnswerBeforeLinger(t *testing.T) {
+	c := &fakeConn{answers: map[int][]*arp.Packet{1: {reply(macA, target), reply(macB, target)}}}
+	answered := make(chan net.HardwareAddr, 2)
+	var conflicts int
+	r := Resolver{Retry: 20 * time.Millisecond, Linger: 150 * time.Millisecond, Logf: t.Logf,
+		OnAnswer:   func(mac net.HardwareAddr) { answered <- mac },
+		OnConflict: func(netip.Addr, net.HardwareAddr, net.HardwareAddr) { conflicts++ },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Resolve(ctx, c, target)
+		done <- err
+	}()
+	select {
+	case mac := <-answered:
+		if !bytes.Equal(mac, macA) {
+			t.Errorf("OnAnswer(%v), want the first answer %v", mac, macA)
+		}
+	case <-done:
+		t.Fatal("Resolve returned before OnAnswer was called")
+	}
+	select {
+	case <-done:
+		t.Error("Resolve returned right after the first answer: it must linger for conflicts")
+	case <-time.After(30 * time.Millisecond):
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if len(answered) != 0 {
+		t.Error("OnAnswer called more than once")
+	}
+	if conflicts != 1 {
+		t.Errorf("%d conflicts reported, want 1", conflicts)
+	}
+}
+
 func TestResolveNotIPv4(t *testing.T) {
 	if _, err := Resolve(context.Background(), &fakeConn{}, netip.MustParseAddr("fe80::1"), time.Millisecond); err == nil {
 		t.Error("Resolve(fe80::1) succeeded")
