@@ -200,6 +200,21 @@ func StageModules(modDir, dst string, dm *DepMap, paths []string) ([]string, err
 	if err := os.WriteFile(filepath.Join(dst, "modules.dep"), dep.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("modules.dep: %w", err)
 	}
+	// The staged modules' aliases (a kernel tree without modules.alias
+	// gives none: the agent then loads every board module).
+	if raw, err := os.ReadFile(filepath.Join(modDir, "modules.alias")); err == nil {
+		names := map[string]bool{}
+		for _, p := range paths {
+			names[ModName(p)] = true
+		}
+		alias, err := FilterAlias(bytes.NewReader(raw), names)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dst, "modules.alias"), alias, 0o644); err != nil {
+			return nil, fmt.Errorf("modules.alias: %w", err)
+		}
+	}
 	return stored, nil
 }
 
