@@ -15,4 +15,12 @@
 // (unreliable) entries, offsets, and the generic frames every report of a
 // kind shares (dump_stack_lvl, panic, __warn, report_bug, ...), as ChromeOS
 // crash_reporter's kernel collector does. ID hashes both.
+//
+// arm64 reports (arch/arm64/kernel/stacktrace.c, traps.c, mm/fault.c) have a
+// "Call trace:" whose frames are return addresses without "[<addr>]", a
+// register dump ("pc : ", "lr : ") before it, and the titles "Unable to
+// handle kernel ..." and "Internal error: Oops: ...". A return address at a
+// function's first byte ("f+0x0/...") follows a call that does not return
+// at the end of the function before f: that frame is "before:f"
+// (BeforePrefix).
 package signature

@@ -34,6 +34,9 @@ const (
 	maxLine = 1024
 	// maxTraceLines bounds the lines read after the title for its trace.
 	maxTraceLines = 200
+	// oopsLookback is how many lines before an Oops line a BUG line
+	// (x86 "BUG: ...", arm64 "Unable to handle kernel ...") may be.
+	oopsLookback = 16
 )
 
 // Signature is what identifies a crash across hosts and boots.
@@ -81,6 +84,11 @@ var startMarkers = []struct {
 	{"general protection fault", KindOops},
 	{"WARNING:", KindWarning},
 	{"INFO: task ", KindHungTask},
+	// arm64 (arch/arm64/mm/fault.c die_kernel_fault, arch/arm64/kernel/
+	// traps.c __die): "Unable to handle kernel NULL pointer dereference at
+	// virtual address ...", then "Internal error: Oops: <esr> [#1] SMP".
+	{"Unable to handle kernel ", KindBUG},
+	{"Internal error: ", KindOops},
 }
 
 // genericPanics are the panic reasons that only say an earlier report in
@@ -105,7 +113,7 @@ func StartKind(line string) (Kind, bool) {
 		return "", false
 	}
 	switch t[0] {
-	case 'K', 'B', 'k', 'O', 'i', 'g', 'W', 'I':
+	case 'K', 'B', 'k', 'O', 'i', 'g', 'W', 'I', 'U':
 	default:
 		return "", false
 	}
@@ -179,8 +187,10 @@ func Extract(text []byte) (sig Signature, ok bool) {
 	}
 	if lines[title].kind == KindOops {
 		// "BUG: kernel NULL pointer dereference" is followed by "#PF:"
-		// lines and then "Oops: 0002 [#1]": the BUG line says what.
-		for i := title - 1; i >= 0 && i >= title-6; i-- {
+		// lines and then "Oops: 0002 [#1]": the BUG line says what. On
+		// arm64 the "Mem abort info:" and page-table lines between
+		// "Unable to handle kernel" and "Internal error: Oops:" are ~12.
+		for i := title - 1; i >= 0 && i >= title-oopsLookback; i-- {
 			if lines[i].kind == KindBUG {
 				title = i
 				break
@@ -203,7 +213,9 @@ func isGenericPanic(t []byte) bool {
 			return true
 		}
 	}
-	return false
+	// arm64 (arch/arm64/kernel/traps.c die): panic("%s: Fatal exception",
+	// str) with str "Oops", "Oops - BUG" and the like.
+	return strings.HasSuffix(reason, ": Fatal exception") || strings.HasSuffix(reason, ": Fatal exception in interrupt")
 }
 
 // genericFrames are frames every report of a kind shares: the machinery
@@ -220,26 +232,53 @@ var genericFrames = map[string]bool{
 	"_printk": true, "printk": true, "vprintk": true, "vprintk_emit": true, "vprintk_default": true,
 	"console_unlock": true, "__schedule": true, "schedule": true,
 	"check_panic_on_oom": true, "dump_header": true,
+	// arm64: the stack dumper (arch/arm64/kernel/stacktrace.c) and the
+	// fault and BUG() paths (arch/arm64/mm/fault.c, kernel/traps.c,
+	// kernel/entry-common.c).
+	"dump_backtrace": true, "arm64_notify_die": true, "die_kernel_fault": true, "__do_kernel_fault": true,
+	"do_page_fault": true, "do_translation_fault": true, "do_mem_abort": true, "el1_abort": true,
+	"el1h_64_sync_handler": true, "el1h_64_sync": true, "bug_handler": true, "call_break_hook": true,
+	"brk_handler": true, "do_debug_exception": true, "el1_dbg": true,
 }
+
+// BeforePrefix marks a frame the arm64 unwinder printed as "f+0x0/...":
+// arm64 prints return addresses as they are (%pS; x86 prints call sites,
+// %pB), and a return address at a function's first byte means the call
+// was the last instruction of the function before f in the kernel's text,
+// a call that does not return (panic, do_exit, BUG). The report does not
+// name that function: the frame is "before:f", which is the same on every
+// host running that kernel build. The first frame of a trace that is the
+// faulting pc ("pc : f+0x0/..." above it) is not a return address and is
+// kept as f.
+const BeforePrefix = "before:"
 
 // frames returns the meaningful functions of the first call trace in
 // lines.
 func frames(lines []line) []string {
 	var out []string
-	in := false
+	in, arm64 := false, false
+	var pc []byte // arm64: the register dump's "pc : f+0x../0x.."
 	for i, l := range lines {
 		if i >= maxTraceLines || len(out) >= MaxFrames {
 			break
 		}
 		t := bytes.TrimSpace(l.text)
 		if !in {
-			if bytes.HasPrefix(t, []byte("Call Trace:")) {
+			switch {
+			case bytes.HasPrefix(t, []byte("Call Trace:")): // x86 (show_trace_log_lvl)
 				in = true
-			} else if l.kind != "" && l.kind != KindOops {
-				break // the next report: this one had no trace (an Oops line numbers a BUG)
+			case bytes.HasPrefix(t, []byte("Call trace:")): // arm64 (dump_backtrace)
+				in, arm64 = true, true
+			case bytes.HasPrefix(t, []byte("pc : ")):
+				if f := bytes.Fields(t[len("pc : "):]); len(f) > 0 {
+					pc = f[0] // without " [module]"
+				}
+			case l.kind != "" && l.kind != KindOops:
+				return out // the next report: this one had no trace (an Oops line numbers a BUG)
 			}
 			continue
 		}
+		fs := bytes.Fields(t)
 		switch {
 		case len(t) == 0:
 		case t[0] == '<': // <TASK>, </TASK>, <IRQ>, <NMI> markers
@@ -252,19 +291,25 @@ func frames(lines []line) []string {
 				return out
 			}
 		case bytes.HasPrefix(t, []byte("? ")): // unreliable frames
-		case bytes.Contains(t, []byte("+0x")) && !bytes.HasSuffix(bytes.Fields(t)[0], []byte(":")):
-			// ("RIP: 0010:native_safe_halt+0xb/0x10" is a register.)
-			f := string(bytes.Fields(t)[0])
+		case bytes.Contains(t, []byte("+0x")) && !bytes.HasSuffix(fs[0], []byte(":")) && !(len(fs) > 1 && fs[1][0] == ':'):
+			// ("RIP: 0010:native_safe_halt+0xb/0x10", arm64's
+			// "pc : f+0x1c/0x30" and "lr : ..." are registers.)
+			f := string(fs[0])
+			off := ""
 			if j := strings.Index(f, "+0x"); j >= 0 {
-				f = f[:j]
+				f, off = f[:j], f[j+1:]
 			}
 			if j := strings.IndexByte(f, '.'); j > 0 {
 				f = f[:j] // .cold, .isra.0, .constprop.0 vary between builds
 			}
 			f = clean([]byte(f))
-			if f != "" && !genericFrames[f] {
-				out = append(out, f)
+			if f == "" || genericFrames[f] {
+				break
 			}
+			if arm64 && strings.HasPrefix(off, "0x0/") && !(len(out) == 0 && bytes.Equal(pc, fs[0])) {
+				f = BeforePrefix + f
+			}
+			out = append(out, f)
 		default:
 			// Registers (RIP:, RSP:, Code:) between the frames of an
 			// interrupt and a task: skip them, a new report ends it.

@@ -42,6 +42,14 @@ var reports = []struct {
 	// report before it, and the frames are the panic's trace.
 	{"oom-1", KindPanic, "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled",
 		[]string{"out_of_memory", "__alloc_pages_slowpath", "__alloc_pages", "__folio_alloc"}},
+	// arm64 (Debian 6.1.0-57-arm64 on QEMU virt, scripts/e2e scenario
+	// arm64-panic-roundtrip): "Call trace:", frames without "[<addr>]",
+	// and dump_backtrace/show_stack/dump_stack above panic. The kernel
+	// prints return addresses: sysrq_handle_crash ends in its call to
+	// panic, so its return address is the next function's first byte,
+	// "sysrq_reset_seq_param_set+0x0/0xa0", the caller's frame.
+	{"arm64-sysrq-1", KindPanic, "Kernel panic - not syncing: sysrq triggered crash",
+		[]string{"before:sysrq_reset_seq_param_set", "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write"}},
 }
 
 func readReport(t testing.TB, name string) []byte {
@@ -144,13 +152,98 @@ func TestExtractChoosesCause(t *testing.T) {
 	}
 }
 
+// TestExtractArm64 covers what the arm64 kernel prints around an oops
+// (arch/arm64/mm/fault.c die_kernel_fault and __do_kernel_fault,
+// arch/arm64/kernel/traps.c __die, arch/arm64/kernel/stacktrace.c
+// dump_backtrace; the layout of a 6.1 report): the register dump's
+// pc/lr lines are not frames, a faulting pc at a function's first byte is
+// that function, a later "+0x0" frame is a return past a call that does
+// not return, and module frames carry "[module]".
+func TestExtractArm64(t *testing.T) {
+	oops := func(pc string, trace ...string) string {
+		return strings.Join(append([]string{
+			"<1>[   12.000001] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008",
+			"<1>[   12.000002] Mem abort info:",
+			"<1>[   12.000003]   ESR = 0x0000000096000045",
+			"<1>[   12.000004]   EC = 0x25: DABT (current EL), IL = 32 bits",
+			"<1>[   12.000005]   SET = 0, FnV = 0",
+			"<1>[   12.000006]   EA = 0, S1PTW = 0",
+			"<1>[   12.000007]   FSC = 0x05: level 1 translation fault",
+			"<1>[   12.000008] Data abort info:",
+			"<1>[   12.000009]   ISV = 0, ISS = 0x00000045",
+			"<1>[   12.000010]   CM = 0, WnR = 1",
+			"<1>[   12.000011] user pgtable: 4k pages, 48-bit VAs, pgdp=0000000041a6b000",
+			"<1>[   12.000012] [0000000000000008] pgd=0000000000000000, p4d=0000000000000000",
+			"<0>[   12.000013] Internal error: Oops: 0000000096000045 [#1] SMP",
+			"<4>[   12.000014] Modules linked in: mydrv(E) netconsole configfs",
+			"<4>[   12.000015] CPU: 0 PID: 77 Comm: sh Tainted: G            E      6.1.0-57-arm64 #1  Debian 6.1.192-3",
+			"<4>[   12.000016] Hardware name: linux,dummy-virt (DT)",
+			"<4>[   12.000017] pstate: 60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)",
+			"<4>[   12.000018] pc : " + pc,
+			"<4>[   12.000019] lr : vfs_write+0xdc/0x3a0",
+			"<4>[   12.000020] sp : ffff80000a4b3d50",
+			"<4>[   12.000021] x29: ffff80000a4b3d50 x28: ffff000002a7c380 x27: 0000000000000000",
+			"<4>[   12.000022] Call trace:",
+		}, trace...), "\n")
+	}
+	tests := []struct {
+		name, text string
+		title      string
+		frames     []string
+	}{
+		{"fault in a module", oops("my_write+0x1c/0x30 [mydrv]",
+			"<4>[   12.000023]  my_write+0x1c/0x30 [mydrv]",
+			"<4>[   12.000024]  vfs_write+0xdc/0x3a0",
+			"<4>[   12.000025]  ksys_write+0x7c/0x11c",
+			"<4>[   12.000026]  __arm64_sys_write+0x24/0x30",
+			"<0>[   12.000027] Code: d2800001 f9400000 b9000001 d65f03c0 (b9000020)",
+			"<4>[   12.000028] ---[ end trace 0000000000000000 ]---",
+			"<0>[   12.000029] Kernel panic - not syncing: Oops: Fatal exception"),
+			"Unable to handle kernel NULL pointer dereference at virtual address X",
+			[]string{"my_write", "vfs_write", "ksys_write", "__arm64_sys_write"}},
+		// The faulting pc at a function's first byte (a call through a
+		// bad pointer that lands on f): the first frame is f itself.
+		{"pc at a function's start", oops("my_write+0x0/0x30 [mydrv]",
+			"<4>[   12.000023]  my_write+0x0/0x30 [mydrv]",
+			"<4>[   12.000024]  vfs_write+0xdc/0x3a0"),
+			"Unable to handle kernel NULL pointer dereference at virtual address X",
+			[]string{"my_write", "vfs_write"}},
+		// Registers printed again inside the trace (an interrupt's
+		// frame): not frames.
+		{"registers inside the trace", oops("my_write+0x1c/0x30 [mydrv]",
+			"<4>[   12.000023]  my_write+0x1c/0x30 [mydrv]",
+			"<4>[   12.000024] pc : other+0x10/0x20",
+			"<4>[   12.000025] lr : other2+0x10/0x20",
+			"<4>[   12.000026]  do_exit+0x0/0x9a0",
+			"<4>[   12.000027]  vfs_write+0xdc/0x3a0"),
+			"Unable to handle kernel NULL pointer dereference at virtual address X",
+			[]string{"my_write", "before:do_exit", "vfs_write"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig, ok := Extract([]byte(tt.text))
+			if !ok || sig.Kind != KindBUG || sig.Title != tt.title {
+				t.Fatalf("Extract = %v %s %q, want bug %q", ok, sig.Kind, sig.Title, tt.title)
+			}
+			if strings.Join(sig.Frames, " ") != strings.Join(tt.frames, " ") {
+				t.Errorf("frames = %q, want %q", sig.Frames, tt.frames)
+			}
+			if sig.TitleUsec != 12000001 {
+				t.Errorf("TitleUsec = %d, want 12000001", sig.TitleUsec)
+			}
+		})
+	}
+}
+
 func TestStartKind(t *testing.T) {
 	for line, want := range map[string]Kind{
-		"Kernel panic - not syncing: sysrq triggered crash":      KindPanic,
-		"<4>[    1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2": KindWarning,
-		"INFO: task cat:7 blocked for more than 2 seconds.":      KindHungTask,
-		"lastgasp: netconsole armed host=a boot=b":               "",
-		"Kernel Offset: disabled":                                "",
+		"Kernel panic - not syncing: sysrq triggered crash":                        KindPanic,
+		"<4>[    1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2":                   KindWarning,
+		"INFO: task cat:7 blocked for more than 2 seconds.":                        KindHungTask,
+		"lastgasp: netconsole armed host=a boot=b":                                 "",
+		"Kernel Offset: disabled":                                                  "",
+		"[    2.0] Unable to handle kernel paging request at virtual address dead": KindBUG,
+		"Internal error: Oops: 0000000096000045 [#1] SMP":                          KindOops,
 	} {
 		if got, _ := StartKind(line); got != want {
 			t.Errorf("StartKind(%q) = %q, want %q", line, got, want)
