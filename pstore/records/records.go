@@ -272,12 +272,17 @@ func clean(b []byte) string {
 	return strings.TrimRight(sb.String(), " ")
 }
 
-// CallTrace returns up to n frames of the first "Call Trace:" in a dmesg
-// record, without the "?" (unreliable) frames and the <TASK> markers, e.g.
-// ["sysrq_handle_crash+0x16/0x20", "__handle_sysrq.cold+0x44/0x11c"].
+// CallTrace returns up to n frames of the first call trace in a dmesg
+// record (x86 "Call Trace:", arm64 "Call trace:"), without the "?"
+// (unreliable) frames, the <TASK> markers and the frames of the stack
+// dumper itself (dump_stack_lvl, dump_backtrace, ...), e.g.
+// ["panic+0x118/0x2f4", "sysrq_handle_crash+0x16/0x20"]. On arm64, whose
+// unwinder prints return addresses, a frame at a function's first byte
+// ("f+0x0/...") is the return past a call that does not return at the end
+// of the function before f: it is returned as "before:f+0x0/...".
 func CallTrace(data []byte, n int) []string {
 	var out []string
-	in := false
+	in, arm64 := false, false
 	for len(data) > 0 && len(out) < n {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -289,16 +294,36 @@ func CallTrace(data []byte, n int) []string {
 		switch {
 		case !in:
 			in = bytes.HasPrefix(text, []byte("Call Trace:"))
+			if bytes.HasPrefix(text, []byte("Call trace:")) {
+				in, arm64 = true, true
+			}
 		case bytes.HasPrefix(text, []byte("<")) || bytes.HasPrefix(text, []byte("? ")) || len(text) == 0:
 			// <TASK>, <IRQ> markers and unreliable frames.
 		case bytes.ContainsAny(text, ":") && !bytes.Contains(text, []byte("+0x")):
 			return out // registers or the next section: the trace is over
+		case bytes.HasPrefix(text, []byte("pc : ")) || bytes.HasPrefix(text, []byte("lr : ")):
+			// arm64 registers of an interrupted context: not frames.
 		case bytes.Contains(text, []byte("+0x")) || bytes.HasSuffix(text, []byte("]")):
-			f := bytes.Fields(text)
-			out = append(out, clean(f[0]))
+			f := clean(bytes.Fields(text)[0])
+			name, off, _ := strings.Cut(f, "+")
+			switch {
+			case stackDumpers[name]:
+			case arm64 && strings.HasPrefix(off, "0x0/"):
+				out = append(out, "before:"+f)
+			default:
+				out = append(out, f)
+			}
 		default:
 			return out
 		}
 	}
 	return out
+}
+
+// stackDumpers print the trace: their frames top every trace (x86
+// lib/dump_stack.c and arch/x86/kernel/dumpstack.c, arm64
+// arch/arm64/kernel/stacktrace.c).
+var stackDumpers = map[string]bool{
+	"dump_stack": true, "dump_stack_lvl": true, "show_stack": true, "show_trace_log_lvl": true,
+	"dump_backtrace": true,
 }

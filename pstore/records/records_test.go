@@ -318,20 +318,68 @@ func TestCallTrace(t *testing.T) {
 <4>[    3.590000] RIP: 0033:0x4a1b2c
 `)
 	got := CallTrace(rec, 3)
-	want := []string{"dump_stack_lvl+0x44/0x5c", "panic+0x118/0x2f4", "sysrq_handle_crash+0x16/0x20"}
+	// dump_stack_lvl prints the trace: not a frame of the crash.
+	want := []string{"panic+0x118/0x2f4", "sysrq_handle_crash+0x16/0x20", "__handle_sysrq.cold+0x44/0x11c"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("CallTrace() = %q, want %q", got, want)
 	}
-	if got := CallTrace(rec, 10); len(got) != 4 {
-		t.Errorf("CallTrace(10) = %q, want 4 frames ending before RIP", got)
+	if got := CallTrace(rec, 10); len(got) != 3 {
+		t.Errorf("CallTrace(10) = %q, want 3 frames ending before RIP", got)
 	}
 	if got := CallTrace([]byte("no trace here\n"), 3); got != nil {
 		t.Errorf("CallTrace(no trace) = %q", got)
 	}
 }
 
+// arm64Panic is the trace of a real arm64 sysrq panic (Debian
+// 6.1.0-57-arm64 on QEMU virt, scenario arm64-panic-roundtrip): the
+// unwinder prints return addresses, and sysrq_handle_crash ends in its call
+// to panic, so its frame reads as the next function at offset 0.
+const arm64Panic = `<0>[    2.640830] Kernel panic - not syncing: sysrq triggered crash
+<4>[    2.641090] CPU: 0 PID: 79 Comm: init Not tainted 6.1.0-57-arm64 #1  Debian 6.1.192-3
+<4>[    2.641292] Hardware name: linux,dummy-virt (DT)
+<4>[    2.641473] Call trace:
+<4>[    2.641624]  dump_backtrace+0xe4/0x140
+<4>[    2.642100]  show_stack+0x20/0x30
+<4>[    2.642215]  dump_stack_lvl+0x64/0x80
+<4>[    2.642304]  dump_stack+0x18/0x34
+<4>[    2.642387]  panic+0x184/0x364
+<4>[    2.642465]  sysrq_reset_seq_param_set+0x0/0xa0
+<4>[    2.642955]  __handle_sysrq+0x90/0x19c
+<4>[    2.643227]  write_sysrq_trigger+0x7c/0xc8
+<4>[    2.643365]  proc_reg_write+0xac/0x100
+<4>[    2.643500]  vfs_write+0xdc/0x3a0
+<0>[    2.644915] Kernel Offset: 0x52d058400000 from 0xffff800008000000
+<0>[    2.645096] PHYS_OFFSET: 0x40000000
+`
+
+func TestCallTraceArm64(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  string
+		n    int
+		want []string
+	}{
+		{"real sysrq panic", arm64Panic, 4,
+			[]string{"panic+0x184/0x364", "before:sysrq_reset_seq_param_set+0x0/0xa0", "__handle_sysrq+0x90/0x19c", "write_sysrq_trigger+0x7c/0xc8"}},
+		{"to the end of the trace", arm64Panic, 20,
+			[]string{"panic+0x184/0x364", "before:sysrq_reset_seq_param_set+0x0/0xa0", "__handle_sysrq+0x90/0x19c", "write_sysrq_trigger+0x7c/0xc8", "proc_reg_write+0xac/0x100", "vfs_write+0xdc/0x3a0"}},
+		// An interrupted context's registers inside the trace.
+		{"registers", "Call trace:\n f+0x10/0x20 [mod]\npc : g+0x4/0x8\nlr : h+0x4/0x8\n i+0x4/0x8\n", 4,
+			[]string{"f+0x10/0x20", "i+0x4/0x8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CallTrace([]byte(tt.rec), tt.n); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("CallTrace() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzCallTrace(f *testing.F) {
 	f.Add([]byte("Call Trace:\n <TASK>\n a+0x1/0x2\n"), 3)
+	f.Add([]byte(arm64Panic), 4)
 	f.Fuzz(func(t *testing.T, data []byte, n int) {
 		if n > 64 {
 			n = 64
