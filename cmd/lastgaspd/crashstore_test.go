@@ -5,12 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
 	"github.com/lastgasp/lastgasp/store/pgstore"
@@ -54,5 +58,110 @@ func TestCrashStoreShared(t *testing.T) {
 	srv.Stop()
 	if db, err := openCrashStore(ctx, config{crashStore: url + "&connect_timeout=2"}, logger); err == nil || db != nil || !strings.Contains(err.Error(), "crash store unavailable") {
 		t.Errorf("openCrashStore with the database down = %v, %v; want crash store unavailable", db, err)
+	}
+}
+
+// startShared runs lastgaspd on loopback with -crash-store url (and
+// extra flags) until the test ends, and returns its HTTP address.
+func startShared(t *testing.T, url string, extra ...string) string {
+	t.Helper()
+	udp, httpAddr, dir := freePort(t, "udp"), freePort(t, "tcp"), t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	logs := &syncWriter{w: &strings.Builder{}}
+	go func() {
+		done <- run(ctx, append([]string{"-netconsole", udp, "-http", httpAddr, "-store", dir, "-crash-store", url}, extra...), io.Discard, logs)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + httpAddr + "/metrics"); err == nil {
+			resp.Body.Close()
+			return httpAddr
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("lastgaspd exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lastgaspd did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestSharedRecordsOnAnyCollector: a record uploaded to one collector is
+// listed, shown (the lines before its panic) and downloaded byte for byte
+// on another collector of the same crash store, which has no file of it;
+// with the database down the download is a 503, not a 404.
+func TestSharedRecordsOnAnyCollector(t *testing.T) {
+	srv := pgtest.Start(t)
+	url, err := srv.CreateDB(context.Background(), "anycollector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, c2 := startShared(t, url), startShared(t, url)
+	// A record the QEMU guests produced (sysrq panic, call trace).
+	data, err := os.ReadFile("../../crash/signature/testdata/qemu/sysrq-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &ship.Client{BaseURL: "http://" + c1, Host: "box", BootID: "b2", Timeout: 10 * time.Second}
+	shipped, kept, err := ship.ShipAll(context.Background(), cl, []records.Record{{Name: "dmesg-ramoops-0", Data: data, Size: int64(len(data))}},
+		func(records.Record) error { return nil }, t.Logf)
+	if shipped != 1 || kept != 0 {
+		t.Fatalf("ShipAll to collector 1 = %d shipped, %d kept: %v", shipped, kept, err)
+	}
+	sum := sha256.Sum256(data)
+	ref := "box/crash/dmesg-ramoops-0." + hex.EncodeToString(sum[:])[:16]
+
+	var page string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var code int
+		code, page = httpGet(t, "http://"+c2+"/ui/host/box")
+		if code == 200 && strings.Contains(page, `class="download"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("collector 2's host page never showed box's crash: %d %s", code, page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`<a class="download" href="/ui/file/` + ref + `">`,    // the crash's record copy
+		`<a class="record-file" href="/ui/file/` + ref + `">`, // the host's records
+		fmt.Sprintf("<td>%d</td>", len(data)),
+		"sysrq: Trigger a crash", // a line before the panic, from the record
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("collector 2's host page lacks %q:\n%s", want, page)
+		}
+	}
+	code, got := httpGet(t, "http://"+c2+"/ui/file/"+ref)
+	if code != 200 || got != string(data) {
+		t.Errorf("collector 2's download of %s = %d, %d bytes; want 200 and the %d bytes uploaded", ref, code, len(got), len(data))
+	}
+	if code, _ := httpGet(t, "http://"+c2+"/ui/file/box/crash/dmesg-ramoops-0.0000000000000000"); code != http.StatusNotFound {
+		t.Errorf("download of a record not stored = %d, want 404", code)
+	}
+	srv.Stop()
+	if code, _ := httpGet(t, "http://"+c2+"/ui/file/"+ref); code != http.StatusServiceUnavailable {
+		t.Errorf("download with the database down = %d, want 503", code)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -104,6 +104,9 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 		return nil, err
 	}
 	v.web = &web.Handler{Index: idx, Root: c.store, Auth: v.auth, Prefix: "/ui/"}
+	if db != nil {
+		v.web.Records = sharedRecords{db}
+	}
 	v.live = collect.NewLive(v.indexer)
 	return v, nil
 }
@@ -276,4 +279,25 @@ func mergeShared(ctx context.Context, db *pgstore.DB, cs []store.HostCrashes) ([
 	}
 	slices.SortFunc(cs, func(a, b store.HostCrashes) int { return strings.Compare(a.Host, b.Host) })
 	return cs, nil
+}
+
+// sharedRecords is the crash view's record reader on the shared crash
+// store: record downloads and the lines before a crash come from the
+// database, so any collector serves any host's records.
+type sharedRecords struct{ db *pgstore.DB }
+
+func (s sharedRecords) ReadRecord(ctx context.Context, rel string, limit int64) ([]byte, error) {
+	return s.db.ReadRecord(ctx, rel, limit)
+}
+
+func (s sharedRecords) HostRecords(ctx context.Context, host string) ([]web.Record, error) {
+	rs, err := s.db.HostRecords(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Record, len(rs))
+	for i, r := range rs {
+		out[i] = web.Record{Path: r.Path, Size: r.Meta.Size, Time: r.Meta.Received}
+	}
+	return out, nil
 }

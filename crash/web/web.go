@@ -42,12 +42,41 @@ func (p Principal) CanRead(host string) bool {
 	return p.Reader || p.Host != "" && p.Host == host
 }
 
+// Record is one crash record as a host page lists it.
+type Record struct {
+	// Path is the record's name in the store's layout,
+	// <host dir>/crash/<name>: what file/ serves.
+	Path string
+	// Size is the record's length in bytes.
+	Size int64
+	// Time is when it was stored.
+	Time time.Time
+}
+
+// Records is where the crash records are read from: the files under the
+// store root by default, or the shared crash store (lastgaspd
+// -crash-store), so that any collector serves any host's records.
+type Records interface {
+	// ReadRecord returns the bytes of the record at rel (Record.Path),
+	// only its last limit bytes if limit > 0; an error wrapping
+	// os.ErrNotExist if there is none, store.ErrUnavailable if the store
+	// cannot be read now.
+	ReadRecord(ctx context.Context, rel string, limit int64) ([]byte, error)
+	// HostRecords returns the records of host (a name as the upload
+	// protocol has it), newest first.
+	HostRecords(ctx context.Context, host string) ([]Record, error)
+}
+
 // Handler serves the pages under Prefix.
 type Handler struct {
 	// Index is the signature index.
 	Index sigindex.Index
-	// Root is the store root: boot directories, logs and records.
+	// Root is the store root: boot directories and their logs, and the
+	// records unless Records is set.
 	Root string
+	// Records, if set, reads the crash records instead of the files
+	// under Root.
+	Records Records
 	// Auth returns the request's principal; ok false answers 401 (no
 	// credential) before anything is read.
 	Auth func(*http.Request) (p Principal, ok bool)
@@ -101,9 +130,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (h *Handler) records() Records {
+	if h.Records != nil {
+		return h.Records
+	}
+	return FileRecords{Root: h.Root}
+}
+
 func (h *Handler) fail(w http.ResponseWriter, err error) {
-	if errors.Is(err, sigindex.ErrNotFound) {
+	switch {
+	case errors.Is(err, sigindex.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		http.Error(w, "not found", http.StatusNotFound)
+		return
+	case errors.Is(err, store.ErrUnavailable):
+		http.Error(w, "crash store unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	http.Error(w, "internal error", http.StatusInternalServerError)
@@ -180,7 +220,12 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p Principal, host
 	}
 	hostDir := store.HostDir(host)
 	boots := h.boots(hostDir)
-	if len(crashes) == 0 && len(boots) == 0 {
+	recs, err := h.records().HostRecords(r.Context(), host)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if len(crashes) == 0 && len(boots) == 0 && len(recs) == 0 {
 		http.NotFound(w, r)
 		return
 	}
@@ -193,7 +238,7 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p Principal, host
 		cv.Before = h.before(r.Context(), c)
 		views = append(views, cv)
 	}
-	h.render(w, "host", map[string]any{"P": h.Prefix, "Host": host, "Boots": boots, "Crashes": views})
+	h.render(w, "host", map[string]any{"P": h.Prefix, "Host": host, "Boots": boots, "Crashes": views, "Records": recs})
 }
 
 // boots lists a host's boot directories with the loss the collector noted
@@ -296,7 +341,7 @@ func (h *Handler) before(ctx context.Context, c sigindex.Crash) []string {
 		if s.Source != sigindex.SourceRecord || !safeRel(s.Ref) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(h.Root, filepath.FromSlash(s.Ref)))
+		data, err := h.records().ReadRecord(ctx, s.Ref, maxRecordRead)
 		if err != nil {
 			continue
 		}
@@ -310,6 +355,10 @@ func (h *Handler) before(ctx context.Context, c sigindex.Crash) []string {
 	return nil
 }
 
+// maxRecordRead bounds what a host page reads of one record (its tail,
+// where the panic is).
+const maxRecordRead = 4 << 20
+
 // safeRel reports whether rel is a relative path inside the store.
 func safeRel(rel string) bool {
 	return rel != "" && !strings.HasPrefix(rel, "/") && !slices.Contains(strings.Split(rel, "/"), "..")
@@ -322,15 +371,62 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, p Principal, rel 
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
-	f, err := os.Open(filepath.Join(h.Root, store.HostDir(host), store.CrashDir, name))
+	data, err := h.records().ReadRecord(r.Context(), store.HostDir(host)+"/"+store.CrashDir+"/"+name, 0)
 	if err != nil {
-		http.NotFound(w, r)
+		h.fail(w, err)
 		return
 	}
-	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(name))
-	io.Copy(w, f)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data)
+}
+
+// FileRecords reads the records of the local file store (store.Records'
+// layout) under Root.
+type FileRecords struct {
+	Root string
+}
+
+// ReadRecord implements Records.
+func (f FileRecords) ReadRecord(_ context.Context, rel string, limit int64) ([]byte, error) {
+	if !safeRel(rel) {
+		return nil, fmt.Errorf("web: record %q: %w", rel, os.ErrNotExist)
+	}
+	fl, err := os.Open(filepath.Join(f.Root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	defer fl.Close()
+	if limit > 0 {
+		if fi, err := fl.Stat(); err == nil && fi.Size() > limit {
+			fl.Seek(fi.Size()-limit, io.SeekStart)
+		}
+	}
+	return io.ReadAll(fl)
+}
+
+// HostRecords implements Records: the data files of <Root>/<host
+// dir>/crash, without their metadata and temporary files.
+func (f FileRecords) HostRecords(_ context.Context, host string) ([]Record, error) {
+	dir := store.HostDir(host)
+	ents, err := os.ReadDir(filepath.Join(f.Root, dir, store.CrashDir))
+	if err != nil {
+		return nil, nil
+	}
+	var out []Record
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), store.MetaSuffix) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, Record{Path: dir + "/" + store.CrashDir + "/" + e.Name(), Size: fi.Size(), Time: fi.ModTime()})
+	}
+	slices.SortFunc(out, func(a, b Record) int { return b.Time.Compare(a.Time) })
+	return out, nil
 }
 
 // RecordFile returns the page path of a record, for links: file/<host>/crash/<name>.
@@ -400,5 +496,8 @@ pre{background:#f6f6f6;padding:.5em;overflow:auto;max-height:30em}.new{color:#ff
 <pre class="before">{{range .Before}}{{.}}
 {{end}}</pre></div>
 {{else}}<p>no crashes</p>{{end}}
+<h2>Records</h2><table id="records"><tr><th>record</th><th>bytes</th><th>stored</th></tr>
+{{range .Records}}<tr class="record"><td><a class="record-file" href="{{$.P}}file/{{.Path}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{t .Time}}</td></tr>
+{{end}}</table>
 </body></html>{{end}}
 `))

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lastgasp/lastgasp/store/pgstore/pgtest"
@@ -153,11 +158,56 @@ func fleetView(br *browser, c *Collector, name string, hosts []string) error {
 	return nil
 }
 
+// download opens a host page, clicks its crash's dmesg record link (the
+// Content-Disposition: attachment download) in Chromium, and returns the
+// bytes Chromium saved.
+func (b *browser) download(url, name string) ([]byte, string, error) {
+	dir := filepath.Join(b.dir, "downloads", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
+	sel := `a.download[href*="/crash/dmesg-ramoops-"]`
+	var href string
+	err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS(sel)),
+		chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+			events := true
+			_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+				Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &events})
+			return err
+		}),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			var err error
+			href, err = chromedp.Evaluate[string](`document.querySelector('`+sel+`').textContent`)(ctx, t)
+			return err
+		}),
+		chromedp.Click(chromedp.CSS(sel)))
+	if err != nil {
+		return nil, "", fmt.Errorf("chromium %s: download: %w", url, err)
+	}
+	for ev, err := range progress {
+		if err != nil {
+			return nil, href, fmt.Errorf("chromium %s: download: %w", url, err)
+		}
+		switch ev.State {
+		case cdpbrowser.DownloadProgressStateCompleted:
+			data, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+			return data, href, err
+		case cdpbrowser.DownloadProgressStateCanceled:
+			return nil, href, fmt.Errorf("chromium %s: download of %s canceled", url, href)
+		}
+	}
+	return nil, href, fmt.Errorf("chromium %s: download of %s did not complete", url, href)
+}
+
 // fleetTwoCollectors: two collectors share one PostgreSQL crash store.
 // Guest A ships its record to collector 1; collector 1 is then killed, and
 // guest B (the same two upload URLs, collector 1 first) fails over to
 // collector 2. Both crashes are visible from either collector (collector 1
-// is restarted at the end), no record is lost, and each is one row.
+// is restarted at the end), no record is lost, and each is one row; each
+// collector's host page downloads the record the other one received.
 func fleetTwoCollectors(e *Env) (string, error) {
 	ctx := context.Background()
 	pg, err := pgtest.New()
@@ -250,7 +300,28 @@ func fleetTwoCollectors(e *Env) (string, error) {
 			return "", err
 		}
 	}
+	// Each collector serves the record it did not receive, from the
+	// database: a click on the host page's download link saves the bytes
+	// whose sha256 is the row's digest.
+	digests := map[string]string{}
+	for _, r := range rows {
+		digests[r.path] = r.digest
+	}
+	for _, v := range []struct {
+		c    *Collector
+		name string
+		host string
+	}{{c1, "collector1", "guest-b"}, {c2, "collector2", "guest-a"}} {
+		data, ref, err := br.download(fmt.Sprintf("http://127.0.0.1:%d/ui/host/%s", v.c.HTTPPort, v.host), v.name+"-"+v.host)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(data)
+		if d := digests[ref]; d == "" || hex.EncodeToString(sum[:]) != d {
+			return "", fmt.Errorf("%s: downloaded %s: %d bytes with sha256 %x, want the row's digest %q", v.name, ref, len(data), sum, d)
+		}
+	}
 	all := append(append([]string(nil), pathsA...), pathsB...)
 	sort.Strings(all)
-	return fmt.Sprintf("rows=%d lost=0 records=%s screenshots=%s", len(rows), strings.Join(all, ","), shortPath(br.dir)), nil
+	return fmt.Sprintf("rows=%d lost=0 downloads=2 records=%s screenshots=%s", len(rows), strings.Join(all, ","), shortPath(br.dir)), nil
 }
