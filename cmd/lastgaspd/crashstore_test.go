@@ -165,3 +165,46 @@ func TestSharedRecordsOnAnyCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSharedRetention: -retention applies to the shared crash store: at
+// start, a record received longer ago is deleted from the database and
+// counted in /metrics; a recent one is kept.
+func TestSharedRetention(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	url, err := srv.CreateDB(ctx, "retention")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for host, age := range map[string]time.Duration{"old": 30 * 24 * time.Hour, "new": time.Hour} {
+		data := []byte("<0>[ 1.0] Kernel panic - not syncing: " + host + "\n")
+		sum := sha256.Sum256(data)
+		meta := store.RecordMeta{Metadata: ship.Metadata{Host: host, RecordName: "dmesg-ramoops-0", Digest: hex.EncodeToString(sum[:]),
+			Size: int64(len(data)), Received: time.Now().Add(-age)}}
+		if _, err := (&pgstore.Records{DB: db}).Put(meta, bytes.NewReader(data), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := startShared(t, url, "-retention", "168h")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m := httpGet(t, "http://"+addr+"/metrics")
+		if strings.Contains(m, "lastgaspd_crash_store_expired_total 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lastgaspd_crash_store_expired_total never 1:\n%s", m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for host, want := range map[string]int{"old": 0, "new": 1} {
+		if n, err := db.CountRecords(ctx, host, ""); err != nil || n != want {
+			t.Errorf("rows of %s = %d, %v; want %d", host, n, err, want)
+		}
+	}
+}

@@ -67,7 +67,8 @@ type crashView struct {
 	notifier *alert.Notifier // nil without -alert-webhook
 	web      *web.Handler
 	auth     func(*http.Request) (web.Principal, bool)
-	db       *pgstore.DB // the shared crash store, or nil
+	db       *pgstore.DB      // the shared crash store, or nil
+	expirer  *pgstore.Expirer // -retention on the shared crash store, or nil
 }
 
 // newCrashView opens the file index under the store (the embedded
@@ -106,6 +107,7 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 	v.web = &web.Handler{Index: idx, Root: c.store, Auth: v.auth, Prefix: "/ui/"}
 	if db != nil {
 		v.web.Records = sharedRecords{db}
+		v.expirer = &pgstore.Expirer{DB: db, MaxAge: c.retention, Logf: logger.Printf}
 	}
 	v.live = collect.NewLive(v.indexer)
 	return v, nil
@@ -115,7 +117,7 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 // records stored before; stop ends them and closes the index.
 func (v *crashView) start(ctx context.Context, logger *log.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() {
 		if err := v.indexer.Backfill(ctx); err != nil && ctx.Err() == nil {
 			logger.Printf("%v", err)
@@ -128,8 +130,17 @@ func (v *crashView) start(ctx context.Context, logger *log.Logger) (stop func())
 	} else {
 		done <- struct{}{}
 	}
+	// Records older than -retention leave the shared store as they leave
+	// the file store: at start and hourly.
+	go func() {
+		if v.expirer != nil {
+			v.expirer.Run(ctx)
+		}
+		done <- struct{}{}
+	}()
 	return func() {
 		cancel()
+		<-done
 		<-done
 		<-done
 		v.live.Close()
@@ -230,10 +241,12 @@ var (
 	descSigErr     = prometheus.NewDesc("lastgaspd_signatures_errors_total", "Failed additions to the signature index.", nil, nil)
 	descAlerts     = prometheus.NewDesc("lastgaspd_alerts_total", "Webhook alerts by outcome (enqueued, sent, failed, dropped, retries, debounced).", []string{"outcome"}, nil)
 	descAlertsQ    = prometheus.NewDesc("lastgaspd_alerts_queued", "Webhook alerts waiting to be sent.", nil, nil)
+	descExpired    = prometheus.NewDesc("lastgaspd_crash_store_expired_total", "Crash records this collector deleted from the shared crash store for being older than -retention.", nil, nil)
+	descExpireErr  = prometheus.NewDesc("lastgaspd_crash_store_expire_failures_total", "Retention runs on the shared crash store that failed (database unavailable).", nil, nil)
 )
 
 func (m viewMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigLDrop, descSigErr, descAlerts, descAlertsQ} {
+	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigLDrop, descSigErr, descAlerts, descAlertsQ, descExpired, descExpireErr} {
 		ch <- d
 	}
 }
@@ -259,6 +272,10 @@ func (m viewMetrics) Collect(ch chan<- prometheus.Metric) {
 		c(descAlerts, o.v, o.name)
 	}
 	ch <- prometheus.MustNewConstMetric(descAlertsQ, prometheus.GaugeValue, float64(a.Queued))
+	if x := m.v.expirer; x != nil {
+		c(descExpired, x.Expired())
+		c(descExpireErr, x.Failures())
+	}
 }
 
 // mergeShared sets each host's record line from the shared crash store
