@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lastgasp/lastgasp/crash/signature"
+	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
 	shipserver "github.com/lastgasp/lastgasp/pstore/ship/server"
 	"github.com/lastgasp/lastgasp/store"
@@ -441,5 +442,56 @@ func TestIndexConcurrentCollectors(t *testing.T) {
 		if err != nil || s.Count != 1 || len(cs) != 1 || len(cs[0].Sightings) != 2 || s.Sample.Source != sigindex.SourceRecord {
 			t.Errorf("round %d: Signature = count %d, %d crashes, %v; want 1 crash of 2 sightings, a record sample", round, s.Count, len(cs), err)
 		}
+	}
+}
+
+// TestDatabaseDownAgentKeeps: the agent's own client (ship.ShipAll, as the
+// agent calls it) against an upload server on a crash store whose
+// database is down: the 503 is retried, then the record is kept (not
+// removed) and no row exists; with the database back the next boot's
+// upload stores it once and only then removes it.
+func TestDatabaseDownAgentKeeps(t *testing.T) {
+	srv := pgtest.Start(t) // its own cluster: this test stops it
+	url, err := srv.CreateDB(context.Background(), "agentkeeps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, url)
+	db.Timeout = 3 * time.Second
+	up := &shipserver.Server{Store: &pgstore.Records{DB: db}, BodyTimeout: -1}
+	hs := httptest.NewServer(up)
+	defer hs.Close()
+	data := []byte("boot\n" + panicText)
+	rec := records.Record{Name: "dmesg-ramoops-0", Data: data, Size: int64(len(data))}
+	ship1 := func() (shipped, kept int, removed []string, err error) {
+		c := &ship.Client{BaseURL: hs.URL, Host: "box", BootID: "b", Timeout: 5 * time.Second, Attempts: 2, Backoff: 10 * time.Millisecond}
+		shipped, kept, err = ship.ShipAll(context.Background(), c, []records.Record{rec},
+			func(r records.Record) error { removed = append(removed, r.Name); return nil }, t.Logf)
+		return shipped, kept, removed, err
+	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	shipped, kept, removed, err := ship1()
+	var se *ship.StatusError
+	if shipped != 0 || kept != 1 || len(removed) != 0 || !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
+		t.Errorf("ShipAll with the database down = shipped %d, kept %d, removed %v, %v; want kept, not removed, a 503", shipped, kept, removed, err)
+	}
+	if got := up.Stats().Rejected["store-unavailable"]; got != 2 {
+		t.Errorf("rejected store-unavailable = %d, want 2 (two attempts)", got)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.CountRecords(context.Background(), "", ""); err != nil || n != 0 {
+		t.Fatalf("rows after the refused uploads = %d, %v; want 0", n, err)
+	}
+	shipped, kept, removed, err = ship1()
+	if shipped != 1 || kept != 0 || len(removed) != 1 || err != nil {
+		t.Errorf("ShipAll with the database back = shipped %d, kept %d, removed %v, %v; want shipped and removed", shipped, kept, removed, err)
+	}
+	if n, err := db.CountRecords(context.Background(), "box", ""); err != nil || n != 1 {
+		t.Errorf("rows = %d, %v; want 1", n, err)
 	}
 }
