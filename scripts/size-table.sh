@@ -23,7 +23,7 @@ xzsize() { cp "$1" "$1.s" && strip "$1.s"; bcj=; [ "$arch" = amd64 ] && bcj=--x8
 
 GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build -trimpath -gcflags=all=-l -tags "$tags" -o "$out/agent" ./cmd/lastgasp
 cmds=$(go run ./scripts/sizetable -commands)
-utags=; for t in goshsmall $(echo "$tags" | tr ',' ' '); do utags="$utags -tags $t"; done
+utags=; for t in $(echo "$tags" | tr ',' ' '); do utags="$utags -tags $t"; done
 GOOS=linux GOARCH=$arch CGO_ENABLED=0 go run github.com/u-root/u-root -o "$out/bb.cpio" -go-no-strip \
 	-initcmd=lastgasp -uinitcmd= -defaultsh= $utags $cmds github.com/lastgasp/lastgasp/cmd/lastgasp >"$out/u-root.log" 2>&1 ||
 	{ cat "$out/u-root.log" >&2; exit 1; }
