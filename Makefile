@@ -5,6 +5,7 @@
 #   make image-efi           the EFI board's image (boards/qemu-x86_64-efi.board, OVMF)
 #   make images-hw           images of the real-hardware boards (not booted here), sizes printed
 #   make image-612           the 6.12 board's image (boards/qemu-x86_64-6.12.board, netconsole userdata)
+#   make image-arm64         the arm64 board's image (boards/qemu-aarch64.board, QEMU virt, DT ramoops)
 #   make e2e [SCENARIO=x]    QEMU scenarios only
 #   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
 #   make bench-collector     collector throughput and memory, 256 hosts to a million (minutes; not part of test;
@@ -38,9 +39,15 @@ EFIIMAGE  := $(BUILD)/qemu-x86_64-efi/initramfs.cpio.xz
 B612BOARDF := boards/qemu-x86_64-6.12.board
 B612KDIR   := $(call kdir,$(B612BOARDF))
 B612IMAGE  := $(BUILD)/qemu-x86_64-6.12/initramfs.cpio.xz
+# The arm64 board (QEMU virt under TCG, Debian's linux-image-arm64, ramoops
+# from a device-tree node), for the arm64-* scenarios; QEMU boots the arm64
+# Image that scripts/fetch-kernel.sh writes into the package's kernel dir.
+A64BOARDF := boards/qemu-aarch64.board
+A64KDIR   := $(call kdir,$(A64BOARDF))
+A64IMAGE  := $(BUILD)/qemu-aarch64/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
-.PHONY: all kernel image image-tls image-efi image-612 images-hw hw-deps collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls image-efi image-612 image-arm64 images-hw hw-deps collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -71,10 +78,16 @@ image-612: $(B612IMAGE)
 $(B612IMAGE): $(B612KDIR)/kver $(GOSRC) $(B612BOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(B612BOARDF) -kernel $(B612KDIR) -o $(B612IMAGE)
 
+image-arm64: $(A64IMAGE)
+$(A64IMAGE): $(A64KDIR)/kver $(GOSRC) $(A64BOARDF) | deps
+	go run ./cmd/lastgasp-image -board $(A64BOARDF) -kernel $(A64KDIR) -o $(A64IMAGE)
+
 # Real-hardware profiles (not booted here): each image is built against its
 # board's kernel package (the module guard runs; the size is printed), and the
 # Raspberry Pi ramoops overlays are merged into the package's DTBs and checked.
-# The arm64 ones need Debian's arm64 packages (dpkg --add-architecture arm64).
+# The arm64 ones need Debian's arm64 packages (dpkg --add-architecture arm64:
+# scripts/setup-deps.sh does it; hw-deps checks again for a machine set up
+# before it did).
 HWBOARDS := generic-x86_64-server generic-arm64-server raspberrypi-4 raspberrypi-5
 define hwimage
 $(call kdir,boards/$(1).board)/kver: | hw-deps
@@ -110,8 +123,8 @@ unit: deps
 	go vet -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
-e2e: image image-tls image-efi image-612 collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
+e2e: image image-tls image-efi image-612 image-arm64 collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -kernel-arm64 $(A64KDIR)/Image -initrd-arm64 $(A64IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit images-hw e2e
 

@@ -66,6 +66,9 @@ var scenarios = map[string]Scenario{
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
 	"userdata-identity":         userdataIdentity,
 	"panic-roundtrip-6.12":      panicRoundtrip612,
+	"arm64-panic-roundtrip":     arm64PanicRoundtrip,
+	"arm64-hang-console-record": arm64HangConsoleRecord,
+	"arm64-dt-no-ramoops":       arm64DTNoRamoops,
 }
 
 func main() {
@@ -75,7 +78,7 @@ func main() {
 func run() int {
 	var (
 		only      = flag.String("scenario", "", "comma-separated scenarios to run (default: all)")
-		kernel    = flag.String("kernel", "build/kernel/amd64/vmlinux", "kernel to boot")
+		kernel    = flag.String("kernel", "build/kernel/linux-image-amd64/vmlinux", "kernel to boot (vmlinux of the main board's package: the Makefile's build/kernel/<package>)")
 		initrd    = flag.String("initrd", "build/qemu-x86_64/initramfs.cpio.xz", "lastgasp image")
 		initrdTLS = flag.String("initrd-tls", "build/qemu-x86_64-tls/initramfs.cpio.xz", "lastgasp image with TLS (boards/qemu-x86_64-tls.board), for pstore-tls")
 		boardFile = flag.String("board", "boards/qemu-x86_64.board", "board profile (for kernel.cmdline)")

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lastgasp/lastgasp/boards"
+	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/sigindex"
+)
+
+// The arm64 board's artefacts (boards/qemu-aarch64.board: QEMU virt under
+// TCG, Debian's linux-image-arm64, ramoops from a device-tree node).
+// Defaults are next to the main board's: the kernel dir of that package
+// beside -kernel's, the image beside -initrd's board dir.
+var (
+	kernelArm64 = flag.String("kernel-arm64", "", "arm64 Image of linux-image-arm64 (default: <build>/kernel/linux-image-arm64/Image next to -kernel's dir)")
+	initrdArm64 = flag.String("initrd-arm64", "", "image of boards/qemu-aarch64.board (default: <build>/qemu-aarch64/initramfs.cpio.xz next to -initrd)")
+	boardArm64  = flag.String("board-arm64", "boards/qemu-aarch64.board", "arm64 board profile (kernel.cmdline, arch, the ramoops node)")
+)
+
+// envArm64 returns a copy of e that boots the arm64 kernel and image on
+// the board's machine (qemu-system-aarch64 -M virt, the device tree with
+// the board's ramoops node). Cleanups registered on the copy must be
+// handed back (e.cleanups = ee.cleanups) by the caller.
+func envArm64(e *Env) (*Env, error) {
+	ee := *e
+	ee.Kernel, ee.Initrd = *kernelArm64, *initrdArm64
+	if ee.Kernel == "" {
+		ee.Kernel = filepath.Join(filepath.Dir(filepath.Dir(e.Kernel)), "linux-image-arm64", "Image")
+	}
+	if ee.Initrd == "" {
+		ee.Initrd = filepath.Join(filepath.Dir(filepath.Dir(e.Initrd)), "qemu-aarch64", "initramfs.cpio.xz")
+	}
+	b, err := boards.Load(*boardArm64)
+	if err != nil {
+		return nil, err
+	}
+	if ee.Machine, err = machineFor(b, *boardArm64); err != nil {
+		return nil, err
+	}
+	ee.Cmdline = b.KernelCmdline
+	for _, f := range []string{ee.Kernel, ee.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("arm64: %w (make image-arm64)", err)
+		}
+	}
+	return &ee, nil
+}
+
+// dtRamoopsLine is the agent's line when ramoops bound to the device
+// tree's node at the region the board file (and so the DTB) states.
+const dtRamoopsLine = "lastgasp: ramoops: region 0x50000000+0x100000 from the device tree's /reserved-memory/ramoops@50000000"
+
+// arm64PanicRoundtrip is panic-roundtrip on the arm64 board, with its
+// assertions: (a) the armed line through netconsole with the gateway's
+// MAC, (b) the panic live, (c) after the warm reset (panic=1: PSCI
+// SYSTEM_RESET, RAM kept) the ramoops record shipped, stored and gone from
+// pstore, the one-line crash summary on the live receiver and the ship
+// summary. The region must come from the device tree's node. The summary's
+// trace is arm64's: the kernel prints return addresses, and
+// sysrq_handle_crash ends in its call to panic, so its frame is
+// "before:<next function>+0x0" (crash/signature, pstore/records), then
+// __handle_sysrq; x86's names sysrq_handle_crash. The collector's
+// signature of the record has those frames too.
+func arm64PanicRoundtrip(e *Env) (string, error) {
+	ee, err := envArm64(e)
+	if err != nil {
+		return "", err
+	}
+	defer func() { e.cleanups = ee.cleanups }()
+	c, err := ee.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	t0 := time.Now()
+	vm, err := ee.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.test_panic=1")})
+	if err != nil {
+		return "", err
+	}
+	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "mac="+gatewayMAC); err != nil {
+		return "", fmt.Errorf("a: %w", err)
+	}
+	armed := time.Since(t0)
+	if err := c.WaitLog(bootTimeout, "Kernel panic - not syncing: sysrq triggered crash"); err != nil {
+		return "", fmt.Errorf("b: %w", err)
+	}
+	off, err := vm.WaitSerial(bootTimeout, 0, "test_panic: this boot found crash records")
+	if err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	var stored string
+	err = waitFor(30*time.Second, func() (bool, string) {
+		for path, data := range c.CrashRecords() {
+			if strings.Contains(string(data), "Kernel panic - not syncing: sysrq triggered crash") {
+				stored = path
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no stored crash record with the panic line (have %d records)", len(c.CrashRecords()))
+	})
+	if err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	cycle := time.Since(t0)
+	if off, err = vm.WaitSerial(30*time.Second, off, "handoff: rescue shell"); err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := vm.Type(`ls /sys/fs/pstore; echo PSTORE""END`); err != nil {
+		return "", fmt.Errorf("c: console: %w", err)
+	}
+	end, err := vm.WaitSerial(30*time.Second, off, "PSTOREEND")
+	if err != nil {
+		return "", fmt.Errorf("c: rescue shell: %w", err)
+	}
+	if listing := vm.Serial()[off:end]; strings.Contains(listing, "ramoops") || strings.Contains(listing, "no such file") {
+		return "", fmt.Errorf("c: pstore after shipping: %q", listing)
+	}
+	if err := c.WaitLog(10*time.Second, "crash record dmesg-ramoops-0: Kernel panic - not syncing: sysrq triggered crash | panic+", " < before:", " < __handle_sysrq+"); err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	if err := c.WaitLog(5*time.Second, "shipped=1 kept=0"); err != nil {
+		return "", fmt.Errorf("c: collector log lacks the agent's ship summary: %w", err)
+	}
+	frames, err := recordFrames(c, shortPath(stored))
+	if err != nil {
+		return "", fmt.Errorf("c: %w", err)
+	}
+	if len(frames) < 2 || !strings.HasPrefix(frames[0], "before:") || frames[1] != "__handle_sysrq" {
+		return "", fmt.Errorf("c: the record's signature frames are %q, want before:<f>, __handle_sysrq, ...", frames)
+	}
+	out := vm.Serial()
+	for _, want := range []string{"ramoops: using 0x100000@0x50000000", dtRamoopsLine, "ramoops=armed"} {
+		if !strings.Contains(out, want) {
+			return "", fmt.Errorf("console lacks %q: ramoops did not come from the device tree's node", want)
+		}
+	}
+	t, err := armedTimes([]byte(out))
+	if err != nil {
+		return "", fmt.Errorf("timing: %w", err)
+	}
+	return fmt.Sprintf("stored=%s frames=%s armed_wall=%.1fs cycle=%.1fs %s", shortPath(stored), strings.Join(frames, ","), armed.Seconds(), cycle.Seconds(), t), nil
+}
+
+// recordFrames returns the signature frames the collector indexed for the
+// stored record ref (store/sigindex's journal, one JSON sighting a line).
+func recordFrames(c *Collector, ref string) ([]string, error) {
+	var frames []string
+	err := waitFor(10*time.Second, func() (bool, string) {
+		d, _ := os.ReadFile(filepath.Join(c.Store, store.StateDir, sigindex.JournalName))
+		for _, l := range strings.Split(string(d), "\n") {
+			var s struct {
+				Ref       string `json:"ref"`
+				Signature struct {
+					Frames []string `json:"frames"`
+				} `json:"signature"`
+			}
+			if json.Unmarshal([]byte(l), &s) == nil && s.Ref == ref {
+				frames = s.Signature.Frames
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no sighting of %s in the signature journal", ref)
+	})
+	return frames, err
+}
+
+// arm64HangConsoleRecord is hang-console-record on the arm64 board: a
+// warm reset from QEMU's monitor (system_reset; on virt, as on the PC,
+// guest RAM and so the ring survive it) and the next boot ships the ring's
+// console record, filed beside the first boot's log.
+func arm64HangConsoleRecord(e *Env) (string, error) {
+	ee, err := envArm64(e)
+	if err != nil {
+		return "", err
+	}
+	d, err := hangConsoleRecord(ee)
+	e.cleanups = ee.cleanups
+	return d, err
+}
+
+// arm64DTNoRamoops: the arm64 board booted with QEMU's own device tree,
+// which has no ramoops node. The agent says so in one line, on the console
+// and (replayed) through netconsole, loads no ramoops, and netconsole is
+// armed all the same.
+func arm64DTNoRamoops(e *Env) (string, error) {
+	ee, err := envArm64(e)
+	if err != nil {
+		return "", err
+	}
+	defer func() { e.cleanups = ee.cleanups }()
+	c, err := ee.StartCollector("collector")
+	if err != nil {
+		return "", err
+	}
+	vm, err := ee.Boot("vm", BootOpts{Append: agentArgs(c), PlainDT: true})
+	if err != nil {
+		return "", err
+	}
+	end, err := vm.WaitSerial(bootTimeout, 0, "handoff: rescue shell")
+	if err != nil {
+		return "", err
+	}
+	// Documentation/devicetree/bindings/reserved-memory/ramoops.yaml: the
+	// node the board needs; the line must name it and the board's source.
+	refusal := `lastgasp: ramoops: FAILED after `
+	cause := `refusing to arm: ramoops.source = devicetree: no /reserved-memory: no /reserved-memory node with compatible = "ramoops" in the device tree`
+	if err := c.WaitLog(30*time.Second, "lastgasp: netconsole armed", "mac="+gatewayMAC, cause); err != nil {
+		return "", err
+	}
+	out := vm.Serial()[:end]
+	for _, want := range []string{refusal, cause, "ramoops=off"} {
+		if !strings.Contains(out, want) {
+			return "", fmt.Errorf("console lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "ramoops: using ") {
+		return "", fmt.Errorf("ramoops bound a region though the device tree has no node")
+	}
+	line := out[strings.Index(out, cause):]
+	line, _, _ = strings.Cut(line, "\n")
+	return fmt.Sprintf("netconsole armed; %q", strings.TrimSpace(line)), nil
+}
+
+var reArmedTS = regexp.MustCompile(`(?m)^\[\s*(\d+\.\d+)\] lastgasp: netconsole armed .* since_init=(\S+)`)
+
+// armedTimes reads the first boot's kernel-start-to-armed (the armed
+// line's kernel timestamp) and /init-to-armed (the agent's since_init=)
+// off a console log.
+func armedTimes(serial []byte) (string, error) {
+	m := reArmedTS.FindSubmatch(serial)
+	if m == nil {
+		return "", fmt.Errorf("no netconsole armed line on the console")
+	}
+	ts, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("kernel_to_armed=%.2fs init_to_armed=%s", ts, strings.TrimRight(string(m[2]), "\r")), nil
+}
