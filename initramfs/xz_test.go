@@ -37,10 +37,10 @@ func TestBCJFilter(t *testing.T) {
 }
 
 func TestXZArgs(t *testing.T) {
-	if got, want := XZArgs("x86", "f"), []string{"--check=crc32", "--x86", "--lzma2=preset=9", "-c", "f"}; !slices.Equal(got, want) {
+	if got, want := XZArgs("x86", "f"), []string{"--check=crc32", "--x86", "--lzma2=preset=9,lc=4", "-c", "f"}; !slices.Equal(got, want) {
 		t.Errorf("XZArgs(x86) = %q, want %q", got, want)
 	}
-	if got, want := XZArgs("", "f"), []string{"--check=crc32", "--lzma2=preset=9", "-c", "f"}; !slices.Equal(got, want) {
+	if got, want := XZArgs("", "f"), []string{"--check=crc32", "--lzma2=preset=9,lc=4", "-c", "f"}; !slices.Equal(got, want) {
 		t.Errorf("XZArgs() = %q, want %q", got, want)
 	}
 }

@@ -19,7 +19,7 @@ arch=$(sed -n 's/^arch *= *//p' "$bf")
 tags=$(sed -n 's/^build.tags *= *//p' "$bf" | tr ' ' ',')
 out=${BUILD:-build}/size/$board
 mkdir -p "$out"
-xzsize() { cp "$1" "$1.s" && strip "$1.s"; bcj=; [ "$arch" = amd64 ] && bcj=--x86; xz --check=crc32 $bcj --lzma2=preset=9 -c "$1.s" | wc -c; }
+xzsize() { cp "$1" "$1.s" && strip "$1.s"; bcj=; [ "$arch" = amd64 ] && bcj=--x86; xz --check=crc32 $bcj --lzma2=preset=9,lc=4 -c "$1.s" | wc -c; }
 
 GOOS=linux GOARCH=$arch CGO_ENABLED=0 go build -trimpath -gcflags=all=-l -tags "$tags" -o "$out/agent" ./cmd/lastgasp
 cmds=$(go run ./scripts/sizetable -commands)
