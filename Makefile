@@ -2,6 +2,8 @@
 #   make run                 build the image, boot it in QEMU with a collector on loopback, show the logs arriving
 #   make test                unit tests (with fuzz seeds) + QEMU end-to-end scenarios (what .ci/run calls)
 #   make image BOARD=...     build a board's initramfs and print its size
+#   make image-tls           the default image with an https:// upload URL (boards/qemu-x86_64-tls.board)
+#   make image-lab           the lab image: test-only modules, agent without TLS (boards/qemu-x86_64-lab.board)
 #   make image-efi           the EFI board's image (boards/qemu-x86_64-efi.board, OVMF)
 #   make images-hw           images of the real-hardware boards (not booted here), sizes printed
 #   make image-612           the 6.12 board's image (boards/qemu-x86_64-6.12.board, netconsole userdata)
@@ -24,11 +26,16 @@ kdir      = $(BUILD)/kernel/$(shell sed -n 's/^kernel.package *= *//p' $(1))
 KDIR     := $(call kdir,$(BOARDF))
 IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
 LASTGASPD := $(BUILD)/bin/lastgaspd
-# The TLS variant of the QEMU board (agent built with crypto/tls), for the
-# pstore-tls scenario; the default image stays without TLS (size budget).
+# The default image with an https:// upload URL (every agent has TLS unless
+# built with lastgasp_notls), for the pstore-tls scenario.
 TLSBOARDF := boards/qemu-x86_64-tls.board
 TLSKDIR   := $(call kdir,$(TLSBOARDF))
 TLSIMAGE  := $(BUILD)/qemu-x86_64-tls/initramfs.cpio.xz
+# The lab board: the default one plus the modules only QEMU scenarios use
+# (e1000, virtio_blk + minix, 8021q), agent built with lastgasp_notls.
+LABBOARDF := boards/qemu-x86_64-lab.board
+LABKDIR   := $(call kdir,$(LABBOARDF))
+LABIMAGE  := $(BUILD)/qemu-x86_64-lab/initramfs.cpio.xz
 # The EFI board (OVMF firmware, crash records in EFI variables), for the
 # pstore-efi-* scenarios; OVMF boots the bzImage (its EFI stub), not vmlinux.
 EFIBOARDF := boards/qemu-x86_64-efi.board
@@ -47,7 +54,7 @@ A64KDIR   := $(call kdir,$(A64BOARDF))
 A64IMAGE  := $(BUILD)/qemu-aarch64/initramfs.cpio.xz
 GOSRC    := $(shell find . -name '*.go' -not -path './build*') go.mod go.sum
 
-.PHONY: all kernel image image-tls image-efi image-612 image-arm64 images-hw hw-deps collector run test unit e2e timing fuzz clean deps bench-collector
+.PHONY: all kernel image image-tls image-lab image-efi image-612 image-arm64 images-hw hw-deps collector run test unit e2e timing fuzz clean deps bench-collector
 
 all: image collector
 
@@ -69,6 +76,10 @@ $(IMAGE): $(KDIR)/kver $(GOSRC) $(BOARDF) | deps
 image-tls: $(TLSIMAGE)
 $(TLSIMAGE): $(TLSKDIR)/kver $(GOSRC) $(TLSBOARDF) | deps
 	go run ./cmd/lastgasp-image -board $(TLSBOARDF) -kernel $(TLSKDIR) -o $(TLSIMAGE)
+
+image-lab: $(LABIMAGE)
+$(LABIMAGE): $(LABKDIR)/kver $(GOSRC) $(LABBOARDF) | deps
+	go run ./cmd/lastgasp-image -board $(LABBOARDF) -kernel $(LABKDIR) -o $(LABIMAGE)
 
 image-efi: $(EFIIMAGE)
 $(EFIIMAGE): $(EFIKDIR)/kver $(GOSRC) $(EFIBOARDF) | deps
@@ -119,12 +130,12 @@ run: deps image collector
 unit: deps
 	go vet ./...
 	go test ./...
-	# The agent's TLS client is compiled only with this tag (TLS images).
-	go vet -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
-	go test -tags lastgasp_tls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
+	# The agent has TLS unless built with this tag (lab images): test that variant too.
+	go vet -tags lastgasp_notls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
+	go test -tags lastgasp_notls ./pstore/ship/... ./agent/ ./cmd/lastgasp/
 
-e2e: image image-tls image-efi image-612 image-arm64 collector
-	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -kernel-arm64 $(A64KDIR)/Image -initrd-arm64 $(A64IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
+e2e: image image-tls image-lab image-efi image-612 image-arm64 collector
+	go run ./scripts/e2e -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -initrd-tls $(TLSIMAGE) -initrd-lab $(LABIMAGE) -initrd-efi $(EFIIMAGE) -kernel-efi $(EFIKDIR)/bzImage -kernel-612 $(B612KDIR)/vmlinux -initrd-612 $(B612IMAGE) -kernel-arm64 $(A64KDIR)/Image -initrd-arm64 $(A64IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e $(if $(SCENARIO),-scenario $(SCENARIO))
 
 test: unit images-hw e2e
 
@@ -140,13 +151,14 @@ bench-collector: collector
 
 # CI guards (make test runs them): the default image (boards/qemu-x86_64.board,
 # whatever BOARD is) stays <= 2,000,000 bytes xz, and the agent with its
-# default tags links no net/http (scripts/guards; a failure names the figure
-# and the limit). size-table: per-package bytes of the agent and the busybox.
+# default tags links no net/http, and links crypto/tls (TLS uploads are the
+# default) (scripts/guards; a failure names the figure and the limit).
+# size-table: per-package bytes of the agent and the busybox.
 DEFIMAGE := $(BUILD)/qemu-x86_64/initramfs.cpio.xz
 .PHONY: guards size-table
 guards:
 	$(MAKE) --no-print-directory image BOARD=qemu-x86_64 BUILD=$(BUILD)
-	go run ./scripts/guards -image $(DEFIMAGE) -limit 2000000 -agent ./cmd/lastgasp -forbid net/http
+	go run ./scripts/guards -image $(DEFIMAGE) -limit 2000000 -agent ./cmd/lastgasp -forbid net/http -require crypto/tls
 test: guards
 size-table:
 	BUILD=$(BUILD) scripts/size-table.sh $(BOARD)

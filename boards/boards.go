@@ -113,7 +113,7 @@ type Board struct {
 	UploadCA     string
 	UploadCAFile string
 	// BuildTags (build.tags) are Go build tags for the image's binaries,
-	// e.g. lastgasp_tls for an agent that uploads over https://.
+	// e.g. lastgasp_notls for a lab agent without TLS (plain http://).
 	BuildTags []string
 	Ramoops   Ramoops
 	Ring      Ring
@@ -156,9 +156,10 @@ func Defaults() Board {
 // the board says otherwise (upload.ca).
 const DefaultUploadCA = "/etc/lastgasp/ca.pem"
 
-// TagTLS is the build tag that compiles TLS into the agent (https://
-// uploads; about 0.8 MB of xz).
-const TagTLS = "lastgasp_tls"
+// TagNoTLS is the build tag that leaves TLS out of the agent (https://
+// uploads; about 0.53 MB of xz), for lab images that upload over plain
+// http://. Without it, as in the default image, the agent speaks both.
+const TagNoTLS = "lastgasp_notls"
 
 // Load reads and parses the profile at path.
 func Load(path string) (*Board, error) {

@@ -42,7 +42,8 @@
 //	                (16-byte addresses each); DHCPv6 has no standard log server
 //	                option, so a site picks one. Unset: DHCPv6 is not asked
 //	upload          crash-record upload base URL: http:// (plain, unauthenticated:
-//	                labs and QEMU) or https:// (needs build.tags = lastgasp_tls);
+//	                labs and QEMU; logged INSECURE) or https:// (not with
+//	                build.tags = lastgasp_notls);
 //	                several, comma-separated, are tried in order until one
 //	                acknowledges (failover between collectors)
 //	upload.ca       path inside the image of the collector's CA (PEM), pinned for
@@ -51,8 +52,8 @@
 //	                client.key (README, "Credentials")
 //	upload.ca_file  file, relative to the board file, baked into the image at
 //	                upload.ca; without it the CA comes at boot with the credential
-//	build.tags      Go build tags for the image's binaries (list): lastgasp_tls
-//	                compiles TLS into the agent (about 0.8 MB of xz)
+//	build.tags      Go build tags for the image's binaries (list): lastgasp_notls
+//	                leaves TLS out of the agent (about 0.53 MB of xz; lab images)
 //	ramoops.mem_address, ramoops.mem_size, ramoops.record_size,
 //	ramoops.console_size, ramoops.ftrace_size, ramoops.pmsg_size, ramoops.ecc
 //	                ramoops module parameters (numbers, 0x... allowed)

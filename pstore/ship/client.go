@@ -77,8 +77,8 @@ type Client struct {
 	Timeout time.Duration
 	// TLS is what an https:// BaseURL needs: the pinned collector CA and
 	// this host's client certificate. It is unused for http://, which is
-	// plain and unauthenticated (for labs and QEMU). Only a binary built
-	// with the lastgasp_tls tag speaks https:// (see TLSBuilt).
+	// plain and unauthenticated (for labs and QEMU). A binary built with
+	// the lastgasp_notls tag (lab images) cannot speak https:// (see TLSBuilt).
 	TLS *TLSConfig
 	// Dial opens the connection; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

@@ -63,10 +63,10 @@
 // records. A client whose TLS handshake fails because the collector's
 // certificate is not trusted does not retry; the record stays.
 //
-// The agent's client speaks https:// only when built with the lastgasp_tls
-// build tag (put_tls.go); crypto/tls costs about 0.8 MB of xz in an image
-// with a 2 MB budget, so TLS is opt-in per board (build.tags). Without the
-// tag an https:// upload fails with ErrTLSNotBuilt.
+// The agent's client speaks https:// by default (put_tls.go; crypto/tls is
+// about 0.53 MB of the image's 2 MB of xz). A lab image may leave it out
+// with the lastgasp_notls build tag (board key build.tags); an https://
+// upload from such an agent fails with ErrTLSNotBuilt.
 //
 // # Storage
 //

@@ -1,4 +1,4 @@
-//go:build !lastgasp_tls
+//go:build lastgasp_notls
 
 package ship
 
@@ -7,8 +7,8 @@ import (
 	"net"
 )
 
-// TLSBuilt reports whether this binary can upload over https:// (the
-// lastgasp_tls build tag).
+// TLSBuilt reports whether this binary can upload over https:// (it can
+// unless built with the lastgasp_notls tag, for lab images).
 const TLSBuilt = false
 
 // Check reports whether t can be used; without TLS support it never can.

@@ -1,4 +1,4 @@
-//go:build !lastgasp_tls
+//go:build lastgasp_notls
 
 package ship
 
@@ -11,7 +11,7 @@ import (
 	"github.com/lastgasp/lastgasp/pstore/records"
 )
 
-// TestHTTPSWithoutTLS: an agent built without the lastgasp_tls tag refuses
+// TestHTTPSWithoutTLS: an agent built with the lastgasp_notls tag refuses
 // an https:// upload with a clear error, before connecting, and the error is
 // final (ShipAll does not retry it).
 func TestHTTPSWithoutTLS(t *testing.T) {

@@ -1,4 +1,4 @@
-//go:build lastgasp_tls
+//go:build !lastgasp_notls
 
 package ship
 
@@ -11,8 +11,8 @@ import (
 	"net"
 )
 
-// TLSBuilt reports whether this binary can upload over https:// (the
-// lastgasp_tls build tag).
+// TLSBuilt reports whether this binary can upload over https:// (it can
+// unless built with the lastgasp_notls tag, for lab images).
 const TLSBuilt = true
 
 // Check parses t and reports what is wrong with it.

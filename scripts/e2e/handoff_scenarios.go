@@ -179,7 +179,7 @@ func handoffSwitchRoot(e *Env) (string, error) {
 	}
 	// main_loglevel=7: the main system's info lines go out too, so that a
 	// sequence gap at the collector can only mean a lost line.
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
+	vm, err := e.Boot("vm", BootOpts{Initrd: labInitrd(e), Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
 		NetArgs: diskArgs(img), Timeout: 3 * time.Minute})
 	if err != nil {
 		return "", err
@@ -263,7 +263,7 @@ func handoffKexec(e *Env) (string, error) {
 	if err := fsckMinix(img); err != nil {
 		return "", err
 	}
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=kexec root=/dev/vda rootfstype=minix",
+	vm, err := e.Boot("vm", BootOpts{Initrd: labInitrd(e), Append: agentArgs(c, "lastgasp.handoff=kexec root=/dev/vda rootfstype=minix",
 		"lastgasp.kexec_kernel=/boot/vmlinuz", "lastgasp.kexec_initrd=/boot/initrd.img",
 		// Every level goes out, so a sequence gap at the collector is a
 		// lost line, not a debug line the console loglevel filtered.

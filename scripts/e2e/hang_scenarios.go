@@ -202,7 +202,7 @@ func hangAfterSwitchRoot(e *Env) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
+	vm, err := e.Boot("vm", BootOpts{Initrd: labInitrd(e), Append: agentArgs(c, "lastgasp.handoff=switch_root lastgasp.main_loglevel=7 root=/dev/vda rootfstype=minix ro"),
 		NetArgs: diskArgs(img), Timeout: 3 * time.Minute})
 	if err != nil {
 		return "", err

@@ -146,7 +146,7 @@ func nicE1000(e *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c), NetArgs: []string{"-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile="}})
+	vm, err := e.Boot("vm", BootOpts{Initrd: labInitrd(e), Append: agentArgs(c), NetArgs: []string{"-netdev", "user,id=n0", "-device", "e1000,netdev=n0,romfile="}})
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +170,7 @@ func nicByDriver(e *Env) (string, error) {
 		"-netdev", "user,id=a", "-device", "virtio-net-pci,netdev=a,romfile=,mac=52:54:00:12:00:0a",
 		"-netdev", "user,id=b", "-device", "e1000,netdev=b,romfile=,mac=52:54:00:12:00:0b",
 	}
-	vm, err := e.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.iface=driver:e1000"), NetArgs: netArgs})
+	vm, err := e.Boot("vm", BootOpts{Initrd: labInitrd(e), Append: agentArgs(c, "lastgasp.iface=driver:e1000"), NetArgs: netArgs})
 	if err != nil {
 		return "", err
 	}

@@ -105,7 +105,8 @@ func bootCrashGuest(e *Env, c *Collector, host string, causes ...string) (*crash
 			qemu = append(qemu, a...)
 		}
 	}
-	vm, err := e.Boot(host, BootOpts{Append: agentArgs(c, "lastgasp.host="+host), QEMU: qemu, Timeout: 10 * time.Minute})
+	// The lab image: the hung cause writes to a virtio disk (virtio_blk).
+	vm, err := e.Boot(host, BootOpts{Initrd: labInitrd(e), Append: agentArgs(c, "lastgasp.host="+host), QEMU: qemu, Timeout: 10 * time.Minute})
 	if err != nil {
 		return nil, err
 	}

@@ -194,6 +194,7 @@ func vlanScenario(e *Env, arg, dev string) (string, error) {
 		return "", err
 	}
 	vm, err := l.bootIn(lan, "vm", BootOpts{
+		Initrd: labInitrd(e), // 8021q
 		Append: arg + " lastgasp.receiver=10.100.0.1:6666 lastgasp.upload=http://10.100.0.1:6667",
 		NetArgs: []string{
 			"-netdev", fmt.Sprintf("socket,id=n0,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", tr.port(), qemuPort),

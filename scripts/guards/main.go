@@ -5,7 +5,10 @@
 //     2,000,000 bytes of xz;
 //
 //   - the agent (cmd/lastgasp, built with its default tags) must not link
-//     net/http (about 1.1 MB of xz: its own HTTP/1.1 client is in pstore/ship).
+//     net/http (about 1.1 MB of xz: its own HTTP/1.1 client is in pstore/ship);
+//
+//   - and it must link crypto/tls: TLS uploads are the default (only a lab
+//     image built with lastgasp_notls leaves them out).
 //
 //     go run ./scripts/guards -image build/qemu-x86_64/initramfs.cpio.xz
 //
@@ -29,6 +32,7 @@ func main() {
 	limit := flag.Int64("limit", DefaultImageLimit, "largest allowed size of -image, bytes")
 	agent := flag.String("agent", "./cmd/lastgasp", "the agent's package, checked with go list -deps")
 	forbid := flag.String("forbid", "net/http", "comma-separated packages the agent must not link")
+	require := flag.String("require", "crypto/tls", "comma-separated packages the agent must link")
 	goos := flag.String("goos", "linux", "GOOS of the agent's build")
 	goarch := flag.String("goarch", "amd64", "GOARCH of the agent's build")
 	flag.Parse()
@@ -55,6 +59,14 @@ func main() {
 		failed = true
 	} else {
 		fmt.Printf("guards: ok: %s (GOOS=%s GOARCH=%s, default tags) links none of %s (%d packages)\n", *agent, *goos, *goarch, *forbid, len(deps))
+	}
+	if deps != nil && *require != "" {
+		if err := CheckDeps(*agent, deps, strings.Split(*require, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "guards: FAIL:", err)
+			failed = true
+		} else {
+			fmt.Printf("guards: ok: %s (default tags) links %s\n", *agent, *require)
+		}
 	}
 	if failed {
 		os.Exit(1)
@@ -85,6 +97,25 @@ func CheckNoDeps(pkg string, deps, forbidden []string) error {
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%s links %s (%d of its %d dependencies; allowed: 0): the agent speaks HTTP with its own client in pstore/ship", pkg, strings.Join(bad, ", "), len(bad), len(deps))
+	}
+	return nil
+}
+
+// CheckDeps returns an error naming each required package missing from
+// deps (the import paths pkg depends on).
+func CheckDeps(pkg string, deps, required []string) error {
+	have := make(map[string]bool, len(deps))
+	for _, d := range deps {
+		have[d] = true
+	}
+	var missing []string
+	for _, r := range required {
+		if r = strings.TrimSpace(r); r != "" && !have[r] {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not link %s (with its default tags): TLS uploads are the default; only lastgasp_notls leaves them out", pkg, strings.Join(missing, ", "))
 	}
 	return nil
 }

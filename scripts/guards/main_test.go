@@ -53,3 +53,26 @@ func TestAgentHasNoNetHTTP(t *testing.T) {
 		t.Fatal("the agent links net, and the guard did not see it")
 	}
 }
+
+func TestCheckDeps(t *testing.T) {
+	deps := []string{"fmt", "net", "crypto/tls"}
+	if err := CheckDeps("./cmd/lastgasp", deps, []string{"crypto/tls"}); err != nil {
+		t.Fatalf("crypto/tls linked: %v", err)
+	}
+	err := CheckDeps("./cmd/lastgasp", deps[:2], []string{"crypto/tls", " net"})
+	if err == nil || !strings.Contains(err.Error(), "does not link crypto/tls ") {
+		t.Fatalf("crypto/tls missing: %v, want an error naming it (and not net)", err)
+	}
+}
+
+// TestAgentHasTLS: the agent as the default image builds it links
+// crypto/tls (TLS uploads by default).
+func TestAgentHasTLS(t *testing.T) {
+	deps, err := listDeps("github.com/lastgasp/lastgasp/cmd/lastgasp", "linux", "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDeps("cmd/lastgasp", deps, []string{"crypto/tls"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,4 +1,4 @@
-//go:build lastgasp_tls
+//go:build !lastgasp_notls
 
 package server
 
@@ -14,11 +14,11 @@ import (
 	"github.com/lastgasp/lastgasp/pstore/ship"
 )
 
-// These tests drive the agent's own client (ship.Client, built with the
-// lastgasp_tls tag) against the real Server behind a TLS listener that
-// requires client certificates:
+// These tests drive the agent's own client (ship.Client, with TLS: every
+// build but one with the lastgasp_notls tag) against the real Server behind
+// a TLS listener that requires client certificates:
 //
-//	go test -tags lastgasp_tls ./pstore/ship/...
+//	go test ./pstore/ship/...
 
 // tlsClient is newClient with TLS material and a dialer that counts
 // connections.
