@@ -41,6 +41,9 @@ type modLoader struct {
 	deps    map[string][]string // path (relative to dir) -> its dependencies
 	byName  map[string]string   // normalised name -> path
 	builtin map[string]bool     // normalised names built into the kernel
+	// aliases are the image's modules.alias patterns per normalised
+	// name (none without the file: every module is then loaded).
+	aliases map[string][]string
 	// initFile loads one module file (finitModule; tests record instead:
 	// a test must never load a module into the host's kernel).
 	initFile func(file, params string) error
@@ -86,7 +89,66 @@ func newModLoader(root, release string) (*modLoader, error) {
 			l.builtin[modName(line)] = true
 		}
 	}
+	if b, err := os.ReadFile(filepath.Join(l.dir, "modules.alias")); err == nil {
+		l.aliases = parseAliases(string(b))
+	}
 	return l, nil
+}
+
+// parseAliases reads modules.alias lines ("alias PATTERN MODULE") into
+// patterns per normalised module name; other lines are ignored.
+func parseAliases(s string) map[string][]string {
+	m := map[string][]string{}
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "alias" {
+			n := modName(f[2])
+			m[n] = append(m[n], f[1])
+		}
+	}
+	return m
+}
+
+// absentPCI reports whether module name is a PCI driver none of whose
+// devices is present: every alias it has is a "pci:" one, and none matches
+// a device's modalias (pciAliases, from /sys/bus/pci/devices). The PCI bus
+// is enumerated by the kernel before /init, so the list is complete; a
+// driver of another bus (virtio, USB, platform, device tree), a module
+// without aliases, or an unreadable device list is never absent.
+func absentPCI(patterns, pciAliases []string) bool {
+	if len(patterns) == 0 || pciAliases == nil {
+		return false
+	}
+	for _, p := range patterns {
+		if !strings.HasPrefix(p, "pci:") {
+			return false
+		}
+		for _, dev := range pciAliases {
+			// modalias patterns are fnmatch globs over strings without
+			// '/', which is what path.Match matches.
+			if ok, err := path.Match(p, dev); ok || err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readPCIAliases returns the modalias of every PCI device under dir
+// (/sys/bus/pci/devices), or nil if dir cannot be read (no PCI bus:
+// nothing is taken as absent).
+func readPCIAliases(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	out := []string{}
+	for _, e := range ents {
+		if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "modalias")); err == nil {
+			out = append(out, strings.TrimSpace(string(b)))
+		}
+	}
+	return out
 }
 
 // parseDep reads depmod's format: "path: dep dep ...", paths relative to
@@ -223,9 +285,25 @@ func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 		a.Log.Step(step, t0, err, "")
 		return
 	}
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		loaded  []string
+		skipped []string
+		pci     []string
+		pciRead bool
+	)
 	errs := make([]error, len(names))
 	for i, m := range names {
+		if pats := l.aliases[modName(m)]; len(pats) > 0 && strings.HasPrefix(pats[0], "pci:") {
+			if !pciRead {
+				pci, pciRead = readPCIAliases(a.Config.SysBusPCI), true
+			}
+			if absentPCI(pats, pci) {
+				skipped = append(skipped, m)
+				continue
+			}
+		}
+		loaded = append(loaded, m)
 		params := ""
 		if m == "ramoops" {
 			if !a.ramoopsSafe(b) {
@@ -240,5 +318,9 @@ func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 		}()
 	}
 	wg.Wait()
-	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s", strings.Join(names, " "))
+	note := ""
+	if len(skipped) > 0 {
+		note = fmt.Sprintf("; not loaded, no PCI device for them: %s", strings.Join(skipped, " "))
+	}
+	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s%s", strings.Join(loaded, " "), note)
 }

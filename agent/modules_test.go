@@ -163,3 +163,55 @@ func TestModLoaderMalformed(t *testing.T) {
 		t.Errorf("newModLoader(no modules.dep) = %v, want ErrNotExist", err)
 	}
 }
+
+func TestAbsentPCI(t *testing.T) {
+	e1000 := []string{"pci:v00008086d0000100Esv*sd*bc*sc*i*", "pci:v00008086d0000100Fsv*sd*bc*sc*i*"}
+	virtioPCI := []string{"pci:v00001AF4d*sv*sd*bc*sc*i*"}
+	// Modaliases in the form QEMU's virtio-net-pci, e1000 and q35 host bridge give.
+	virtioDev := "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00"
+	e1000Dev := "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"
+	hostBridge := "pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00"
+	for _, tt := range []struct {
+		name     string
+		patterns []string
+		devices  []string
+		want     bool
+	}{
+		{"no device of its own", e1000, []string{virtioDev, hostBridge}, true},
+		{"its device present", e1000, []string{virtioDev, e1000Dev}, false},
+		{"wildcard device id", virtioPCI, []string{hostBridge, virtioDev}, false},
+		{"no PCI devices at all", virtioPCI, []string{}, true},
+		{"device list unreadable", e1000, nil, false},
+		{"no aliases", nil, []string{hostBridge}, false},
+		{"not only PCI aliases", append([]string{"of:N*T*Cvendor,nic"}, e1000...), []string{hostBridge}, false},
+		{"virtio bus driver", []string{"virtio:d00000001v*"}, []string{hostBridge}, false},
+		{"bad pattern is not absent", []string{"pci:v[0000"}, []string{hostBridge}, false},
+	} {
+		if got := absentPCI(tt.patterns, tt.devices); got != tt.want {
+			t.Errorf("%s: absentPCI = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseAliasesAndReadPCI(t *testing.T) {
+	m := parseAliases("# comment\nalias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\nalias virtio:d00000001v* virtio-net\nbogus line\nalias pci:v00008086d0000100Fsv*sd*bc*sc*i* e1000\n")
+	if len(m["e1000"]) != 2 || len(m["virtio_net"]) != 1 || len(m) != 2 {
+		t.Errorf("parseAliases = %v", m)
+	}
+	dir := t.TempDir()
+	for name, alias := range map[string]string{"0000:00:00.0": "pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00\n", "0000:00:02.0": "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "modalias"), []byte(alias), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	devs := readPCIAliases(dir)
+	if len(devs) != 2 || !absentPCI(m["e1000"], devs) {
+		t.Errorf("readPCIAliases = %q; e1000 absent = %v", devs, absentPCI(m["e1000"], devs))
+	}
+	if readPCIAliases(filepath.Join(dir, "missing")) != nil {
+		t.Error("a missing device dir gave a list (must be nil: nothing absent)")
+	}
+}

@@ -454,7 +454,7 @@ func (a *agent) resolve(ctx context.Context, hop nexthop.Hop, timeout time.Durat
 		proto = "ndp"
 	}
 	var (
-		run   func(ctx context.Context, r nexthop.Resolver) (net.HardwareAddr, error)
+		run     func(ctx context.Context, r nexthop.Resolver) (net.HardwareAddr, error)
 		closeFn func() error
 	)
 	if hop.Via.Is6() {
