@@ -111,7 +111,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		"-initcmd=lastgasp", "-uinitcmd=", "-defaultsh=" + DefaultShell,
 		"-files", filepath.Join(stage, "etc", "lastgasp") + ":etc/lastgasp",
 	}
-	// Board build tags, e.g. lastgasp_tls (https:// uploads); u-root
+	// Board build tags, e.g. lastgasp_notls (a lab agent without TLS); u-root
 	// takes one -tags per tag.
 	for _, t := range o.Board.BuildTags {
 		args = append(args, "-tags", t)

@@ -4,36 +4,40 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 )
 
 // dmesg prints the kernel log buffer from /dev/kmsg (one record per read;
-// Documentation/ABI/testing/dev-kmsg) without waiting for new records.
+// Documentation/ABI/testing/dev-kmsg) without waiting for new records. The
+// descriptor is used raw: through os.File, Go's poller would wait for the
+// next record instead of returning EAGAIN at the end of the buffer.
 func dmesg(s *Shell, f stdio, _ []string) int {
-	k, err := os.OpenFile("/dev/kmsg", os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fd, err := syscall.Open("/dev/kmsg", syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return failf(f, "dmesg: %v", err)
+		return failf(f, "dmesg: /dev/kmsg: %v", err)
 	}
-	defer k.Close()
+	defer syscall.Close(fd)
 	w := bufio.NewWriter(f[1])
 	defer w.Flush()
 	buf := make([]byte, 8192)
 	n0 := s.intr.Load()
 	for s.intr.Load() == n0 {
-		n, err := k.Read(buf)
-		if errors.Is(err, syscall.EAGAIN) {
+		n, err := syscall.Read(fd, buf)
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return 0
+		case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EINTR):
+			continue // EPIPE: overwritten while reading; the next read goes on
+		case err != nil:
+			return failf(f, "dmesg: %v", err)
+		case n == 0:
 			return 0
 		}
-		if errors.Is(err, syscall.EPIPE) { // overwritten while reading: go on
-			continue
-		}
-		if err != nil {
+		if _, err := w.WriteString(formatKmsg(string(buf[:n]))); err != nil {
 			return failf(f, "dmesg: %v", err)
 		}
-		w.WriteString(formatKmsg(string(buf[:n])))
 	}
 	return 0
 }

@@ -6,7 +6,7 @@
 //
 // Supported: simple commands with NAME=value prefixes; pipelines (|);
 // and-or lists (&&, ||); lists (;, &, newline); redirections <, >, >>,
-// N>&M, N<&M; '' and "" quoting and backslash escapes; $NAME, ${NAME}, $?
+// N>&M, N<&M; single and double quotes and backslash escapes; $NAME, ${NAME}, $?
 // and $(...) (also inside ""); field splitting of unquoted expansions on
 // blanks; * ? [...] file patterns; # comments; continuation lines. Not
 // supported (a syntax error says so): backquotes, ( ) subshells, if/for/

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 // Main runs the shell as a program: "sh -c SCRIPT", "sh FILE", or, with no
 // arguments, interactively on stdin (the console). It returns the exit
 // status. ^C interrupts the running command (the process group gets
-// SIGINT; the shell itself only stops its builtins).
+// SIGINT; the shell itself only stops its builtins); ^\ (SIGQUIT) too,
+// which would otherwise end the shell with a goroutine dump.
 func Main(args []string, stdin, stdout, stderr *os.File) int {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -17,7 +19,7 @@ func Main(args []string, stdin, stdout, stderr *os.File) int {
 	}
 	s := New(os.Environ(), dir, stdin, stdout, stderr)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
+	signal.Notify(sig, os.Interrupt, syscall.SIGQUIT)
 	go func() {
 		for range sig {
 			s.Interrupt()

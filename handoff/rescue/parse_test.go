@@ -17,7 +17,9 @@ func args(ws ...string) []Word {
 	}
 	return out
 }
-func one(c Cmd) *Script { return &Script{Items: []Item{{AndOr: AndOr{First: Pipeline{Cmds: []Cmd{c}}}}}} }
+func one(c Cmd) *Script {
+	return &Script{Items: []Item{{AndOr: AndOr{First: Pipeline{Cmds: []Cmd{c}}}}}}
+}
 
 func TestParse(t *testing.T) {
 	tests := []struct {

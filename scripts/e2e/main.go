@@ -66,6 +66,7 @@ var scenarios = map[string]Scenario{
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
 	"userdata-identity":         userdataIdentity,
 	"panic-roundtrip-6.12":      panicRoundtrip612,
+	"rescue-shell":              rescueShell,
 	"arm64-panic-roundtrip":     arm64PanicRoundtrip,
 	"arm64-hang-console-record": arm64HangConsoleRecord,
 	"arm64-dt-no-ramoops":       arm64DTNoRamoops,
