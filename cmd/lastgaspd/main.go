@@ -226,7 +226,8 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 	}
 	up := uploadServer(c, recs, st, logger)
 	if db != nil {
-		up.Store = &pgstore.Records{DB: db, HostQuota: orNone(c.records.hostQuota), Root: c.store, Collector: c.http}
+		up.Store = &pgstore.Records{DB: db, HostQuota: orNone(c.records.hostQuota), Root: c.store, Collector: c.http,
+			MaxAssembled: c.records.maxAssembled}
 	}
 	up.Stored = view.recordStored
 

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +12,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,9 +28,10 @@ import (
 // the upload server. Put's contract is store.Records.Put's: durable (the
 // transaction committed) when it returns, a record the host already has
 // (same host and digest, stored by any collector) not stored again and
-// returned as a duplicate, nothing written on error. Multi-part crashes
-// are stored part by part; putting their text back together
-// (store.Records' <crash id>.dmesg.txt) is not done here.
+// returned as a duplicate, nothing written on error. The part that
+// completes a multi-part crash, from whichever collector, also stores the
+// crash's text put back together, as store.Records' <crash id>.dmesg.txt
+// (Stored.Assembled; see assemble.go), in the same transaction.
 type Records struct {
 	// DB is the shared database.
 	DB *DB
@@ -42,6 +46,11 @@ type Records struct {
 	Root string
 	// Collector names this collector in the rows it inserts.
 	Collector string
+	// MaxAssembled bounds the assembled text of a multi-part crash, as
+	// store.Records.MaxAssembled; zero means store.DefaultMaxAssembled.
+	MaxAssembled int64
+
+	stats struct{ assembled, truncated atomic.Uint64 }
 }
 
 var _ store.RecordStore = (*Records)(nil)
@@ -56,8 +65,23 @@ func (r *Records) quota() int64 {
 	return r.HostQuota
 }
 
-// Stats implements store.RecordStore; nothing is assembled.
-func (r *Records) Stats() store.RecordStats { return store.RecordStats{} }
+// Stats implements store.RecordStore: the crashes this collector
+// assembled.
+func (r *Records) Stats() store.RecordStats {
+	return store.RecordStats{Assembled: r.stats.assembled.Load(), Truncated: r.stats.truncated.Load()}
+}
+
+// noteAssembled counts a and sets it in st.
+func (r *Records) noteAssembled(st *store.Stored, a assembled) {
+	if a.path == "" {
+		return
+	}
+	st.Assembled, st.Truncated = a.path, a.truncated
+	r.stats.assembled.Add(1)
+	if a.truncated {
+		r.stats.truncated.Add(1)
+	}
+}
 
 // Put implements store.RecordStore (see Records).
 func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (store.Stored, error) {
@@ -80,13 +104,23 @@ func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (s
 	var have string
 	err := d.pool.QueryRow(ctx, `SELECT
 		coalesce((SELECT path FROM records WHERE host = $1 AND digest = $2), ''),
-		(SELECT coalesce(sum(size + octet_length(meta::text)), 0) FROM records WHERE host = $1)`,
+		(SELECT coalesce(sum(size + octet_length(meta::text)), 0) FROM records WHERE host = $1) +
+		(SELECT coalesce(sum(size), 0) FROM assembled WHERE host = $1)`,
 		meta.Host, meta.Digest).Scan(&have, &used)
 	if err != nil {
 		return store.Stored{}, d.unavailable("look up record", err)
 	}
 	if have != "" {
-		return store.Stored{Path: have, Duplicate: true}, nil
+		st := store.Stored{Path: have, Duplicate: true}
+		if meta.CrashID != "" {
+			// Its crash may have been stored before assembly was: try.
+			// A failure leaves the record stored; the next upload tries
+			// again.
+			if a, err := r.assembleAgain(ctx, meta.Host, meta.CrashID, meta.Received); err == nil {
+				r.noteAssembled(&st, a)
+			}
+		}
+		return st, nil
 	}
 	need := meta.Size + 4<<10
 	if q := r.quota(); q >= 0 && used+need > q {
@@ -107,7 +141,11 @@ func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (s
 	if got := hex.EncodeToString(h.Sum(nil)); got != meta.Digest {
 		return store.Stored{}, fmt.Errorf("pgstore: record %s has sha256 %s, want %s: %w", meta.RecordName, got, meta.Digest, store.ErrDigestMismatch)
 	}
-	line := records.PanicLine(buf.Bytes())
+	data := buf.Bytes()
+	if data == nil {
+		data = []byte{} // an empty record: bytea '', not NULL
+	}
+	line := records.PanicLine(data)
 	meta.PanicLine = &line
 	linked := r.linkTo(meta.Host, linkBoot)
 	mj, err := json.Marshal(meta)
@@ -129,18 +167,32 @@ func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (s
 	for i, p := range paths {
 		var got string
 		var dup bool
+		var asm assembled
 		err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+			asm = assembled{}
+			if meta.CrashID != "" {
+				// Before the insert: the parts of one crash are
+				// stored one at a time fleet-wide (assemble.go).
+				if err := lockCrash(ctx, tx, meta.Host, meta.CrashID); err != nil {
+					return err
+				}
+			}
 			err := tx.QueryRow(ctx, `INSERT INTO records
-				(host, digest, path, name, size, data, meta, panic_line, verified, linked_boot, record_time, received, collector)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+				(host, digest, path, name, size, data, meta, panic_line, verified, linked_boot, record_time, received, collector,
+				 crash_id, part, parts)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 				ON CONFLICT (host, digest) DO NOTHING RETURNING path`,
-				meta.Host, meta.Digest, p, meta.RecordName, meta.Size, buf.Bytes(), mj, line, meta.Verified,
-				linked, at, meta.Received, r.Collector).Scan(&got)
+				meta.Host, meta.Digest, p, meta.RecordName, meta.Size, data, mj, line, meta.Verified,
+				linked, at, meta.Received, r.Collector, meta.CrashID, meta.Part, meta.Parts).Scan(&got)
 			if errors.Is(err, pgx.ErrNoRows) {
 				// Stored meanwhile (another collector): that row is the record.
 				dup = true
-				return tx.QueryRow(ctx, "SELECT path FROM records WHERE host = $1 AND digest = $2", meta.Host, meta.Digest).Scan(&got)
+				err = tx.QueryRow(ctx, "SELECT path FROM records WHERE host = $1 AND digest = $2", meta.Host, meta.Digest).Scan(&got)
 			}
+			if err != nil || meta.CrashID == "" {
+				return err
+			}
+			asm, err = r.assembleTx(ctx, tx, meta.Host, meta.CrashID, meta.Received)
 			return err
 		})
 		if err != nil && i == 0 && isUnique(err, "records_path_key") {
@@ -153,6 +205,7 @@ func (r *Records) Put(meta store.RecordMeta, body io.Reader, linkBoot string) (s
 		if !dup && linked != "" {
 			st.Linked = hostDir + "/" + linked
 		}
+		r.noteAssembled(&st, asm)
 		return st, nil
 	}
 	return store.Stored{}, fmt.Errorf("pgstore: record %s: no free name", meta.RecordName)
@@ -200,6 +253,9 @@ func (r *Records) RemoveRecord(p string) error {
 func (d *DB) ReadRecord(ctx context.Context, rel string, limit int64) ([]byte, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
+	if isAssembledPath(rel) {
+		return d.readAssembled(ctx, rel, limit)
+	}
 	var b []byte
 	var err error
 	if p, ok := strings.CutSuffix(rel, store.MetaSuffix); ok {
@@ -260,9 +316,42 @@ func (d *DB) Latest(ctx context.Context) (map[string]store.HostCrashes, error) {
 	return out, nil
 }
 
-// HostRecords returns the records of host, newest first.
+// HostRecords returns the records of host, newest first, and the
+// assembled texts of its multi-part crashes (as the file store's crash
+// directory lists <crash id>.dmesg.txt beside the parts): Meta.CrashID,
+// Parts, Size and Received, RecordTime its Received.
 func (d *DB) HostRecords(ctx context.Context, host string) ([]StoredRecord, error) {
-	return d.queryRecords(ctx, "WHERE host = $1 ORDER BY record_time DESC, path", host)
+	out, err := d.queryRecords(ctx, "WHERE host = $1 ORDER BY record_time DESC, path", host)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, "SELECT path, crash_id, parts, size, received FROM assembled WHERE host = $1", host)
+	if err != nil {
+		return nil, d.unavailable("list assembled crashes", err)
+	}
+	defer rows.Close()
+	n := len(out)
+	for rows.Next() {
+		sr := StoredRecord{Meta: store.RecordMeta{Metadata: ship.Metadata{Host: host}}}
+		m := &sr.Meta.Metadata
+		if err := rows.Scan(&sr.Path, &m.CrashID, &m.Parts, &m.Size, &m.Received); err != nil {
+			return nil, d.unavailable("list assembled crashes", err)
+		}
+		m.RecordName = m.CrashID + store.AssembledSuffix
+		m.Received = m.Received.UTC()
+		m.RecordTime = m.Received
+		out = append(out, sr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.unavailable("list assembled crashes", err)
+	}
+	if len(out) > n {
+		at := func(sr StoredRecord) time.Time { return cmp.Or(sr.Meta.RecordTime, sr.Meta.Received) }
+		sort.SliceStable(out, func(i, j int) bool { return at(out[i]).After(at(out[j])) })
+	}
+	return out, nil
 }
 
 // Unindexed returns the records without a sighting in the signature index
@@ -316,9 +405,19 @@ func (d *DB) CountRecords(ctx context.Context, host, digest string) (int, error)
 func (d *DB) Expire(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	tag, err := d.pool.Exec(ctx, "DELETE FROM records WHERE received < $1", cutoff)
+	var n int64
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM records WHERE received < $1", cutoff)
+		if err != nil {
+			return err
+		}
+		// An assembled text ages like a file: from when it was written.
+		tag2, err := tx.Exec(ctx, "DELETE FROM assembled WHERE received < $1", cutoff)
+		n = tag.RowsAffected() + tag2.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, d.unavailable("expire records", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
