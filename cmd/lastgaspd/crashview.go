@@ -220,8 +220,14 @@ func (v *crashView) scopedCrashes(idx *store.CrashIndex) http.Handler {
 	})
 }
 
-// recordStored is the upload server's hook: index each new record.
+// recordStored is the upload server's hook: index each new record, and
+// the assembled text of a multi-part crash its part completed (on either
+// crash store: the file store's <crash id>.dmesg.txt, or the shared
+// store's, whichever collector received the other parts).
 func (v *crashView) recordStored(meta store.RecordMeta, st store.Stored) {
+	if st.Assembled != "" {
+		v.indexer.CrashAssembled(context.Background(), meta, st.Assembled, st.Linked)
+	}
 	if st.Duplicate {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lastgasp/lastgasp/crash/signature"
 	"github.com/lastgasp/lastgasp/netconsole/sink"
+	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
 	"github.com/lastgasp/lastgasp/store/sigindex"
 )
@@ -71,7 +72,28 @@ const maxRecordRead = 4 << 20
 // RecordStored indexes the record stored at rel (relative to Root, as
 // store.Stored.Path) with metadata meta; linked is the crashed boot's
 // directory relative to Root (store.Stored.Linked), "" if not known.
+//
+// One part of a multi-part crash (meta.Parts > 1) is not indexed alone: a
+// part holds a slice of the report (in an EFI crash of 14 parts the title
+// and call trace are in Part2, Part1 ends with the register dump), so its
+// signature is not the crash's. The crash is indexed once, from its
+// assembled text (CrashAssembled).
 func (x *Indexer) RecordStored(ctx context.Context, meta store.RecordMeta, rel, linked string) {
+	if meta.CrashID != "" && meta.Parts > 1 {
+		return
+	}
+	x.index(ctx, meta, rel, linked)
+}
+
+// CrashAssembled indexes the assembled text of a multi-part crash stored
+// at rel (store.Stored.Assembled), with the metadata of the part that
+// completed it and the boot it was linked into: the crash's one sighting
+// as a record, its signature computed on the whole report.
+func (x *Indexer) CrashAssembled(ctx context.Context, meta store.RecordMeta, rel, linked string) {
+	x.index(ctx, meta, rel, linked)
+}
+
+func (x *Indexer) index(ctx context.Context, meta store.RecordMeta, rel, linked string) {
 	if meta.Corrupt || meta.Compressed {
 		return // no text to read
 	}
@@ -148,7 +170,16 @@ func (x *Indexer) Backfill(ctx context.Context) error {
 			continue
 		}
 		rel, _ := filepath.Rel(x.Root, strings.TrimSuffix(m, store.MetaSuffix))
-		x.RecordStored(ctx, meta, filepath.ToSlash(rel), linkedBoot(x.Root, meta, filepath.Base(rel)))
+		linked := linkedBoot(x.Root, meta, filepath.Base(rel))
+		if meta.CrashID != "" && meta.Parts > 1 {
+			// The crash, once, from its Part1: its assembled text.
+			text := path.Join(path.Dir(filepath.ToSlash(rel)), meta.CrashID+store.AssembledSuffix)
+			if _, err := os.Stat(filepath.Join(x.Root, filepath.FromSlash(text))); meta.Part == 1 && err == nil && ship.CheckRecordName(meta.CrashID) == nil {
+				x.CrashAssembled(ctx, meta, text, linked)
+			}
+			continue
+		}
+		x.RecordStored(ctx, meta, filepath.ToSlash(rel), linked)
 	}
 	return nil
 }

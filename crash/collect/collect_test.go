@@ -1,10 +1,13 @@
 package collect
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,5 +76,84 @@ func TestLiveAndRecordOneCrash(t *testing.T) {
 	}
 	if st := x.Stats(); st.Records != 1 || st.LiveReports != 1 {
 		t.Errorf("Stats = %+v", st)
+	}
+}
+
+// TestMultiPartCrashIndexedOnce: a real EFI panic of 14 parts (scenario
+// pstore-efi-coldboot; its title line and call trace are in Part2, Part1
+// ends with the register dump) stored in the file store is indexed once,
+// from its assembled text, whether the sighting comes from the upload hook
+// or from Backfill. The expected signature is that of the same crash's
+// live netconsole copy in that run.
+func TestMultiPartCrashIndexedOnce(t *testing.T) {
+	const (
+		dir   = "../../store/pgstore/testdata/efi-panic-14parts"
+		id    = "dmesg-efi-Panic-1-1796228255"
+		title = "Kernel panic - not syncing: sysrq triggered crash"
+	)
+	frames := []string{"sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger", "proc_reg_write"}
+	for _, tt := range []struct {
+		name     string
+		backfill bool
+	}{
+		{"upload hook", false},
+		{"backfill", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			idx, err := sigindex.OpenFile(filepath.Join(root, store.StateDir, sigindex.JournalName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			x := &Indexer{Index: idx, Root: root, Logf: t.Logf}
+			recs := &store.Records{Root: root, Logf: t.Logf}
+			assembled := ""
+			for p := 14; p >= 1; p-- { // the newest part last
+				name := fmt.Sprintf("dmesg-efi-1796228255%02d001", p)
+				data, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				meta := store.RecordMeta{Metadata: ship.Metadata{Host: "guest", RecordName: name, RecordType: "dmesg", Digest: ship.Digest(data),
+					Size: int64(len(data)), KernelRelease: "6.1.0-57-amd64", Received: time.Now(), CrashID: id, Part: p, Parts: 14}}
+				st, err := recs.Put(meta, bytes.NewReader(data), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Assembled != "" {
+					assembled = st.Assembled
+				}
+				if !tt.backfill { // as lastgaspd's upload hook does
+					if st.Assembled != "" {
+						x.CrashAssembled(ctx, meta, st.Assembled, st.Linked)
+					}
+					x.RecordStored(ctx, meta, st.Path, st.Linked)
+				}
+			}
+			if assembled != "guest/crash/"+id+store.AssembledSuffix {
+				t.Fatalf("assembled = %q", assembled)
+			}
+			if tt.backfill {
+				if err := x.Backfill(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sigs, err := idx.Signatures(ctx, sigindex.Query{})
+			if err != nil || len(sigs) != 1 {
+				t.Fatalf("Signatures = %+v, %v; want one", sigs, err)
+			}
+			if sigs[0].Title != title || !slices.Equal(sigs[0].Frames, frames) || sigs[0].Count != 1 {
+				t.Errorf("signature %q %v count %d, want %q %v count 1", sigs[0].Title, sigs[0].Frames, sigs[0].Count, title, frames)
+			}
+			cs, _ := idx.HostCrashes(ctx, "guest")
+			if len(cs) != 1 || len(cs[0].Sightings) != 1 || cs[0].Sightings[0].Ref != assembled {
+				t.Fatalf("HostCrashes = %+v, want one crash seen once, in %s", cs, assembled)
+			}
+			if st := x.Stats(); st.Records != 1 || st.NoReport != 0 {
+				t.Errorf("Stats = %+v, want 1 record indexed", st)
+			}
+		})
 	}
 }
