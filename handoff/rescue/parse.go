@@ -94,6 +94,10 @@ const maxDepth = 64
 
 // Parse parses src (one or more lines).
 func Parse(src string) (*Script, error) {
+	src, more := joinLines(src)
+	if more {
+		return nil, fmt.Errorf("line continued with \\: %w", ErrIncomplete)
+	}
 	p := &parser{src: src}
 	sc, err := p.script(0)
 	if err != nil {
@@ -103,6 +107,53 @@ func Parse(src string) (*Script, error) {
 		return nil, p.errorf("unexpected %q", p.src[p.pos])
 	}
 	return sc, nil
+}
+
+// joinLines removes each backslash-newline (line continuation, XCU 2.2.1:
+// removed before the input is split into tokens, so "$\<newline>A" is $A)
+// outside single quotes and comments. more reports one at the very end: the
+// command goes on on the next line.
+func joinLines(src string) (out string, more bool) {
+	if !strings.Contains(src, "\\\n") {
+		return src, false
+	}
+	var b strings.Builder
+	sq, dq, comment := false, false, false
+	var prev byte = '\n' // the last byte written
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case comment:
+			comment = c != '\n'
+		case sq:
+			sq = c != '\''
+		case c == '\\' && i+1 < len(src):
+			if src[i+1] == '\n' {
+				if i+2 == len(src) {
+					return "", true
+				}
+				i++
+				continue
+			}
+			b.WriteByte(c) // an escaped pair: the second byte is not special
+			i++
+			c = src[i]
+			if c == '#' {
+				prev = 'x' // not a comment's start
+			}
+		case dq:
+			dq = c != '"'
+		case c == '\'':
+			sq = true
+		case c == '"':
+			dq = true
+		case c == '#':
+			comment = isMeta(prev)
+		}
+		b.WriteByte(c)
+		prev = c
+	}
+	return b.String(), false
 }
 
 type parser struct {

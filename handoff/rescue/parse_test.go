@@ -52,6 +52,11 @@ func TestParse(t *testing.T) {
 		{"lone dollar", "echo $ $1 a$", one(Cmd{Args: args("echo", "$", "$1", "a$")})},
 		{"hash inside a word", "echo a#b # comment", one(Cmd{Args: args("echo", "a#b")})},
 		{"line continuation", "echo a \\\n b", one(Cmd{Args: args("echo", "a", "b")})},
+		// Removed before tokens are made (XCU 2.2.1): $\<newline>A is $A.
+		{"continuation inside an expansion", "echo $\\\nA a\\\nb", one(Cmd{Args: []Word{w(lit("echo")), w(Part{Kind: Var, Text: "A"}), w(lit("ab"))}})},
+		{"continuation kept in single quotes", "echo 'a\\\nb'", one(Cmd{Args: []Word{w(lit("echo")), w(qlit("a\\\nb"))}})},
+		{"a comment ends at its newline", "# c \\\necho x", one(Cmd{Args: args("echo", "x")})},
+		{"escaped hash is no comment", "echo \\#x", one(Cmd{Args: []Word{w(lit("echo")), w(qlit("#"), lit("x"))}})},
 		{"lists", "a; b & c\nd", &Script{Items: []Item{
 			{AndOr: AndOr{First: Pipeline{Cmds: []Cmd{{Args: args("a")}}}}},
 			{AndOr: AndOr{First: Pipeline{Cmds: []Cmd{{Args: args("b")}}}}, Background: true},
@@ -96,6 +101,8 @@ func TestParseErrors(t *testing.T) {
 		{`a &&`, ErrIncomplete},
 		{`a ||  `, ErrIncomplete},
 		{`echo a\`, ErrIncomplete},
+		{"echo a\\\n", ErrIncomplete},
+		{"echo \"a\\\n", ErrIncomplete},
 		{`echo >`, ErrIncomplete},
 		{`; a`, ErrSyntax},
 		{`a ;; b`, ErrSyntax},
