@@ -64,6 +64,7 @@ var scenarios = map[string]Scenario{
 	"pstore-efi-coldboot":       pstoreEFIColdboot,
 	"pstore-efi-nvram-hygiene":  pstoreEFINVRAMHygiene,
 	"pstore-efi-store-full":     pstoreEFIStoreFull,
+	"pstore-efi-shared-store":   pstoreEFISharedStore,
 	"userdata-identity":         userdataIdentity,
 	"panic-roundtrip-6.12":      panicRoundtrip612,
 	"rescue-shell":              rescueShell,
