@@ -195,8 +195,8 @@ func (r *Records) assembleTx(ctx context.Context, tx pgx.Tx, host, id string, re
 	if err := rows.Err(); err != nil {
 		return assembled{}, err
 	}
-	if n == 0 {
-		return assembled{}, nil
+	if n == 0 || len(byPart) < n {
+		return assembled{}, nil // not complete yet (before allocating for the parts announced)
 	}
 	texts := make([]partText, n)
 	var hdr *records.PartHeader

@@ -368,3 +368,46 @@ func TestAssembleAfterMigration(t *testing.T) {
 		t.Errorf("assembled after migration: %d bytes, %v; want the file store's %d bytes", len(got), err, len(want))
 	}
 }
+
+// TestAssembleWaitsForAllParts: as in the file store, a crash is
+// assembled only once it has Part1..PartN of the largest N a part
+// announced; until then each part is just stored.
+func TestAssembleWaitsForAllParts(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		uploads  [][2]int // part, parts
+		complete bool
+	}{
+		{"one part of two", [][2]int{{1, 2}}, false},
+		{"announced counts differ: wait for the largest", [][2]int{{1, 2}, {2, 3}}, false},
+		{"announced counts differ, all there", [][2]int{{1, 2}, {2, 3}, {3, 3}}, true},
+		{"a huge count announced", [][2]int{{1, 4096}, {2, 4096}}, false},
+		{"the same part number twice", [][2]int{{1, 3}, {1, 3}, {2, 3}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, _ := newDB(t)
+			r := &pgstore.Records{DB: db}
+			fr := &store.Records{Root: t.TempDir()}
+			var got, fgot string
+			for i, u := range tt.uploads {
+				data := fmt.Appendf(nil, "Panic#1 Part%d\nupload %d\n", u[0], i)
+				m := partMeta("box", fmt.Sprintf("dmesg-efi-%d", i), "dmesg-efi-Panic-1-1", u[0], u[1], data)
+				st, err := r.Put(m, bytes.NewReader(data), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				fst, err := fr.Put(m, bytes.NewReader(data), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, fgot = got+st.Assembled, fgot+fst.Assembled
+			}
+			if (got != "") != tt.complete || (fgot != "") != tt.complete {
+				t.Errorf("assembled: shared store %q, file store %q; want assembled = %v", got, fgot, tt.complete)
+			}
+			if n, err := db.CountRecords(context.Background(), "box", ""); err != nil || n != len(tt.uploads) {
+				t.Errorf("rows = %d, %v; want %d", n, err, len(tt.uploads))
+			}
+		})
+	}
+}

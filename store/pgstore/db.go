@@ -11,6 +11,11 @@
 // an error wrapping store.ErrUnavailable (the upload server's 503; the
 // agent keeps the record and retries, here or at the next collector).
 //
+// The parts of a multi-part crash (pstore's Part1..PartN) may reach
+// different collectors: each part's transaction holds a lock on its crash,
+// and the one that completes it stores the crash's text put back together,
+// as the file store's <crash id>.dmesg.txt, once (assemble.go).
+//
 // The schema is versioned: the migrations are the ordered SQL files under
 // migrations/ (NNNN_name.sql), applied in order by Open under an advisory
 // lock, each in a transaction with its row in schema_version. A database
