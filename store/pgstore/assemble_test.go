@@ -411,3 +411,46 @@ func TestAssembleWaitsForAllParts(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAssembleEFI14: the 14 parts of the real EFI panic stored one
+// after the other through Records.Put (each in its transaction, under
+// the crash's lock), the last one assembling the crash; one op is one
+// crash (a new host each).
+func BenchmarkAssembleEFI14(b *testing.B) {
+	names, parts := efiParts(b)
+	db, _ := newDB(b)
+	r := &pgstore.Records{DB: db}
+	b.ResetTimer()
+	for i := range b.N {
+		host := fmt.Sprintf("box-%d", i)
+		for p, data := range parts {
+			st, err := r.Put(partMeta(host, names[p], efiCrashID, p+1, len(parts), data), bytes.NewReader(data), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if (st.Assembled != "") != (p == len(parts)-1) {
+				b.Fatalf("part %d: Assembled %q", p+1, st.Assembled)
+			}
+		}
+	}
+}
+
+// BenchmarkAssembleEFI14File: the same in the file store (its fsyncs and
+// the .dmesg.txt), for comparison.
+func BenchmarkAssembleEFI14File(b *testing.B) {
+	names, parts := efiParts(b)
+	r := &store.Records{Root: b.TempDir(), MinFree: -1}
+	b.ResetTimer()
+	for i := range b.N {
+		host := fmt.Sprintf("box-%d", i)
+		for p, data := range parts {
+			st, err := r.Put(partMeta(host, names[p], efiCrashID, p+1, len(parts), data), bytes.NewReader(data), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if (st.Assembled != "") != (p == len(parts)-1) {
+				b.Fatalf("part %d: Assembled %q", p+1, st.Assembled)
+			}
+		}
+	}
+}
