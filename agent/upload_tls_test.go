@@ -12,7 +12,7 @@ import (
 )
 
 // TestUploadTLS: what the agent reads for an https:// upload, in a build
-// with or without the lastgasp_tls tag.
+// with or without the lastgasp_notls tag.
 func TestUploadTLS(t *testing.T) {
 	dir := t.TempDir()
 	a := &agent{Config: config{ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client.key")}}
