@@ -25,6 +25,9 @@ KPKG     := $(shell sed -n 's/^kernel.package *= *//p' $(BOARDF))
 kdir      = $(BUILD)/kernel/$(shell sed -n 's/^kernel.package *= *//p' $(1))
 KDIR     := $(call kdir,$(BOARDF))
 IMAGE    := $(BUILD)/$(BOARD)/initramfs.cpio.xz
+# What QEMU boots of the board's kernel: the ELF vmlinux on x86 (fast to
+# load, no decompressor run), the Image on arm64.
+KIMG     := $(KDIR)/$(if $(filter arm64,$(ARCH)),Image,vmlinux)
 LASTGASPD := $(BUILD)/bin/lastgaspd
 # The default image with an https:// upload URL (every agent has TLS unless
 # built with lastgasp_notls), for the pstore-tls scenario.
@@ -125,7 +128,7 @@ $(LASTGASPD): $(GOSRC)
 	go build -o $(LASTGASPD) ./cmd/lastgaspd
 
 run: deps image collector
-	go run ./scripts/e2e -demo -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
+	go run ./scripts/e2e -demo -kernel $(KIMG) -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
 
 unit: deps
 	go vet ./...
@@ -140,7 +143,7 @@ e2e: image image-tls image-lab image-efi image-612 image-arm64 collector
 test: unit images-hw e2e
 
 timing: image collector
-	go run ./scripts/e2e -timing 3 -kernel $(KDIR)/vmlinux -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
+	go run ./scripts/e2e -timing 3 -kernel $(KIMG) -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
 
 clean:
 	rm -rf $(BUILD)

@@ -109,7 +109,13 @@ func run() int {
 			return nil, err
 		}
 		abs, _ := filepath.Abs(dir)
-		return &Env{Kernel: *kernel, Initrd: *initrd, InitrdTLS: *initrdTLS, Cmdline: b.KernelCmdline, Collector: *collector, Dir: abs, Verbose: *verbose}, nil
+		// The main board's machine: make run and make timing with
+		// BOARD=qemu-aarch64 boot the virt machine, with the DT patch.
+		m, err := machineFor(b, *boardFile)
+		if err != nil {
+			return nil, err
+		}
+		return &Env{Kernel: *kernel, Initrd: *initrd, InitrdTLS: *initrdTLS, Cmdline: b.KernelCmdline, Collector: *collector, Dir: abs, Verbose: *verbose, Machine: m}, nil
 	}
 	if *timing > 0 {
 		e, err := newEnv("timing")
