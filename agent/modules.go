@@ -50,6 +50,30 @@ type modLoader struct {
 
 	mu   sync.Mutex
 	once map[string]*modLoad
+	// took records each finit_module's start (since the loader was made)
+	// and duration, in completion order, for the step line: which module's
+	// load or init costs what.
+	t0   time.Time
+	took []modTime
+}
+
+// modTime is one module file's load: when it started and how long the
+// kernel took (reading, relocating, verifying and its init function).
+type modTime struct {
+	name       string
+	start, dur time.Duration
+}
+
+// times formats the per-module figures, "virtio_pci=41ms@3ms ..." (duration
+// at start offset; loads of independent chains overlap).
+func (l *modLoader) times() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var s []string
+	for _, t := range l.took {
+		s = append(s, fmt.Sprintf("%s=%v@%v", t.name, t.dur.Round(100*time.Microsecond), t.start.Round(time.Millisecond)))
+	}
+	return strings.Join(s, " ")
 }
 
 // modLoad is one module's load, shared by every chain that needs it.
@@ -73,7 +97,7 @@ func modName(p string) string {
 func newModLoader(root, release string) (*modLoader, error) {
 	l := &modLoader{dir: filepath.Join(root, "lib", "modules", release), deps: map[string][]string{},
 		byName: map[string]string{}, builtin: map[string]bool{}, once: map[string]*modLoad{},
-		initFile: finitModule}
+		initFile: finitModule, t0: time.Now()}
 	depf := filepath.Join(l.dir, "modules.dep")
 	f, err := os.Open(depf)
 	if err != nil {
@@ -228,7 +252,11 @@ func (l *modLoader) loadPath(p, params string, chain []string) error {
 		ml.err = fmt.Errorf("module %s: %w", modName(p), err)
 		return ml.err
 	}
+	start := time.Now()
 	ml.err = l.initFile(filepath.Join(l.dir, p), params)
+	l.mu.Lock()
+	l.took = append(l.took, modTime{modName(p), start.Sub(l.t0), time.Since(start)})
+	l.mu.Unlock()
 	return ml.err
 }
 
@@ -322,5 +350,5 @@ func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 	if len(skipped) > 0 {
 		note = fmt.Sprintf("; not loaded, no PCI device for them: %s", strings.Join(skipped, " "))
 	}
-	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s%s", strings.Join(loaded, " "), note)
+	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s%s; took %s", strings.Join(loaded, " "), note, l.times())
 }

@@ -215,3 +215,42 @@ func TestParseAliasesAndReadPCI(t *testing.T) {
 		t.Error("a missing device dir gave a list (must be nil: nothing absent)")
 	}
 }
+
+// TestModLoaderTimes: the step line's per-module figures name every module
+// file loaded, once, each with a duration at least as long as its load
+// (the fake load sleeps 1 ms), and nothing for built-in modules.
+func TestModLoaderTimes(t *testing.T) {
+	l, recs := testLoader(t, nil)
+	if err := l.load("virtio_net", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.load("pstore", ""); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(l.times())
+	if len(got) != len(recs()) {
+		t.Fatalf("times() = %q for %d loads", l.times(), len(recs()))
+	}
+	seen := map[string]bool{}
+	for _, f := range got {
+		name, rest, ok := strings.Cut(f, "=")
+		dur, start, ok2 := strings.Cut(rest, "@")
+		if !ok || !ok2 || seen[name] {
+			t.Errorf("times() entry %q: want name=duration@start, each name once", f)
+			continue
+		}
+		seen[name] = true
+		d, err := time.ParseDuration(dur)
+		if err != nil || d < time.Millisecond {
+			t.Errorf("%s took %q (%v), want >= 1ms", name, dur, err)
+		}
+		if _, err := time.ParseDuration(start); err != nil {
+			t.Errorf("%s start %q: %v", name, start, err)
+		}
+	}
+	for _, m := range []string{"virtio_ring", "virtio", "failover", "net_failover", "virtio_net"} {
+		if !seen[m] {
+			t.Errorf("times() = %q lacks %s", l.times(), m)
+		}
+	}
+}
