@@ -313,6 +313,11 @@ func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 		a.Log.Step(step, t0, err, "")
 		return
 	}
+	var unsigned *unsignedLoader
+	if skipModuleSig(a.cmdline) {
+		unsigned = newUnsignedLoader()
+		l.initFile = unsigned.load
+	}
 	var (
 		wg      sync.WaitGroup
 		loaded  []string
@@ -349,6 +354,12 @@ func (a *agent) loadModules(b *boards.Board, names []string, step string) {
 	note := ""
 	if len(skipped) > 0 {
 		note = fmt.Sprintf("; not loaded, no PCI device for them: %s", strings.Join(skipped, " "))
+	}
+	if unsigned != nil {
+		note += fmt.Sprintf("; %d without their signatures (module.sig_enforce=0)", unsigned.stripped.Load())
+		if unsigned.refused.Load() {
+			note += ", the kernel refused that: the others signed"
+		}
 	}
 	a.Log.Step(step, t0, errors.Join(errs...), "loaded %s%s; took %s", strings.Join(loaded, " "), note, l.times())
 }
