@@ -37,9 +37,9 @@ func Apply(l *Lease, opts ...ApplyOption) error {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	link, err := netlink.LinkByName(l.Interface)
+	link, err := linkByName(l.Interface)
 	if err != nil {
-		return fmt.Errorf("link: %s: %w", l.Interface, err)
+		return err
 	}
 	if l.MTU != 0 && l.MTU != link.Attrs().MTU {
 		if l.MTU < minMTU {

@@ -19,9 +19,9 @@ var ErrNoLease = errors.New("no DHCP lease")
 
 // Up sets the interface administratively up.
 func Up(ifname string) error {
-	l, err := netlink.LinkByName(ifname)
+	l, err := linkByName(ifname)
 	if err != nil {
-		return fmt.Errorf("link: %s: %w", ifname, err)
+		return err
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fmt.Errorf("link: %s: set up: %w", ifname, err)
@@ -249,4 +249,18 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - d/8 + rand.N(d/4+1)
+}
+
+// linkByName is the interface as a netlink.Link with the index, name and
+// MTU that setting it up, its MTU, addresses and routes need. It asks the
+// standard library (net.InterfaceByName), not netlink.LinkByName: that
+// one's reply parser (LinkDeserialize, every link type's attributes) is a
+// large body of code run nowhere else on the path to netconsole armed,
+// and under TCG code run for the first time is what costs.
+func linkByName(ifname string) (netlink.Link, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("link: %s: %w", ifname, err)
+	}
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifi.Index, Name: ifi.Name, MTU: ifi.MTU, HardwareAddr: ifi.HardwareAddr}}, nil
 }

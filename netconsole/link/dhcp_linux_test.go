@@ -275,3 +275,20 @@ func (l *logBuf) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestLinkByName: the link Up and Apply work on carries the kernel's index,
+// name and MTU for the interface (read from loopback, nothing changed),
+// and an interface that does not exist is an error naming it.
+func TestLinkByName(t *testing.T) {
+	l, err := linkByName("lo")
+	if err != nil {
+		t.Fatalf("linkByName(lo): %v", err)
+	}
+	a := l.Attrs()
+	if a.Index != 1 || a.Name != "lo" || a.MTU <= 0 {
+		t.Errorf("linkByName(lo) = index %d name %q mtu %d; want index 1 (loopback is always 1), lo, an MTU", a.Index, a.Name, a.MTU)
+	}
+	if _, err := linkByName("lgnosuch0"); err == nil || !strings.Contains(err.Error(), "lgnosuch0") {
+		t.Errorf("linkByName(lgnosuch0) = %v, want an error naming it", err)
+	}
+}

@@ -26,10 +26,13 @@ func Lookup(receiver netip.Addr) (Hop, error) {
 	if src, ok := netip.AddrFromSlice(r.Src); ok {
 		h.Src = src.Unmap()
 	}
-	l, err := netlink.LinkByIndex(r.LinkIndex)
+	// The name from the standard library, not netlink.LinkByIndex, whose
+	// reply parser runs nowhere else before netconsole is armed (code run
+	// for the first time is what costs under TCG).
+	l, err := net.InterfaceByIndex(r.LinkIndex)
 	if err != nil {
 		return Hop{}, fmt.Errorf("nexthop: route get %s: link %d: %w", receiver, r.LinkIndex, err)
 	}
-	h.Dev = l.Attrs().Name
+	h.Dev = l.Name
 	return h, nil
 }
