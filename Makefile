@@ -9,7 +9,7 @@
 #   make image-612           the 6.12 board's image (boards/qemu-x86_64-6.12.board, netconsole userdata)
 #   make image-arm64         the arm64 board's image (boards/qemu-aarch64.board, QEMU virt, DT ramoops)
 #   make e2e [SCENARIO=x]    QEMU scenarios only
-#   make timing              boot once and print the boot-to-armed breakdown from kernel timestamps
+#   make timing              boot 5 times and print the boot-to-armed breakdown (and median) from kernel timestamps
 #   make bench-collector     collector throughput and memory, 256 hosts to a million (minutes; not part of test;
 #                            FLEET_ONLY=1 etc. run one section, see scripts/bench-collector.sh)
 
@@ -143,7 +143,7 @@ e2e: image image-tls image-lab image-efi image-612 image-arm64 collector
 test: unit images-hw e2e
 
 timing: image collector
-	go run ./scripts/e2e -timing 3 -kernel $(KIMG) -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
+	go run ./scripts/e2e -timing 5 -kernel $(KIMG) -initrd $(IMAGE) -board $(BOARDF) -collector $(LASTGASPD) -work $(BUILD)/e2e
 
 clean:
 	rm -rf $(BUILD)
