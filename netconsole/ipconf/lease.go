@@ -3,6 +3,7 @@ package ipconf
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -29,6 +30,12 @@ type Lease struct {
 	NTP           []net.IP
 	Hostname      string
 	Duration      time.Duration
+	// ReplyFrom and ReplyMAC are the IPv4 and Ethernet source of the frame
+	// that carried the ACK: the server, or the relay agent on this link.
+	// When ReplyFrom is a receiver's next hop, ReplyMAC is its MAC without
+	// an ARP exchange. Unset when unknown (a static address, a test conn).
+	ReplyFrom netip.Addr
+	ReplyMAC  net.HardwareAddr
 }
 
 // Route is one classless static route (RFC 3442, DHCP option 121). A nil or

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoLease is returned (wrapped) when no usable DHCPACK arrived before the
@@ -119,8 +122,9 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 	// One transmission per exchange: the retry loop below owns timing.
 	copts := []nclient4.ClientOpt{nclient4.WithTimeout(24 * time.Hour), nclient4.WithRetry(1)}
 	var (
-		c   *nclient4.Client
-		err error
+		c       *nclient4.Client
+		err     error
+		replies = &replyLog{}
 	)
 	if cfg.conn != nil {
 		if cfg.server != nil {
@@ -128,7 +132,7 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 		}
 		c, err = nclient4.NewWithConn(cfg.conn, cfg.hwaddr, copts...)
 	} else {
-		c, err = nclient4.New(ifname, copts...)
+		c, err = newRawClient(ifname, replies, copts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("link: %s: dhcp client: %w", ifname, err)
@@ -166,6 +170,9 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 				}
 			}
 			if err == nil {
+				if src, ok := replies.source(binary.BigEndian.Uint32(lease.ACK.TransactionID[:])); ok {
+					l.ReplyFrom, l.ReplyMAC = src.ip, src.mac
+				}
 				cfg.logf("dhcp %s: ACK %s after %v (attempt %d)", ifname, l, time.Since(start).Round(time.Millisecond), attempt)
 				closeBG = true
 				return l, nil
@@ -210,6 +217,25 @@ func DHCP(ctx context.Context, ifname string, opts ...DHCPOption) (*Lease, error
 }
 
 var errNoAnswer = errors.New("no answer")
+
+// newRawClient is nclient4.New with the AF_PACKET socket wrapped so that
+// each reply's sender is noted in replies.
+func newRawClient(ifname string, replies *replyLog, opts ...nclient4.ClientOpt) (*nclient4.Client, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := packet.Listen(ifi, packet.Datagram, unix.ETH_P_IP, nil)
+	if err != nil {
+		return nil, fmt.Errorf("raw socket: %w", err)
+	}
+	conn := nclient4.NewBroadcastUDPConn(replyConn{Conn: raw, log: replies}, &net.UDPAddr{Port: nclient4.ClientPort})
+	c, err := nclient4.NewWithConn(conn, ifi.HardwareAddr, opts...)
+	if err != nil {
+		raw.Close()
+	}
+	return c, err
+}
 
 // exchange runs DISCOVER→OFFER and REQUEST→ACK, each waiting at most wait.
 func exchange(ctx context.Context, c *nclient4.Client, wait time.Duration, requested dhcpv4.Option, logf func(string, ...any), ifname string, attempt int) (*nclient4.Lease, error) {

@@ -8,6 +8,7 @@ package link
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,7 @@ func TestNetnsDHCPServer4(t *testing.T) {
 				len(l.Routes) != 3 || len(l.LogServers) != 1 || !l.LogServers[0].Equal(ip4("10.7.0.9")) {
 				t.Fatalf("lease %s: want 10.7.0.50, router 10.60.0.1, 3 routes, mtu 1400, log server 10.7.0.9", l)
 			}
+			checkReplySource(t, l, server, sif)
 
 			// Apply it, with the resolv.conf path in a temp dir.
 			resolv := filepath.Join(t.TempDir(), "resolv.conf")
@@ -117,6 +119,16 @@ func TestNetnsDHCPServer4(t *testing.T) {
 				t.Fatalf("second Apply: %v", err)
 			}
 		})
+	}
+}
+
+// checkReplySource checks that the lease names the server's own address
+// (10.7.0.1, see pair) and the MAC of its end of the veth as the ACK's
+// sender.
+func checkReplySource(t *testing.T, l *Lease, server *netnstest.NS, sif string) {
+	t.Helper()
+	if want := server.MAC(t, sif); l.ReplyFrom != netip.MustParseAddr("10.7.0.1") || l.ReplyMAC.String() != want.String() {
+		t.Errorf("ACK from %v at %v, want 10.7.0.1 at %v", l.ReplyFrom, l.ReplyMAC, want)
 	}
 }
 
@@ -217,6 +229,7 @@ func TestNetnsDHCPDnsmasq(t *testing.T) {
 	if l.MTU != 1400 || len(l.Routes) != 2 || !l.Router.Equal(ip4("10.7.0.1")) {
 		t.Errorf("lease %s: want mtu 1400, 2 routes, router 10.7.0.1", l)
 	}
+	checkReplySource(t, l, server, sif)
 	if err := client.Do(func() error { return Apply(l) }); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
