@@ -67,11 +67,34 @@ type armer struct {
 	Src6 netip.Addr
 	// Lease is when the address was applied, for lease_to_mac.
 	Lease time.Time
+	// Reply is the sender of the DHCP ACK: a next hop that is that sender
+	// is armed with its MAC at once, and ARP checks it in Finish.
+	Reply replySender
 
 	n      int                         // targets named so far
 	macs   map[string]net.HardwareAddr // dev/via -> MAC
 	static []armed
 	out    []armed
+	checks []int // indexes in out armed with Reply's MAC, for Finish to check
+}
+
+// replySender is where the DHCP ACK came from (link.Lease's ReplyFrom and
+// ReplyMAC) and on which device.
+type replySender struct {
+	Dev  string
+	From netip.Addr
+	MAC  net.HardwareAddr
+}
+
+// macFor returns the MAC the DHCP ACK gives for hop: its sender's, when
+// the sender is the hop's next hop on the same device. Only with configfs
+// targets (Dynamic), which Finish can re-arm if ARP disagrees.
+func (m *armer) macFor(hop nexthop.Hop) (net.HardwareAddr, bool) {
+	r := m.Reply
+	if !m.Dynamic || !r.From.IsValid() || r.From != hop.Via || r.Dev != hop.Dev || len(r.MAC) != 6 {
+		return nil, false
+	}
+	return r.MAC, true
 }
 
 // Arm arms a target for receiver r. Every receiver takes a target name
@@ -103,10 +126,16 @@ func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
 	if rip.Is6() {
 		proto = "ndp"
 	}
-	if cached {
+	fromReply := false
+	switch {
+	case cached:
 		note = ", resolved before"
-	} else {
-		mac, err = m.MACs.Resolve(ctx, hop)
+	default:
+		if mac, fromReply = m.macFor(hop); fromReply {
+			note = ", the DHCP ACK's sender; ARP checks it once armed"
+		} else {
+			mac, err = m.MACs.Resolve(ctx, hop)
+		}
 	}
 	if m.Log.Step(proto, t0, err, "%s is at %s (lease_to_mac=%v%s)", hop.Via, mac, time.Since(m.Lease).Round(100*time.Microsecond), note) != nil {
 		return
@@ -132,13 +161,46 @@ func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
 		return
 	}
 	m.Announce(t, hop)
+	if fromReply {
+		m.checks = append(m.checks, len(m.out))
+	}
 	m.out = append(m.out, armed{target: t, hop: hop})
+}
+
+// check resolves the MAC of each target armed with the DHCP ACK's sender's
+// and re-arms the target if ARP answers with another: the frames carry the
+// MAC the next hop itself answers for its address.
+func (m *armer) check(ctx context.Context) {
+	for _, i := range m.checks {
+		a := &m.out[i]
+		t0 := time.Now()
+		mac, err := m.MACs.Resolve(ctx, a.hop)
+		if err != nil {
+			m.Log.Logf(levelWarn, "arp: %s: %v; %s keeps %s, the DHCP ACK's sender", a.hop.Via, err, a.target.Name, a.target.RemoteMAC)
+			continue
+		}
+		if mac.String() == a.target.RemoteMAC.String() {
+			m.Log.Step("arp", t0, nil, "%s is at %s, as the DHCP ACK's sender", a.hop.Via, mac)
+			continue
+		}
+		m.Log.Logf(levelWarn, "arp: %s is at %s, not %s (the DHCP ACK's sender); re-arming %s", a.hop.Via, mac, a.target.RemoteMAC, a.target.Name)
+		t := a.target
+		t.RemoteMAC = mac
+		if m.Log.Step("netconsole", t0, m.Targets.Create(t), "target %s re-armed: %s", t.Name, t.Param()) != nil {
+			continue // Create left it disabled or half written: it says so
+		}
+		m.macs[a.hop.Dev+"/"+a.hop.Via.String()] = mac
+		a.target = t
+		m.Announce(t, a.hop)
+	}
+	m.checks = nil
 }
 
 // Finish loads netconsole with the collected targets when the kernel has
 // no configfs netconsole (CONFIG_NETCONSOLE_DYNAMIC off), and returns every
 // armed target.
-func (m *armer) Finish() []armed {
+func (m *armer) Finish(ctx context.Context) []armed {
+	m.check(ctx)
 	if len(m.static) == 0 {
 		return m.out
 	}

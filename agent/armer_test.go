@@ -99,7 +99,7 @@ func TestArmer(t *testing.T) {
 			for _, r := range tc.recvs {
 				m.Arm(context.Background(), r)
 			}
-			out := m.Finish()
+			out := m.Finish(context.Background())
 			var names []string
 			for _, a := range out {
 				names = append(names, a.target.Name)
@@ -124,6 +124,83 @@ func TestArmer(t *testing.T) {
 			}
 			if !tc.dynamic && (len(tg.created) != 0 || !strings.Contains(param, tc.wantParam)) {
 				t.Errorf("static: created %d configfs targets, param %q, want none and %q", len(tg.created), param, tc.wantParam)
+			}
+		})
+	}
+}
+
+// TestArmerReplyMAC: a next hop that sent the DHCP ACK is armed with the
+// ACK's Ethernet source before any ARP; Finish checks it with ARP and
+// re-arms the target if ARP answers with another MAC.
+func TestArmerReplyMAC(t *testing.T) {
+	gw := netip.MustParseAddr("10.0.2.2")
+	ackMAC := net.HardwareAddr{0x52, 0x55, 0x0a, 0, 2, 2}
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	src := netip.MustParseAddr("10.0.2.15")
+	r1 := netip.MustParseAddrPort("10.0.2.2:6666")
+	routes := fakeRoutes{gw: {Dev: "eth0", Via: gw, Src: src, OnLink: true}}
+	for _, tc := range []struct {
+		name       string
+		reply      replySender
+		static     bool
+		arp        net.HardwareAddr // nil: no ARP answer
+		wantEarly  bool             // armed before any ARP
+		wantMAC    net.HardwareAddr // the target's MAC after Finish
+		wantCreate int
+	}{
+		{name: "ARP agrees", reply: replySender{Dev: "eth0", From: gw, MAC: ackMAC}, arp: ackMAC,
+			wantEarly: true, wantMAC: ackMAC, wantCreate: 1},
+		{name: "ARP disagrees: re-armed with ARP's", reply: replySender{Dev: "eth0", From: gw, MAC: ackMAC}, arp: other,
+			wantEarly: true, wantMAC: other, wantCreate: 2},
+		{name: "no ARP answer: the ACK's sender's kept", reply: replySender{Dev: "eth0", From: gw, MAC: ackMAC},
+			wantEarly: true, wantMAC: ackMAC, wantCreate: 1},
+		{name: "ACK from another address: ARP first", reply: replySender{Dev: "eth0", From: netip.MustParseAddr("10.0.2.3"), MAC: other}, arp: ackMAC,
+			wantMAC: ackMAC, wantCreate: 1},
+		{name: "ACK on another device: ARP first", reply: replySender{Dev: "eth1", From: gw, MAC: other}, arp: ackMAC,
+			wantMAC: ackMAC, wantCreate: 1},
+		{name: "no configfs: ARP first", reply: replySender{Dev: "eth0", From: gw, MAC: other}, static: true, arp: ackMAC,
+			wantMAC: ackMAC},
+		{name: "no ACK (static address)", arp: ackMAC, wantMAC: ackMAC, wantCreate: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			macs := &fakeMACs{macs: map[netip.Addr]net.HardwareAddr{}}
+			if tc.arp != nil {
+				macs.macs[gw] = tc.arp
+			}
+			tg := &fakeTargets{}
+			var announced []string
+			askedAtArm := -1
+			m := &armer{
+				Hops: routes, MACs: macs, Targets: tg, Dynamic: !tc.static, Reply: tc.reply,
+				Reload: func(string) error { return nil },
+				Announce: func(t target.Target, _ nexthop.Hop) {
+					if askedAtArm < 0 {
+						askedAtArm = len(macs.asked)
+					}
+					announced = append(announced, t.RemoteMAC.String())
+				},
+				Log:  &logger{kmsg: io.Discard, fallback: io.Discard},
+				Host: "box", Boot: "b00t",
+			}
+			m.Arm(context.Background(), r1)
+			if early := askedAtArm == 0; early != tc.wantEarly {
+				t.Errorf("armed before ARP: %v, want %v (%d resolutions first)", early, tc.wantEarly, askedAtArm)
+			}
+			out := m.Finish(context.Background())
+			if len(out) != 1 || out[0].target.RemoteMAC.String() != tc.wantMAC.String() {
+				t.Fatalf("armed %+v, want one target at %v", out, tc.wantMAC)
+			}
+			if len(tg.created) != tc.wantCreate {
+				t.Errorf("%d creates, want %d", len(tg.created), tc.wantCreate)
+			}
+			if n := len(tg.created); n > 0 && tg.created[n-1].RemoteMAC.String() != tc.wantMAC.String() {
+				t.Errorf("configfs holds %v, want %v", tg.created[n-1].RemoteMAC, tc.wantMAC)
+			}
+			if announced[len(announced)-1] != tc.wantMAC.String() {
+				t.Errorf("last announcement names %v, want %v", announced, tc.wantMAC)
+			}
+			if len(macs.asked) != 1 {
+				t.Errorf("%d resolutions, want 1 (before arming, or Finish's check)", len(macs.asked))
 			}
 		})
 	}

@@ -204,6 +204,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		Host:     host,
 		Boot:     bootID,
 		Lease:    tLease,
+		Reply:    replySender{Dev: lease.Interface, From: lease.ReplyFrom, MAC: lease.ReplyMAC},
 	}
 	m.Dynamic = target.Configfs{Root: filepath.Join(a.Config.ConfigfsMount, "netconsole")}.Dynamic()
 
@@ -229,7 +230,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		if want6 {
 			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, v6.lease)
 			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return m.Finish(), host
+				return m.Finish(ctx), host
 			}
 		}
 	case hasIPv6(recvs) || want6:
@@ -241,7 +242,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 		if want6 {
 			recvs, why, err = addReceivers6(nc.recv, b, recvs, why, err, l6)
 			if a.Log.Step("receiver", t0, err, "%v from %s", recvs, why) != nil {
-				return m.Finish(), host
+				return m.Finish(ctx), host
 			}
 		}
 	}
@@ -251,7 +252,7 @@ func (a *agent) network(ctx context.Context, b *boards.Board, bootID string) ([]
 			m.Arm(ctx, r)
 		}
 	}
-	return m.Finish(), host
+	return m.Finish(ctx), host
 }
 
 // solicitRouters sends up to three router solicitations on ifname (RFC
