@@ -171,21 +171,26 @@ func (in *ingest) logf(now time.Time, kind, format string, args ...any) {
 	in.Logf(format, args...)
 }
 
+// datagram handles datagram b from addr.
 func (in *ingest) datagram(now time.Time, addr net.Addr, b []byte, truncated bool) {
+	in.datagramFrom(now, sourceKey(addr), b, truncated)
+}
+
+// datagramFrom handles datagram b from the sender key.
+func (in *ingest) datagramFrom(now time.Time, key netip.AddrPort, b []byte, truncated bool) {
 	in.c.datagrams.Add(1)
 	if truncated {
 		in.c.truncated.Add(1)
-		in.logf(now, "truncated", "receiver: from %s: datagram longer than %d bytes dropped", addr, len(b))
+		in.logf(now, "truncated", "receiver: from %s: datagram longer than %d bytes dropped", logAddr(key), len(b))
 		return
 	}
-	key := sourceKey(addr)
 	if in.passLimited(now, key, b) {
 		return
 	}
 	p, err := wire.Parse(b)
 	if err != nil {
 		in.c.malformed.Add(1)
-		in.logf(now, "malformed", "receiver: from %s: %v", addr, err)
+		in.logf(now, "malformed", "receiver: from %s: %v", logAddr(key), err)
 		return
 	}
 	id := in.ident(now, key)
@@ -239,6 +244,12 @@ func sourceKey(addr net.Addr) netip.AddrPort {
 		key = netip.AddrPortFrom(netip.IPv6Unspecified().WithZone(addr.String()), 0)
 	}
 	return netip.AddrPortFrom(key.Addr().Unmap(), key.Port())
+}
+
+// logAddr returns the sender key as the log names it.
+func logAddr(key netip.AddrPort) string {
+	addr, _ := sourceName(key)
+	return addr
 }
 
 // sourceName returns the address of id as written in notes, and the host

@@ -25,3 +25,8 @@ func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
 const oobSize = 0
 
 func rxqOverflow([]byte) (uint32, bool) { return 0, false }
+
+// mmsgReader is Linux only; elsewhere x/net's ReadBatch reads.
+type mmsgReader = batchReader
+
+func newMmsgReader(*net.UDPConn, int, int) (*mmsgReader, error) { return nil, nil }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -344,19 +345,18 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	r := newBatchReader(conn, cmpOr(s.BatchSize, DefaultBatchSize), cmpOr(s.DatagramSize, DefaultDatagramSize))
+	r := newPacketReader(conn, cmpOr(s.BatchSize, DefaultBatchSize), cmpOr(s.DatagramSize, DefaultDatagramSize))
 	next := time.Now().Add(in.flushInterval)
 	conn.SetReadDeadline(next)
 	for {
 		n, err := r.read()
 		now := time.Now()
 		for i := range n {
-			m := &r.msgs[i]
-			if m.Addr != nil {
-				in.datagram(now, m.Addr, m.Buffers[0][:m.N], m.Flags&msgTrunc != 0)
+			if key, b, trunc, ok := r.datagram(i); ok {
+				in.datagramFrom(now, key, b, trunc)
 			}
 		}
-		if n > 0 && r.msgs[0].OOB != nil {
+		if n > 0 {
 			if d := r.kernelDrops(n); d > 0 {
 				in.c.kernelDrops.Add(d)
 			}
@@ -410,17 +410,40 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	return s.ServeConns(ctx, pcs...)
 }
 
-// batchReader reads datagrams in batches: recvmmsg on UDP sockets, one
+// packetReader reads datagrams in batches.
+type packetReader interface {
+	// read waits for datagrams (until the read deadline) and returns how
+	// many it read.
+	read() (int, error)
+	// datagram returns datagram i of the last read: its sender, its
+	// bytes and whether it was truncated; ok is false for one to skip.
+	datagram(i int) (key netip.AddrPort, b []byte, truncated, ok bool)
+	// kernelDrops returns the datagrams the kernel dropped on the socket
+	// since the last call, as the n datagrams just read report them.
+	kernelDrops(n int) uint64
+}
+
+// newPacketReader returns the reader for conn: recvmmsg into buffers of
+// its own on Linux UDP sockets, x/net's ReadBatch on other UDP sockets, one
 // ReadFrom at a time otherwise.
+func newPacketReader(conn net.PacketConn, n, size int) packetReader {
+	if uc, ok := conn.(*net.UDPConn); ok {
+		if r, err := newMmsgReader(uc, n, size); err == nil && r != nil {
+			return r
+		}
+	}
+	return newBatchReader(conn, n, size)
+}
+
+// batchReader reads datagrams in batches: recvmmsg through x/net on UDP
+// sockets, one ReadFrom at a time otherwise.
 type batchReader struct {
 	conn  net.PacketConn
 	batch interface {
 		ReadBatch([]ipv4.Message, int) (int, error)
 	}
 	msgs []ipv4.Message
-
-	ovfl     uint32 // last SO_RXQ_OVFL counter seen
-	ovflSeen bool
+	ovfl ovflCounter
 }
 
 func newBatchReader(conn net.PacketConn, n, size int) *batchReader {
@@ -444,25 +467,42 @@ func newBatchReader(conn net.PacketConn, n, size int) *batchReader {
 	return r
 }
 
-// kernelDrops returns how many datagrams the kernel dropped on the socket
-// since the last call, from the SO_RXQ_OVFL counter of the n datagrams just
-// read.
+func (r *batchReader) datagram(i int) (netip.AddrPort, []byte, bool, bool) {
+	m := &r.msgs[i]
+	if m.Addr == nil {
+		return netip.AddrPort{}, nil, false, false
+	}
+	return sourceKey(m.Addr), m.Buffers[0][:m.N], m.Flags&msgTrunc != 0, true
+}
+
 func (r *batchReader) kernelDrops(n int) uint64 {
 	var d uint64
 	for i := range n {
-		m := &r.msgs[i]
-		if m.NN == 0 {
-			continue
-		}
-		if c, ok := rxqOverflow(m.OOB[:m.NN]); ok {
-			if r.ovflSeen {
-				d += uint64(c - r.ovfl) // wraps like the kernel's u32
-			} else {
-				d += uint64(c) // dropped since the socket opened
-			}
-			r.ovfl, r.ovflSeen = c, true
+		if m := &r.msgs[i]; m.OOB != nil && m.NN > 0 {
+			d += r.ovfl.see(m.OOB[:m.NN])
 		}
 	}
+	return d
+}
+
+// ovflCounter turns the SO_RXQ_OVFL counters that come with datagrams
+// into the drops since the last one seen.
+type ovflCounter struct {
+	last uint32
+	seen bool
+}
+
+// see returns the drops the control messages oob of one datagram add.
+func (o *ovflCounter) see(oob []byte) uint64 {
+	c, ok := rxqOverflow(oob)
+	if !ok {
+		return 0
+	}
+	d := uint64(c) // dropped since the socket opened
+	if o.seen {
+		d = uint64(c - o.last) // wraps like the kernel's u32
+	}
+	o.last, o.seen = c, true
 	return d
 }
 
