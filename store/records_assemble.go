@@ -1,15 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
-
-	"github.com/lastgasp/lastgasp/pstore/records"
 )
 
 // crashParts is what Records holds of one multi-part crash of a host.
@@ -105,68 +101,21 @@ func (r *Records) assemble(hs *recordHost, id string) (string, bool) {
 	return path.Join(hs.dir, CrashDir, name), truncated
 }
 
-// partText is where the text of one part lies in its record file.
-type partText struct {
-	file       string
-	start, end int64 // the text, without the part header line
-	newline    bool  // a newline must follow it
-}
-
-// maxHeaderLine bounds the part header line ("Panic#1 Part12") looked for
-// at the start of each part.
-const maxHeaderLine = 64
-
-// writeAssembled puts the parts of one crash back together as
-// records.Assemble does (the oldest part first, each part's header line
-// replaced by one for the whole crash), streaming from the part files into
-// a temporary file renamed to name, durably. parts[0] is the file of
-// Part1. If the text would exceed MaxAssembled, the oldest text is left
-// out, up to a line boundary, and a note says how much: the newest part
-// holds the panic. Memory use does not depend on the parts' sizes.
+// writeAssembled writes the assembled text of the crash whose parts are
+// stored in dir as the files parts (parts[0] is Part1's) with
+// WriteAssembled, streaming from the part files into a temporary file
+// renamed to name, durably.
 func (r *Records) writeAssembled(dir, name string, parts []string) (int64, bool, error) {
-	limit := r.MaxAssembled
-	if limit <= 0 {
-		limit = DefaultMaxAssembled
-	}
-	texts := make([]partText, len(parts))
-	var head []byte
-	var total int64
+	files := &partFiles{}
+	defer files.close()
+	cps := make([]CrashPart, len(parts))
 	for i, base := range parts {
-		t, hdr, err := measurePart(filepath.Join(dir, base))
+		p := filepath.Join(dir, base)
+		fi, err := os.Stat(p)
 		if err != nil {
 			return 0, false, err
 		}
-		if i == 0 && hdr != nil {
-			head = fmt.Appendf(nil, "%s#%d Part1..%d\n", hdr.Reason, hdr.Count, len(parts))
-		}
-		texts[i] = t
-		total += t.len()
-	}
-
-	// Leave out the oldest text beyond the limit: whole parts (the
-	// highest numbered first), then the start of the next up to a line.
-	var note []byte
-	var omitted int64
-	if budget := limit - int64(len(head)) - maxNote; int64(len(head))+total > limit {
-		excess := total - max(budget, 0)
-		for i := len(texts) - 1; i >= 0 && excess > 0; i-- {
-			t := &texts[i]
-			n := t.len()
-			if n <= excess {
-				excess -= n
-				omitted += n
-				*t = partText{}
-				continue
-			}
-			cut := t.start + excess
-			if cut < t.end {
-				cut = lineStart(t.file, cut, t.end)
-			}
-			omitted += cut - t.start
-			t.start = cut
-			excess = 0
-		}
-		note = fmt.Appendf(nil, "[lastgaspd: %d bytes of the oldest text omitted, to keep this file within %d bytes]\n", omitted, limit)
+		cps[i] = filePart{files: files, path: p, size: fi.Size()}
 	}
 
 	f, err := r.createTemp(dir)
@@ -180,16 +129,9 @@ func (r *Records) writeAssembled(dir, name string, parts []string) (int64, bool,
 			os.Remove(f.Name())
 		}
 	}()
-	w := &countWriter{w: f}
-	w.Write(head)
-	w.Write(note)
-	for i := len(texts) - 1; i >= 0; i-- {
-		if err := texts[i].copyTo(w); err != nil {
-			return 0, false, err
-		}
-	}
-	if w.err != nil {
-		return 0, false, fmt.Errorf("write %s: %w", name, w.err)
+	n, truncated, err := WriteAssembled(f, cps, r.MaxAssembled)
+	if err != nil {
+		return 0, false, fmt.Errorf("write %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		return 0, false, fmt.Errorf("sync %s: %w", name, err)
@@ -205,104 +147,53 @@ func (r *Records) writeAssembled(dir, name string, parts []string) (int64, bool,
 	if err := syncDir(dir); err != nil {
 		return 0, false, errors.Join(err, os.Remove(final))
 	}
-	return w.n, note != nil, nil
+	return n, truncated, nil
 }
 
-// maxNote is room kept for the truncation note.
-const maxNote = 128
-
-func (t partText) len() int64 {
-	n := t.end - t.start
-	if t.newline && n > 0 {
-		n++
-	}
-	return n
-}
-
-// measurePart finds the text of the part stored at p: after its part
-// header line, if it has one (returned), up to its end.
-func measurePart(p string) (partText, *records.PartHeader, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return partText{}, nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return partText{}, nil, err
-	}
-	t := partText{file: p, end: fi.Size()}
-	buf := make([]byte, maxHeaderLine)
-	n, _ := f.ReadAt(buf, 0)
-	var hdr *records.PartHeader
-	if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-		if h, ok := records.ParsePartHeader(buf[:i+1]); ok {
-			hdr, t.start = &h, int64(i+1)
-		}
-	} else if int64(n) == t.end {
-		if h, ok := records.ParsePartHeader(buf[:n]); ok {
-			hdr, t.start = &h, t.end // nothing but the header
+// sameParts reports whether parts (Part1 first) are all still stored as
+// parts of c.
+func sameParts(c *crashParts, parts []string) bool {
+	for p, base := range parts {
+		if c.bases[p+1] != base {
+			return false
 		}
 	}
-	if t.end > t.start {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, t.end-1); err != nil {
-			return partText{}, nil, err
+	return true
+}
+
+// partFiles reads the part files of one crash, holding at most one open:
+// WriteAssembled reads the parts one after the other, and a crash may
+// have thousands.
+type partFiles struct {
+	path string
+	f    *os.File
+}
+
+func (pf *partFiles) readAt(path string, b []byte, off int64) (int, error) {
+	if pf.f == nil || pf.path != path {
+		pf.close()
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
 		}
-		t.newline = last[0] != '\n'
+		pf.f, pf.path = f, path
 	}
-	return t, hdr, nil
+	return pf.f.ReadAt(b, off)
 }
 
-// lineStart returns the offset after the first newline at or after off in
-// the file p, looking at most 4 KiB ahead and no further than end; off
-// itself if there is none there.
-func lineStart(p string, off, end int64) int64 {
-	f, err := os.Open(p)
-	if err != nil {
-		return off
+func (pf *partFiles) close() {
+	if pf.f != nil {
+		pf.f.Close()
+		pf.f = nil
 	}
-	defer f.Close()
-	buf := make([]byte, min(4<<10, end-off))
-	n, _ := f.ReadAt(buf, off)
-	if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-		return off + int64(i) + 1
-	}
-	return off
 }
 
-// copyTo writes the part's text to w.
-func (t partText) copyTo(w *countWriter) error {
-	if t.end <= t.start {
-		return nil
-	}
-	f, err := os.Open(t.file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, io.NewSectionReader(f, t.start, t.end-t.start)); err != nil {
-		return fmt.Errorf("copy %s: %w", filepath.Base(t.file), err)
-	}
-	if t.newline {
-		w.Write([]byte{'\n'})
-	}
-	return nil
+// filePart is a part file as a CrashPart.
+type filePart struct {
+	files *partFiles
+	path  string
+	size  int64
 }
 
-// countWriter counts what it writes and keeps the first error.
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	c.err = err
-	return n, err
-}
+func (p filePart) ReadAt(b []byte, off int64) (int, error) { return p.files.readAt(p.path, b, off) }
+func (p filePart) Size() int64                             { return p.size }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/store"
 )
 
@@ -31,13 +31,9 @@ import (
 // (hostLockSpace) and other users of two-key advisory locks.
 const crashLockSpace = 0x6c63
 
-// maxHeaderLine and maxNote are store.Records' bounds: the part header
-// line ("Panic#1 Part12") looked for at the start of a part, and the room
-// kept for the truncation note.
-const (
-	maxHeaderLine = 64
-	maxNote       = 128
-)
+// maxHeaderLine is what the query listing a crash's parts fetches of
+// each: the part header line store.WriteAssembled looks for is shorter.
+const maxHeaderLine = 64
 
 // lockCrash takes the transaction's lock on crash id of host.
 func lockCrash(ctx context.Context, tx pgx.Tx, host, id string) error {
@@ -45,110 +41,55 @@ func lockCrash(ctx context.Context, tx pgx.Tx, host, id string) error {
 	return err
 }
 
-// partText is where the text of one part lies in its record: after its
-// part header line, if it has one, up to its end (store's measurePart).
-type partText struct {
-	path       string // the part's record
-	start, end int64
-	newline    bool // a newline must follow it
+// rowPart is a part's record row as a store.CrashPart. The query listing
+// the crash's parts fetched its first bytes and its last byte, which serve
+// store.WriteAssembled's reads of the part header and the final newline;
+// any other read fetches the row's data from there to its end, once, for
+// the reads of the text that follow it. So only the text kept is read, in
+// one query a part.
+type rowPart struct {
+	size        int64
+	first, last []byte // data[:len(first)], data[size-len(last):]
+	rest        []byte // data[restOff:], fetched
+	restOff     int64
+	fetch       func(off, n int64) ([]byte, error)
 }
 
-func (t partText) len() int64 {
-	n := t.end - t.start
-	if t.newline && n > 0 {
-		n++
-	}
-	return n
-}
+func (p *rowPart) Size() int64 { return p.size }
 
-// measure finds the text of a part of size bytes from its first bytes
-// (at most maxHeaderLine) and its last byte.
-func measure(path string, size int64, first []byte, last byte) (partText, *records.PartHeader) {
-	t := partText{path: path, end: size}
-	var hdr *records.PartHeader
-	if i := bytes.IndexByte(first, '\n'); i >= 0 {
-		if h, ok := records.ParsePartHeader(first[:i+1]); ok {
-			hdr, t.start = &h, int64(i+1)
-		}
-	} else if int64(len(first)) == size {
-		if h, ok := records.ParsePartHeader(first); ok {
-			hdr, t.start = &h, size // nothing but the header
-		}
+func (p *rowPart) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("pgstore: read at %d: negative offset", off)
 	}
-	if t.end > t.start {
-		t.newline = last != '\n'
+	if off >= p.size {
+		return 0, io.EOF
 	}
-	return t, hdr
-}
-
-// readAt returns n bytes of a part's record from off.
-type readAt func(path string, off, n int64) ([]byte, error)
-
-// assembleParts puts the parts of one crash back together as
-// store.Records does for <crash id>.dmesg.txt (and records.Assemble, up
-// to the bound): PartN first, Part1 last, each part's header line replaced
-// by one for the whole crash; beyond limit bytes the oldest text is left
-// out, up to a line boundary, with a note. texts[0] is Part1 (hdr its
-// header, or nil). Only the text kept is read.
-func assembleParts(texts []partText, hdr *records.PartHeader, limit int64, read readAt) ([]byte, bool, error) {
-	var head []byte
-	if hdr != nil {
-		head = fmt.Appendf(nil, "%s#%d Part1..%d\n", hdr.Reason, hdr.Count, len(texts))
-	}
-	var total int64
-	for _, t := range texts {
-		total += t.len()
-	}
-	var note []byte
-	var omitted int64
-	if budget := limit - int64(len(head)) - maxNote; int64(len(head))+total > limit {
-		excess := total - max(budget, 0)
-		for i := len(texts) - 1; i >= 0 && excess > 0; i-- {
-			t := &texts[i]
-			n := t.len()
-			if n <= excess {
-				excess -= n
-				omitted += n
-				*t = partText{}
-				continue
-			}
-			cut := t.start + excess
-			if cut < t.end {
-				b, err := read(t.path, cut, min(4<<10, t.end-cut))
-				if err != nil {
-					return nil, false, err
-				}
-				if j := bytes.IndexByte(b, '\n'); j >= 0 {
-					cut += int64(j) + 1
-				}
-			}
-			omitted += cut - t.start
-			t.start = cut
-			excess = 0
-		}
-		note = fmt.Appendf(nil, "[lastgaspd: %d bytes of the oldest text omitted, to keep this file within %d bytes]\n", omitted, limit)
-	}
-	out := bytes.NewBuffer(make([]byte, 0, min(int64(len(head)+len(note))+total, limit+maxNote)))
-	out.Write(head)
-	out.Write(note)
-	for i := len(texts) - 1; i >= 0; i-- {
-		t := texts[i]
-		if t.end <= t.start {
+	for _, s := range []struct {
+		at  int64
+		buf []byte
+	}{{0, p.first}, {p.size - int64(len(p.last)), p.last}, {p.restOff, p.rest}} {
+		end := s.at + int64(len(s.buf))
+		if off < s.at || off >= end {
 			continue
 		}
-		b, err := read(t.path, t.start, t.end-t.start)
-		if err != nil {
-			return nil, false, err
-		}
-		if int64(len(b)) != t.end-t.start {
-			return nil, false, fmt.Errorf("part %s: read %d bytes, want %d", t.path, len(b), t.end-t.start)
-		}
-		out.Write(b)
-		if t.newline {
-			out.WriteByte('\n')
+		if n := copy(b, s.buf[off-s.at:]); n == len(b) {
+			return n, nil
+		} else if end == p.size {
+			return n, io.EOF
 		}
 	}
-	return out.Bytes(), note != nil, nil
+	data, err := p.fetch(off, p.size-off)
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(data)) != p.size-off {
+		return 0, fmt.Errorf("pgstore: read %d bytes of a part at %d, want %d", len(data), off, p.size-off)
+	}
+	p.rest, p.restOff = data, off
+	if n := copy(b, data); n < len(b) {
+		return n, io.EOF
+	}
+	return len(b), nil
 }
 
 // assembled is what assembleTx did.
@@ -198,31 +139,26 @@ func (r *Records) assembleTx(ctx context.Context, tx pgx.Tx, host, id string, re
 	if n == 0 || len(byPart) < n {
 		return assembled{}, nil // not complete yet (before allocating for the parts announced)
 	}
-	texts := make([]partText, n)
-	var hdr *records.PartHeader
+	parts := make([]store.CrashPart, n)
 	for p := 1; p <= n; p++ {
 		in, ok := byPart[p]
 		if !ok {
 			return assembled{}, nil // not complete yet
 		}
-		var last byte
-		if len(in.last) == 1 {
-			last = in.last[0]
-		}
-		var h *records.PartHeader
-		texts[p-1], h = measure(in.path, in.size, in.first, last)
-		if p == 1 {
-			hdr = h
-		}
+		parts[p-1] = &rowPart{size: in.size, first: in.first, last: in.last, fetch: func(off, n int64) ([]byte, error) {
+			var b []byte
+			err := tx.QueryRow(ctx, "SELECT substring(data FROM $2 FOR $3) FROM records WHERE path = $1", in.path, off+1, n).Scan(&b)
+			return b, err
+		}}
 	}
-	read := func(path string, off, n int64) ([]byte, error) {
-		var b []byte
-		err := tx.QueryRow(ctx, "SELECT substring(data FROM $2 FOR $3) FROM records WHERE path = $1", path, off+1, n).Scan(&b)
-		return b, err
-	}
-	text, truncated, err := assembleParts(texts, hdr, r.maxAssembled(), read)
+	var buf bytes.Buffer
+	_, truncated, err := store.WriteAssembled(&buf, parts, r.MaxAssembled)
 	if err != nil {
 		return assembled{}, err
+	}
+	text := buf.Bytes()
+	if text == nil {
+		text = []byte{} // bytea '', not NULL
 	}
 	p := store.HostDir(host) + "/" + store.CrashDir + "/" + id + store.AssembledSuffix
 	tag, err := tx.Exec(ctx, `INSERT INTO assembled (host, crash_id, path, parts, size, data, truncated, received, collector)
@@ -248,13 +184,6 @@ func (r *Records) assembleAgain(ctx context.Context, host, id string, received t
 		return err
 	})
 	return a, err
-}
-
-func (r *Records) maxAssembled() int64 {
-	if r.MaxAssembled <= 0 {
-		return store.DefaultMaxAssembled
-	}
-	return r.MaxAssembled
 }
 
 // readAssembled returns the assembled text at rel (its last limit bytes if

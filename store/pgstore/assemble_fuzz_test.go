@@ -5,47 +5,36 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lastgasp/lastgasp/pstore/records"
+	"github.com/lastgasp/lastgasp/store"
 )
 
-// assembleBytes runs assembleParts on parts held in memory, as the
-// database would hand them out.
-func assembleBytes(t *testing.T, parts [][]byte, limit int64) ([]byte, bool) {
-	t.Helper()
-	texts := make([]partText, len(parts))
-	var hdr *records.PartHeader
+// memRows returns parts as rowParts whose data is fetched from memory, as
+// assembleTx lists them (the first maxHeaderLine bytes and the last byte
+// with the listing), and counts the fetches.
+func memRows(parts [][]byte, fetches *int) []store.CrashPart {
+	out := make([]store.CrashPart, len(parts))
 	for i, p := range parts {
-		var last byte
+		var last []byte
 		if len(p) > 0 {
-			last = p[len(p)-1]
+			last = p[len(p)-1:]
 		}
-		var h *records.PartHeader
-		texts[i], h = measure(fmt.Sprint(i), int64(len(p)), p[:min(len(p), maxHeaderLine)], last)
-		if i == 0 {
-			hdr = h
-		}
+		out[i] = &rowPart{size: int64(len(p)), first: p[:min(len(p), maxHeaderLine)], last: last,
+			fetch: func(off, n int64) ([]byte, error) {
+				*fetches++
+				if off < 0 || n < 0 || off+n > int64(len(p)) {
+					return nil, fmt.Errorf("fetch %d+%d of a %d-byte part", off, n, len(p))
+				}
+				return p[off : off+n], nil
+			}}
 	}
-	read := func(path string, off, n int64) ([]byte, error) {
-		var i int
-		fmt.Sscan(path, &i)
-		p := parts[i]
-		if off < 0 || off+n > int64(len(p)) || n < 0 {
-			return nil, fmt.Errorf("read %d+%d of part %d (%d bytes)", off, n, i, len(p))
-		}
-		return p[off : off+n], nil
-	}
-	out, truncated, err := assembleParts(texts, hdr, limit, read)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out, truncated
+	return out
 }
 
-// FuzzAssembleParts: unbounded, the shared store's assembly is
-// records.Assemble (systemd-pstore's dmesg.txt order); bounded, it keeps
-// the newest text, from a line start or a cut, within the bound, with a
-// note.
-func FuzzAssembleParts(f *testing.F) {
+// FuzzRowPart: the text store.WriteAssembled puts together from rows is
+// the one it puts together from the same parts in memory, at any bound,
+// and each part's data is fetched at most once (the listing serves the
+// header and the final newline).
+func FuzzRowPart(f *testing.F) {
 	f.Add([]byte("Panic#1 Part1\nnewest\n\x00Panic#1 Part2\nmiddle\n\x00Panic#1 Part3\noldest\n"), uint16(40))
 	f.Add([]byte("Panic#2 Part1\nnewest\x00Panic#2 Part2\nolder"), uint16(0))
 	f.Add([]byte("Oops#1 Part1\nnewest\n\x00Oops#1 Part2"), uint16(200))
@@ -56,39 +45,24 @@ func FuzzAssembleParts(f *testing.F) {
 		if len(parts) > 16 {
 			parts = parts[:16]
 		}
-		full := records.Assemble(parts)
-		got, truncated := assembleBytes(t, parts, 1<<40)
-		if truncated || !bytes.Equal(got, full) {
-			t.Fatalf("unbounded = %q (truncated %v), records.Assemble = %q", got, truncated, full)
+		mem := make([]store.CrashPart, len(parts))
+		for i, p := range parts {
+			mem[i] = bytes.NewReader(p)
 		}
-		if limit == 0 {
-			return
-		}
-		got, truncated = assembleBytes(t, parts, int64(limit))
-		var head []byte
-		if h, ok := records.ParsePartHeader(parts[0]); ok {
-			head = fmt.Appendf(nil, "%s#%d Part1..%d\n", h.Reason, h.Count, len(parts))
-		}
-		if !truncated {
-			if !bytes.Equal(got, full) || len(full) > int(limit) {
-				t.Fatalf("not truncated: %q, want %q within %d", got, full, limit)
+		for _, lim := range []int64{1 << 40, int64(limit)} {
+			var want, got bytes.Buffer
+			_, wt, werr := store.WriteAssembled(&want, mem, lim)
+			fetches := 0
+			_, gt, gerr := store.WriteAssembled(&got, memRows(parts, &fetches), lim)
+			if werr != nil || gerr != nil {
+				t.Fatalf("limit %d: errors %v (memory), %v (rows)", lim, werr, gerr)
 			}
-			return
-		}
-		rest, ok := bytes.CutPrefix(got, head)
-		if !ok {
-			t.Fatalf("truncated %q does not start with the header %q", got, head)
-		}
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 || !bytes.HasPrefix(rest, []byte("[lastgaspd: ")) {
-			t.Fatalf("truncated %q: no note after the header", got)
-		}
-		kept := rest[i+1:]
-		if !bytes.HasSuffix(full, kept) {
-			t.Fatalf("kept text %q is not the newest text of %q", kept, full)
-		}
-		if len(got) > max(int(limit), len(head)+i+1) {
-			t.Fatalf("%d bytes, over the bound %d", len(got), limit)
+			if !bytes.Equal(got.Bytes(), want.Bytes()) || gt != wt {
+				t.Fatalf("limit %d: rows %q (truncated %v), memory %q (truncated %v)", lim, got.Bytes(), gt, want.Bytes(), wt)
+			}
+			if fetches > len(parts) {
+				t.Fatalf("limit %d: %d fetches for %d parts", lim, fetches, len(parts))
+			}
 		}
 	})
 }
