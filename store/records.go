@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -719,7 +720,10 @@ func linkOnce(oldname, newname string) error {
 // RemoveRecord removes the stored record whose data file is at p (under
 // Root, in a host's crash directory), then its metadata file, and forgets
 // it, so that a later upload of the same record stores it again instead of
-// being acknowledged as a duplicate. Files already gone are not an error.
+// being acknowledged as a duplicate. A part of a multi-part crash takes
+// the crash's assembled text with it: the text is no longer the parts'
+// stored, and the part uploaded again assembles the crash again. Files
+// already gone are not an error.
 func (r *Records) RemoveRecord(p string) error {
 	rel, err := filepath.Rel(r.Root, p)
 	if err != nil || !filepath.IsLocal(rel) {
@@ -736,33 +740,67 @@ func (r *Records) RemoveRecord(p string) error {
 	}
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	return r.removeLocked(hs, base)
+	_, err = r.removeLocked(hs, base)
+	return err
 }
 
-// removeLocked removes the record base of hs, data before metadata. hs.mu
-// must be held.
-func (r *Records) removeLocked(hs *recordHost, base string) error {
+// removedText is an assembled text removed with one of its parts.
+type removedText struct {
+	name string    // file name in the crash directory
+	time time.Time // when it was written
+}
+
+// removeLocked removes the record base of hs, data before metadata, and
+// the assembled text of the crash it is a part of, if there is one
+// (returned). hs.mu must be held.
+func (r *Records) removeLocked(hs *recordHost, base string) ([]removedText, error) {
 	p := filepath.Join(r.Root, hs.dir, CrashDir, base)
 	for _, f := range []string{p, p + MetaSuffix} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("store: remove record: %w", err)
+			return nil, fmt.Errorf("store: remove record: %w", err)
 		}
 	}
 	e := hs.byBase[base]
 	if e == nil {
-		return nil
+		return nil, nil
 	}
 	delete(hs.byBase, base)
 	delete(hs.recs, e.digest)
 	hs.used -= e.bytes
-	for _, c := range hs.crashes {
+	var texts []removedText
+	var errs []error
+	for id, c := range hs.crashes {
 		for part, b := range c.bases {
-			if b == base {
-				delete(c.bases, part)
+			if b != base {
+				continue
+			}
+			delete(c.bases, part)
+			t, removed, err := r.removeText(hs, id)
+			if err != nil {
+				errs = append(errs, err)
+			} else if removed {
+				texts = append(texts, removedText{name: id + AssembledSuffix, time: t})
 			}
 		}
 	}
-	return nil
+	return texts, errors.Join(errs...)
+}
+
+// removeText removes the assembled text of crash id of hs, if there is
+// one, and reports when it was written. hs.mu must be held.
+func (r *Records) removeText(hs *recordHost, id string) (time.Time, bool, error) {
+	name := id + AssembledSuffix
+	p := filepath.Join(r.Root, hs.dir, CrashDir, name)
+	t, ok := modTime(p)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, false, fmt.Errorf("store: remove assembled crash: %w", err)
+	}
+	hs.used -= hs.texts[name]
+	delete(hs.texts, name)
+	if c := hs.crashes[id]; c != nil {
+		c.assembled = false
+	}
+	return t, ok, nil
 }
 
 // hashReader hashes, counts and tees what it reads, and keeps the read

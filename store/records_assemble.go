@@ -90,6 +90,13 @@ func (r *Records) assemble(hs *recordHost, id string) (string, bool) {
 	case err != nil:
 		r.logf("store: host %s: assemble crash %s: %v", hs.dir, id, err)
 		return "", false
+	case !sameParts(c, parts):
+		// A part was removed meanwhile (RemoveRecord, Expire): the text
+		// goes with it, as it would have had it been written before.
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			r.logf("store: host %s: assembled crash %s outlived a part: %v", hs.dir, id, err)
+		}
+		return "", false
 	}
 	c.assembled = true
 	hs.texts[name] = size

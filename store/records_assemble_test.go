@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -197,5 +198,86 @@ func TestAssembleHoldsNoLock(t *testing.T) {
 	close(bt.release)
 	if st := <-done; st.Assembled == "" {
 		t.Errorf("Put of the last part = %+v, want assembled", st)
+	}
+}
+
+// TestRemovedPartTakesAssembled: a part removed (RemoveRecord, or Expire
+// with the parts older than the cutoff and the text newer) takes the
+// crash's assembled text with it, out of the quota's count too; the part
+// uploaded again assembles the crash again.
+func TestRemovedPartTakesAssembled(t *testing.T) {
+	parts := [][]byte{[]byte("Panic#1 Part1\nnewest\n"), []byte("Panic#1 Part2\nmiddle\n"), []byte("Panic#1 Part3\noldest\n")}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, tt := range []struct {
+		name    string
+		remove  func(t *testing.T, r *Records, part2 string) []Expired
+		expired []string // What of each Expired, for Expire
+	}{
+		{name: "RemoveRecord", remove: func(t *testing.T, r *Records, part2 string) []Expired {
+			if err := r.RemoveRecord(filepath.Join(r.Root, part2)); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+		{name: "Expire", expired: []string{"assembled crash", "crash record", "crash record", "crash record"},
+			remove: func(t *testing.T, r *Records, _ string) []Expired {
+				gone, err := r.Expire("h", time.Now().Add(-time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return gone
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Records{Root: t.TempDir(), MinFree: -1, Logf: t.Logf}
+			var sts []Stored
+			for i, p := range parts {
+				sts = append(sts, putPart(t, r, "h", i+1, len(parts), p))
+			}
+			text := sts[len(sts)-1].Assembled
+			if text == "" {
+				t.Fatal("the crash was not assembled")
+			}
+			for _, st := range sts { // the parts are old, the text is not
+				for _, f := range []string{st.Path, st.Path + MetaSuffix} {
+					if err := os.Chtimes(filepath.Join(r.Root, f), old, old); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			gone := tt.remove(t, r, sts[1].Path)
+			var whats []string
+			for _, g := range gone {
+				whats = append(whats, g.What)
+				if g.What == "assembled crash" && g.Path != text {
+					t.Errorf("Expired %+v, want the text at %s", g, text)
+				}
+			}
+			sort.Strings(whats)
+			if diff := cmp.Diff(tt.expired, whats); diff != "" {
+				t.Errorf("Expired (-want +got):\n%s", diff)
+			}
+			if _, err := os.Lstat(filepath.Join(r.Root, text)); err == nil {
+				t.Fatalf("%s outlived its part", text)
+			}
+			hs := r.hosts["h"]
+			if used, on := hs.used, dirBytes(t, filepath.Join(r.Root, "h", CrashDir)); used != on {
+				t.Errorf("quota counts %d bytes, the crash directory holds %d", used, on)
+			}
+			// Uploaded again, the parts assemble the crash again.
+			var again string
+			for i, p := range parts {
+				if st := putPart(t, r, "h", i+1, len(parts), p); st.Assembled != "" {
+					again = st.Assembled
+				}
+			}
+			if again != text {
+				t.Fatalf("parts uploaded again assembled %q, want %s", again, text)
+			}
+			got, err := os.ReadFile(filepath.Join(r.Root, text))
+			if err != nil || string(got) != string(records.Assemble(parts)) {
+				t.Errorf("assembled again: %q, %v; want %q", got, err, records.Assemble(parts))
+			}
+		})
 	}
 }

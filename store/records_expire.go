@@ -83,7 +83,8 @@ func (r *Records) CleanTemps() (int, error) {
 // the records (data, then metadata), assembled crash texts and orphaned
 // metadata files last written before cutoff, and forgets them, so that a
 // later upload of a removed record stores it again. A record's age is that
-// of the newer of its two files. Temporary files and files the store does
+// of the newer of its two files. A part of a multi-part crash takes the
+// crash's assembled text with it, however new (RemoveRecord). Temporary files and files the store does
 // not write are left alone. It carries on past problems with single files
 // and returns them joined.
 func (r *Records) Expire(hostDir string, cutoff time.Time) ([]Expired, error) {
@@ -134,23 +135,26 @@ func (r *Records) Expire(hostDir string, cutoff time.Time) ([]Expired, error) {
 			continue
 		}
 		if id, isText := strings.CutSuffix(name, AssembledSuffix); isText {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("store: %w", err))
+			if _, _, err := r.removeText(hs, id); err != nil {
+				errs = append(errs, err)
 				continue
-			}
-			hs.used -= hs.texts[name]
-			delete(hs.texts, name)
-			if c := hs.crashes[id]; c != nil {
-				c.assembled = false
 			}
 			out = append(out, Expired{Path: rel, What: "assembled crash", Time: t})
 			continue
 		}
-		if err := r.removeLocked(hs, name); err != nil {
+		texts, err := r.removeLocked(hs, name)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("store: crash record %s: %w", rel, err))
-			continue
+			if _, serr := os.Lstat(p); serr == nil {
+				continue // the record is still there; else only its text failed
+			}
 		}
 		out = append(out, Expired{Path: rel, What: "crash record", Time: t})
+		for _, tx := range texts {
+			// Written later than its part, but not the parts' text
+			// any more: the part uploaded again assembles it again.
+			out = append(out, Expired{Path: path.Join(hostDir, CrashDir, tx.name), What: "assembled crash", Time: tx.time})
+		}
 	}
 	return out, errors.Join(errs...)
 }

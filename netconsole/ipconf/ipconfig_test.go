@@ -2,11 +2,16 @@ package ipconf
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
+
+// equateAddr compares netip.Addr values (unexported fields) with ==.
+var equateAddr = cmpopts.EquateComparable(netip.Addr{})
 
 func TestParseIPArg(t *testing.T) {
 	for _, tc := range []struct {
@@ -88,7 +93,7 @@ func TestParseIPArg(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseIPArg(%q): %v", tc.in, err)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, equateAddr); diff != "" {
 				t.Errorf("ParseIPArg(%q) (-want +got):\n%s", tc.in, diff)
 			}
 		})
@@ -154,7 +159,7 @@ func FuzzParseIPArg(f *testing.F) {
 			if err != nil {
 				t.Fatalf("ParseIPArg(%q) ok, but its reprint %q: %v", s, again, err)
 			}
-			if diff := cmp.Diff(c.Static, c2.Static); diff != "" {
+			if diff := cmp.Diff(c.Static, c2.Static, equateAddr); diff != "" {
 				t.Fatalf("ParseIPArg(%q) vs reprint %q (-first +second):\n%s", s, again, diff)
 			}
 		default:

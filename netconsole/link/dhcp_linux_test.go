@@ -156,7 +156,7 @@ func TestDHCPLoopback(t *testing.T) {
 				Routes:   []Route{{Dest: cidr("10.50.0.0/16"), Gateway: ip4("10.7.0.1")}, {Dest: cidr("0.0.0.0/0"), Gateway: ip4("10.7.0.1")}},
 				Duration: 10 * time.Minute,
 			}
-			if diff := cmp.Diff(want, l); diff != "" {
+			if diff := cmp.Diff(want, l, cmpAddr); diff != "" {
 				t.Errorf("DHCP lease (-want +got):\n%s", diff)
 			}
 			if got := s.messages(); got != tc.wantMsgs {

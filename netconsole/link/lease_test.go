@@ -109,7 +109,7 @@ func TestFromACK(t *testing.T) {
 			if err != nil {
 				t.Fatalf("FromACK: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpAddr); diff != "" {
 				t.Errorf("FromACK (-want +got):\n%s", diff)
 			}
 		})
@@ -142,7 +142,7 @@ func TestParseClasslessRoutes(t *testing.T) {
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("ParseClasslessRoutes(%v) = %v, %v; want error %v", tc.in, got, err, tc.wantErr)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpAddr); diff != "" {
 				t.Errorf("ParseClasslessRoutes (-want +got):\n%s", diff)
 			}
 		})
@@ -235,7 +235,7 @@ func FuzzParseClasslessRoutes(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %v does not parse: %v", enc, err)
 		}
-		if diff := cmp.Diff(rs, again); diff != "" {
+		if diff := cmp.Diff(rs, again, cmpAddr); diff != "" {
 			t.Errorf("round trip (-first +second):\n%s", diff)
 		}
 		if n := len(enc.ToBytes()); n != len(b) {

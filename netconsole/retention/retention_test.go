@@ -241,3 +241,49 @@ func TestRun(t *testing.T) {
 		t.Errorf("Sweep of a missing root = nil error")
 	}
 }
+
+// TestSweepMultiPartCrash: the parts of a multi-part crash past the
+// retention age take its assembled text with them, though the text was
+// written later, and the sweep logs it.
+func TestSweepMultiPartCrash(t *testing.T) {
+	root := t.TempDir()
+	recs := &store.Records{Root: root, MinFree: -1}
+	const id = "dmesg-efi-Panic-1-1764064800"
+	var text string
+	for p := 1; p <= 2; p++ {
+		data := fmt.Appendf(nil, "Panic#1 Part%d\npart %d\n", p, p)
+		meta := store.RecordMeta{Metadata: ship.Metadata{Host: "h", RecordName: fmt.Sprintf("dmesg-efi-%d", p), Digest: ship.Digest(data),
+			Size: int64(len(data)), CrashID: id, Part: p, Parts: 2}}
+		st, err := recs.Put(meta, strings.NewReader(string(data)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := now.Add(-15 * day)
+		for _, f := range []string{st.Path, st.Path + store.MetaSuffix} {
+			if err := os.Chtimes(filepath.Join(root, f), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text = st.Assembled
+	}
+	if text == "" {
+		t.Fatal("the crash was not assembled")
+	}
+	fresh := now.Add(-day)
+	if err := os.Chtimes(filepath.Join(root, text), fresh, fresh); err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	sw := &Sweeper{Root: root, Records: recs, Now: func() time.Time { return now },
+		Logf: func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }}
+	res, err := sw.Sweep()
+	if err != nil || res.Records != 3 {
+		t.Errorf("Sweep = %+v, %v; want 3 removed (2 parts, their text)", res, err)
+	}
+	if left := list(t, root); !slices.Equal(left, []string{"h/crash/"}) {
+		t.Errorf("left after Sweep: %q, want an empty crash directory", left)
+	}
+	if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "removed assembled crash "+filepath.Join(root, text)) }) {
+		t.Errorf("no log line for the assembled text: %q", logs)
+	}
+}

@@ -412,6 +412,83 @@ func TestAssembleWaitsForAllParts(t *testing.T) {
 	}
 }
 
+// TestRemovedPartTakesAssembled: a part removed takes the crash's
+// assembled text with it, as on the file store: RemoveRecord, retention
+// with the parts received before the cutoff and the last after it, and
+// retention after a part went another way (a removal before this rule,
+// or racing an assembly). The parts uploaded again assemble it again.
+func TestRemovedPartTakesAssembled(t *testing.T) {
+	names, parts := efiParts(t)
+	text := "box/crash/" + efiCrashID + store.AssembledSuffix
+	at := func(h int) time.Time { return time.Date(2026, 12, 2, h, 0, 0, 0, time.UTC) }
+	for _, tt := range []struct {
+		name   string
+		remove func(t *testing.T, r *pgstore.Records, url string, paths []string)
+	}{
+		{"RemoveRecord", func(t *testing.T, r *pgstore.Records, _ string, paths []string) {
+			if err := r.RemoveRecord(paths[2]); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Expire, the last part after the cutoff", func(t *testing.T, r *pgstore.Records, _ string, _ []string) {
+			if n, err := r.DB.Expire(context.Background(), at(9)); err != nil || n != 14 {
+				t.Errorf("Expire = %d, %v; want 14 (13 parts, the assembled text)", n, err)
+			}
+		}},
+		{"Expire after a part went behind the store's back", func(t *testing.T, r *pgstore.Records, url string, paths []string) {
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if _, err := c.Exec(ctx, "DELETE FROM records WHERE path = $1", paths[4]); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.DB.Expire(ctx, at(0)); err != nil || n != 1 {
+				t.Errorf("Expire = %d, %v; want 1 (the assembled text of the incomplete crash)", n, err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, url := newDB(t)
+			r := &pgstore.Records{DB: db}
+			ctx := context.Background()
+			put := func(i int) store.Stored {
+				m := partMeta("box", names[i], efiCrashID, i+1, len(parts), parts[i])
+				if i == len(parts)-1 {
+					m.Received = at(10)
+				}
+				st, err := r.Put(m, bytes.NewReader(parts[i]), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			var paths []string
+			for i := range parts {
+				paths = append(paths, put(i).Path)
+			}
+			if _, err := db.ReadRecord(ctx, text, 0); err != nil {
+				t.Fatalf("assembled text: %v", err)
+			}
+			tt.remove(t, r, url, paths)
+			if _, err := db.ReadRecord(ctx, text, 0); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("assembled text after a part was removed: %v, want not found", err)
+			}
+			var again string
+			for i := range parts {
+				if st := put(i); st.Assembled != "" {
+					again = st.Assembled
+				}
+			}
+			if again != text {
+				t.Fatalf("parts uploaded again assembled %q, want %s", again, text)
+			}
+		})
+	}
+}
+
 // BenchmarkAssembleEFI14: the 14 parts of the real EFI panic stored one
 // after the other through Records.Put (each in its transaction, under
 // the crash's lock), the last one assembling the crash; one op is one

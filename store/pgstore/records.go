@@ -232,7 +232,10 @@ func (r *Records) linkTo(host, linkBoot string) string {
 
 // RemoveRecord implements store.RecordStore: it deletes the record whose
 // path (relative to the store root, as Stored.Path; a path under Root is
-// taken relative to it) is p. A record not stored is not an error.
+// taken relative to it) is p. A part of a multi-part crash takes the
+// crash's assembled text with it, under the crash's lock, as the file
+// store's RemoveRecord does: the part uploaded again assembles the crash
+// again. A record not stored is not an error.
 func (r *Records) RemoveRecord(p string) error {
 	if r.Root != "" && filepath.IsAbs(p) {
 		if rel, err := filepath.Rel(r.Root, p); err == nil && filepath.IsLocal(rel) {
@@ -241,7 +244,28 @@ func (r *Records) RemoveRecord(p string) error {
 	}
 	ctx, cancel := r.DB.ctx(context.Background())
 	defer cancel()
-	if _, err := r.DB.pool.Exec(ctx, "DELETE FROM records WHERE path = $1", p); err != nil {
+	err := pgx.BeginFunc(ctx, r.DB.pool, func(tx pgx.Tx) error {
+		var host, id string
+		err := tx.QueryRow(ctx, "SELECT host, crash_id FROM records WHERE path = $1", p).Scan(&host, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if id != "" {
+			// Not while the crash is being assembled from this part.
+			if err := lockCrash(ctx, tx, host, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "DELETE FROM assembled WHERE host = $1 AND crash_id = $2", host, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM records WHERE path = $1", p)
+		return err
+	})
+	if err != nil {
 		return r.DB.unavailable("remove record", err)
 	}
 	return nil
@@ -400,24 +424,28 @@ func (d *DB) CountRecords(ctx context.Context, host, digest string) (int, error)
 	return n, nil
 }
 
-// Expire deletes the records received before cutoff (retention) and
-// returns how many.
+// Expire deletes the records received before cutoff (retention) and the
+// assembled texts received before it or whose crash lost a part (to this
+// sweep, or to a removal racing an assembly), and returns how many rows
+// it deleted.
 func (d *DB) Expire(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	var n int64
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "DELETE FROM records WHERE received < $1", cutoff)
-		if err != nil {
-			return err
-		}
-		// An assembled text ages like a file: from when it was written.
-		tag2, err := tx.Exec(ctx, "DELETE FROM assembled WHERE received < $1", cutoff)
-		n = tag.RowsAffected() + tag2.RowsAffected()
-		return err
-	})
+	// One statement, one snapshot: texts sees the parts gone deletes,
+	// and records as they were before.
+	var recs, texts int64
+	err := d.pool.QueryRow(ctx, `WITH gone AS (
+			DELETE FROM records WHERE received < $1 RETURNING host, crash_id
+		), texts AS (
+			DELETE FROM assembled a WHERE a.received < $1
+				OR (a.host, a.crash_id) IN (SELECT host, crash_id FROM gone WHERE crash_id <> '')
+				OR (SELECT count(DISTINCT r.part) FROM records r
+					WHERE r.crash_id <> '' AND r.host = a.host AND r.crash_id = a.crash_id AND r.part BETWEEN 1 AND a.parts) < a.parts
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM texts)`, cutoff).Scan(&recs, &texts)
 	if err != nil {
 		return 0, d.unavailable("expire records", err)
 	}
-	return n, nil
+	return recs + texts, nil
 }
