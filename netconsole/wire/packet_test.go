@@ -2,8 +2,10 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -216,5 +218,36 @@ func TestSanitize(t *testing.T) {
 				t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSanitizeEveryByte checks Sanitize's ASCII fast path against the
+// rune-by-rune definition: every byte value, and a few runes of each kind,
+// between plain text, must come out as the definition has it.
+func TestSanitizeEveryByte(t *testing.T) {
+	ref := func(s string) string { // the definition, one rune at a time
+		var b strings.Builder
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if needsEscape(r, size) {
+				for j := i; j < i+size; j++ {
+					fmt.Fprintf(&b, `\x%02x`, s[j])
+				}
+			} else {
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+		}
+		return b.String()
+	}
+	var ins []string
+	for c := range 256 {
+		ins = append(ins, "text "+string([]byte{byte(c)})+" more")
+	}
+	ins = append(ins, "a\u00adb", "a\u0085b", "a\u200bb", "x\u202ey", "é", "\t\x7f\x80")
+	for _, in := range ins {
+		if got, want := Sanitize(in), ref(in); got != want {
+			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
