@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,8 @@ type ingest struct {
 	lastSweep time.Time
 	lastSave  time.Time
 	scratch   []byte
+	noteText  []byte // the text of a note being built
+	noteLine  []byte // a note's line on its way to emit
 }
 
 // ident is what an ingest keeps for every sender it has seen: who it is,
@@ -514,7 +517,7 @@ func (in *ingest) events(now time.Time, id *ident, evs []wire.Event) {
 		case wire.Gap:
 			in.c.gaps.Add(1)
 			in.c.lost.Add(e.Lost())
-			in.note(now, id, fmt.Sprintf("gap seq=%d-%d lost=%d", e.From, e.To, e.Lost()))
+			in.noteGap(now, id, e.From, e.To, e.Lost())
 		case wire.Duplicate:
 			in.c.duplicates.Add(1)
 		case wire.Reboot:
@@ -636,7 +639,23 @@ func (in *ingest) emit(now time.Time, id *ident, line []byte, msg *wire.Event) {
 
 // note emits one of the collector's own lines for id.
 func (in *ingest) note(now time.Time, id *ident, text string) {
-	in.emit(now, id, logline.AppendNote(nil, now, text), nil)
+	in.noteLine = logline.AppendNote(in.noteLine[:0], now, text)
+	in.emit(now, id, in.noteLine, nil) // emit copies the line
+}
+
+// noteGap emits id's "gap seq=FROM-TO lost=N" line, built in place: there
+// is one for every loss, and fmt and a string each were 6% of the
+// collector's CPU at fleet scale.
+func (in *ingest) noteGap(now time.Time, id *ident, from, to, lost uint64) {
+	t := append(in.noteText[:0], "gap seq="...)
+	t = strconv.AppendUint(t, from, 10)
+	t = append(t, '-')
+	t = strconv.AppendUint(t, to, 10)
+	t = append(t, " lost="...)
+	t = strconv.AppendUint(t, lost, 10)
+	in.noteText = t
+	in.noteLine = logline.AppendNoteBytes(in.noteLine[:0], now, t)
+	in.emit(now, id, in.noteLine, nil)
 }
 
 // queue appends a line to id's batch.

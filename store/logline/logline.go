@@ -115,6 +115,21 @@ func AppendNote(b []byte, t time.Time, text string) []byte {
 	return append(b, '\n')
 }
 
+// AppendNoteBytes is AppendNote for a text built in a buffer, such as the
+// receiver's gap notes: one per loss, so they are not worth a string each.
+func AppendNoteBytes(b []byte, t time.Time, text []byte) []byte {
+	for _, c := range text {
+		if c < ' ' || c >= 0x7f {
+			return AppendNote(b, t, string(text))
+		}
+	}
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, ' ')
+	b = append(b, NotePrefix...)
+	b = append(b, text...)
+	return append(b, '\n')
+}
+
 // Parse parses one line, without its newline.
 func Parse(line string) (Line, error) {
 	stamp, rest, ok := strings.Cut(line, " ")

@@ -27,6 +27,10 @@ func TestAppend(t *testing.T) {
 			"2026-11-25T12:00:00.123456789Z - - - [    1.0] hello\n"},
 		{"note", AppendNote(nil, t0, "gap seq=5-9 lost=5"),
 			"2026-11-25T12:00:00.123456789Z lastgaspd: gap seq=5-9 lost=5\n"},
+		{"note from bytes", AppendNoteBytes([]byte("kept "), t0, []byte("gap seq=5-9 lost=5")),
+			"kept 2026-11-25T12:00:00.123456789Z lastgaspd: gap seq=5-9 lost=5\n"},
+		{"note from bytes escapes", AppendNoteBytes(nil, t0, []byte("a\nb\u202e")),
+			"2026-11-25T12:00:00.123456789Z lastgaspd: a\\x0ab\\xe2\\x80\\xae\n"},
 	} {
 		if string(tt.got) != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
