@@ -145,3 +145,41 @@ func TestPrevBootFrom(t *testing.T) {
 		t.Errorf("IsBootFile disagrees with the layout")
 	}
 }
+
+// TestStoreDescriptors counts the process's descriptors: writing to more
+// logs than MaxOpenFiles keeps at most that many open, and Close closes
+// them all (the store holds plain descriptors, which nothing finalizes).
+func TestStoreDescriptors(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	const maxOpen = 32
+	st := &Store{Root: t.TempDir(), MaxOpenFiles: maxOpen}
+	before := fds()
+	for i := range 200 {
+		if err := st.Write(fmt.Sprintf("h%d", i), "b", []byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+		if n := fds() - before; n > maxOpen {
+			t.Fatalf("after %d logs: %d more descriptors, want at most %d", i+1, n, maxOpen)
+		}
+	}
+	if n := st.Stats().OpenFiles; n == 0 || n > maxOpen {
+		t.Errorf("OpenFiles = %d, want 1 to %d", n, maxOpen)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fds() - before; n > 0 {
+		t.Errorf("after Close: %d more descriptors than before, want none", n)
+	}
+	for _, i := range []int{0, 199} {
+		if b, _ := os.ReadFile(st.Path(fmt.Sprintf("h%d", i), "b")); string(b) != "line\n" {
+			t.Errorf("h%d log = %q, want %q", i, b, "line\n")
+		}
+	}
+}
