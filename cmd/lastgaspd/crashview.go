@@ -93,6 +93,18 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 		v.indexer.ReadTail = func(rel string, limit int64) ([]byte, error) {
 			return db.ReadRecord(context.Background(), rel, limit)
 		}
+		// The backfill at start: what the database holds that no
+		// collector indexed (one stopped between storing and indexing).
+		v.indexer.Backlog = func(ctx context.Context, each func(store.RecordMeta, string, string)) error {
+			return db.Unindexed(ctx, 0, func(sr pgstore.StoredRecord) error {
+				linked := ""
+				if sr.LinkedBoot != "" {
+					linked = store.HostDir(sr.Meta.Host) + "/" + sr.LinkedBoot
+				}
+				each(sr.Meta, sr.Path, linked)
+				return nil
+			})
+		}
 	}
 	var err error
 	if c.view.webhook != "" {

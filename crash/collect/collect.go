@@ -44,6 +44,13 @@ type Indexer struct {
 	// ReadTail, if set, reads the last limit bytes of the record at rel
 	// instead of Root (the shared crash store, store/pgstore).
 	ReadTail func(rel string, limit int64) ([]byte, error)
+	// Backlog, if set, is what Backfill indexes instead of Root's crash
+	// directories (the shared crash store: pgstore.DB.Unindexed): it
+	// calls each for every record the index may lack (rel and linked as
+	// RecordStored takes them) and every assembled text (rel ending in
+	// store.AssembledSuffix, with its crash's Part1's metadata), and
+	// returns ctx's error or its own.
+	Backlog func(ctx context.Context, each func(meta store.RecordMeta, rel, linked string)) error
 	// Notify, if set, gets every Add's result that was not a duplicate
 	// (the alerts).
 	Notify func(sigindex.Added)
@@ -151,8 +158,23 @@ func (x *Indexer) add(ctx context.Context, s sigindex.Sighting) bool {
 }
 
 // Backfill indexes the records already in the store (stored before the
-// index existed, or whose Add failed); the index ignores those it has.
+// index existed, or whose Add failed; from Backlog if it is set); the
+// index ignores those it has. A multi-part crash is indexed from its
+// assembled text, once.
 func (x *Indexer) Backfill(ctx context.Context) error {
+	if x.Backlog != nil {
+		err := x.Backlog(ctx, func(meta store.RecordMeta, rel, linked string) {
+			if strings.HasSuffix(rel, store.AssembledSuffix) {
+				x.CrashAssembled(ctx, meta, rel, linked)
+				return
+			}
+			x.RecordStored(ctx, meta, rel, linked)
+		})
+		if err != nil {
+			return fmt.Errorf("signatures: backfill: %w", err)
+		}
+		return nil
+	}
 	metas, err := filepath.Glob(filepath.Join(x.Root, "*", store.CrashDir, "*"+store.MetaSuffix))
 	if err != nil {
 		return fmt.Errorf("signatures: backfill: %w", err)

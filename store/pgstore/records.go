@@ -22,6 +22,7 @@ import (
 	"github.com/lastgasp/lastgasp/pstore/records"
 	"github.com/lastgasp/lastgasp/pstore/ship"
 	"github.com/lastgasp/lastgasp/store"
+	"github.com/lastgasp/lastgasp/store/sigindex"
 )
 
 // Records stores crash records in the database: a store.RecordStore for
@@ -378,18 +379,64 @@ func (d *DB) HostRecords(ctx context.Context, host string) ([]StoredRecord, erro
 	return out, nil
 }
 
-// Unindexed returns the records without a sighting in the signature index
-// (stored by a collector that stopped before indexing them), oldest first,
-// at most limit.
-func (d *DB) Unindexed(ctx context.Context, limit int) ([]StoredRecord, error) {
-	return d.queryRecords(ctx, `WHERE NOT EXISTS (SELECT 1 FROM sightings s WHERE s.source = 'record' AND s.ref = records.path)
-		ORDER BY received, path LIMIT $1`, limit)
+// DefaultUnindexedPage is how many rows Unindexed reads at a time.
+const DefaultUnindexedPage = 500
+
+// Unindexed calls each, in path order, for what the signature index may
+// lack a sighting of (stored by a collector that stopped before indexing
+// it, or whose Add failed), as the file store's backfill
+// (collect.Indexer.Backfill) finds it in the crash directories: the
+// records without a sighting, except the parts of multi-part crashes,
+// which are not indexed alone, and the assembled texts without a
+// sighting (of more than one part: the one part of a crash of one is
+// indexed itself), each with the metadata and boot of its crash's Part1. It
+// reads page rows at a time (zero: DefaultUnindexedPage), each page after
+// the last path of the one before, so that what each could not index (a
+// record without a report) is passed once; each runs with no query open.
+// It stops at ctx's end and at the first error of each, and returns it.
+func (d *DB) Unindexed(ctx context.Context, page int, each func(StoredRecord) error) error {
+	if page <= 0 {
+		page = DefaultUnindexedPage
+	}
+	for after := ""; ; {
+		rs, err := d.scanRecords(ctx, `SELECT path, meta, linked_boot FROM (
+				SELECT r.path, r.meta, r.linked_boot FROM records r
+				WHERE NOT (r.crash_id <> '' AND r.parts > 1)
+					AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.source = $3 AND s.ref = r.path)
+				UNION ALL
+				SELECT a.path, p1.meta, p1.linked_boot FROM assembled a
+				CROSS JOIN LATERAL (SELECT r.meta, r.linked_boot FROM records r
+					WHERE r.crash_id <> '' AND r.host = a.host AND r.crash_id = a.crash_id AND r.part = 1
+					ORDER BY r.received, r.path LIMIT 1) p1
+				WHERE a.parts > 1 AND NOT EXISTS (SELECT 1 FROM sightings s WHERE s.source = $3 AND s.ref = a.path)
+			) u WHERE path > $1 ORDER BY path LIMIT $2`, after, page, string(sigindex.SourceRecord))
+		if err != nil {
+			return err
+		}
+		for _, sr := range rs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := each(sr); err != nil {
+				return err
+			}
+			after = sr.Path
+		}
+		if len(rs) < page {
+			return ctx.Err()
+		}
+	}
 }
 
 func (d *DB) queryRecords(ctx context.Context, where string, args ...any) ([]StoredRecord, error) {
+	return d.scanRecords(ctx, "SELECT path, meta, linked_boot FROM records "+where, args...)
+}
+
+// scanRecords runs query, which selects path, meta and linked_boot.
+func (d *DB) scanRecords(ctx context.Context, query string, args ...any) ([]StoredRecord, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	rows, err := d.pool.Query(ctx, "SELECT path, meta, linked_boot FROM records "+where, args...)
+	rows, err := d.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, d.unavailable("list records", err)
 	}
