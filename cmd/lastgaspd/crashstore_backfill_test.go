@@ -30,17 +30,8 @@ func TestSharedBackfill(t *testing.T) {
 		dir = "../../store/pgstore/testdata/efi-panic-14parts"
 		id  = "dmesg-efi-Panic-1-1796228255"
 	)
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	url, err := srv.CreateDB(ctx, "backfill")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := pgstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	url, db := sharedDB(t, pgtest.Start(t), "backfill")
 	r := &pgstore.Records{DB: db}
 	put := func(meta store.RecordMeta, data []byte) store.Stored {
 		t.Helper()

@@ -92,15 +92,7 @@ func BenchmarkPagesPostgres10k(b *testing.B) {
 	srv := pgtest.Start(b)
 	ctx := context.Background()
 	for _, sigs := range []int{100, 10000} {
-		url, err := srv.CreateDB(ctx, fmt.Sprintf("pages%d", sigs))
-		if err != nil {
-			b.Fatal(err)
-		}
-		db, err := pgstore.Open(ctx, url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer db.Close()
+		url, db := sharedDB(b, srv, fmt.Sprintf("pages%d", sigs))
 		t0 := time.Now()
 		fillFleet(b, ctx, url, db, 10000, 2000, sigs)
 		b.Logf("%d signatures: 10,000 crashes over 2,000 hosts stored and indexed in %v", sigs, time.Since(t0).Round(time.Millisecond))

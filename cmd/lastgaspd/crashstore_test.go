@@ -61,6 +61,22 @@ func TestCrashStoreShared(t *testing.T) {
 	}
 }
 
+// sharedDB creates the database name on srv and opens it until the test
+// ends.
+func sharedDB(t testing.TB, srv *pgtest.Server, name string) (string, *pgstore.DB) {
+	t.Helper()
+	url, err := srv.CreateDB(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgstore.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return url, db
+}
+
 // startShared runs lastgaspd on loopback with -crash-store url (and
 // extra flags) until the test ends, and returns its HTTP address.
 func startShared(t *testing.T, url string, extra ...string) string {
@@ -170,17 +186,8 @@ func TestSharedRecordsOnAnyCollector(t *testing.T) {
 // start, a record received longer ago is deleted from the database and
 // counted in /metrics; a recent one is kept.
 func TestSharedRetention(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	url, err := srv.CreateDB(ctx, "retention")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := pgstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	url, db := sharedDB(t, pgtest.Start(t), "retention")
 	for host, age := range map[string]time.Duration{"old": 30 * 24 * time.Hour, "new": time.Hour} {
 		data := []byte("<0>[ 1.0] Kernel panic - not syncing: " + host + "\n")
 		sum := sha256.Sum256(data)

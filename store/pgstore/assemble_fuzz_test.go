@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/lastgasp/lastgasp/store"
@@ -35,11 +36,12 @@ func memRows(parts [][]byte, fetches *int) []store.CrashPart {
 // and each part's data is fetched at most once (the listing serves the
 // header and the final newline).
 func FuzzRowPart(f *testing.F) {
-	f.Add([]byte("Panic#1 Part1\nnewest\n\x00Panic#1 Part2\nmiddle\n\x00Panic#1 Part3\noldest\n"), uint16(40))
-	f.Add([]byte("Panic#2 Part1\nnewest\x00Panic#2 Part2\nolder"), uint16(0))
-	f.Add([]byte("Oops#1 Part1\nnewest\n\x00Oops#1 Part2"), uint16(200))
-	f.Add([]byte("Panic#1 Part1\r\nnewest\n\x00\x00no header\n"), uint16(150))
-	f.Add([]byte("a\nb\nc\nd\n\x00e\nf\n"), uint16(3))
+	// Seeds about the rows' reads: text past the 64 bytes the listing
+	// holds, cut inside it or past it, parts of 63, 64 and 65 bytes.
+	long := "Panic#1 Part1\n" + strings.Repeat("<6>[    1.000000] a line of the newest part\n", 4)
+	f.Add([]byte(long+"\x00Panic#1 Part2\n"+strings.Repeat("old line\n", 12)), uint16(120))
+	f.Add([]byte(long+"\x00"+strings.Repeat("x", 63)+"\x00"+strings.Repeat("y", 64)+"\x00"+strings.Repeat("z", 65)), uint16(190))
+	f.Add([]byte("Oops#2 Part1\n\x00Oops#2 Part2"), uint16(1))
 	f.Fuzz(func(t *testing.T, in []byte, limit uint16) {
 		parts := bytes.Split(in, []byte{0})
 		if len(parts) > 16 {
