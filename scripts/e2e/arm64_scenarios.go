@@ -60,84 +60,29 @@ func envArm64(e *Env) (*Env, error) {
 const dtRamoopsLine = "lastgasp: ramoops: region 0x50000000+0x100000 from the device tree's /reserved-memory/ramoops@50000000"
 
 // arm64PanicRoundtrip is panic-roundtrip on the arm64 board, with its
-// assertions: (a) the armed line through netconsole with the gateway's
-// MAC, (b) the panic live, (c) after the warm reset (panic=1: PSCI
-// SYSTEM_RESET, RAM kept) the ramoops record shipped, stored and gone from
-// pstore, the one-line crash summary on the live receiver and the ship
-// summary. The region must come from the device tree's node. The summary's
-// trace is arm64's: the kernel prints return addresses, and
-// sysrq_handle_crash ends in its call to panic, so its frame is
-// "before:<next function>+0x0" (crash/signature, pstore/records), then
-// __handle_sysrq; x86's names sysrq_handle_crash. The collector's
-// signature of the record has those frames too.
+// trace (panicArm64; after the warm reset, panic=1: PSCI SYSTEM_RESET,
+// RAM kept) and its own checks: the region must come from the device
+// tree's node, and the collector's signature of the record has arm64's
+// frames, "before:<f>" then __handle_sysrq (x86's names
+// sysrq_handle_crash).
 func arm64PanicRoundtrip(e *Env) (string, error) {
 	ee, err := envArm64(e)
 	if err != nil {
 		return "", err
 	}
 	defer func() { e.cleanups = ee.cleanups }()
-	c, err := ee.StartCollector("collector")
+	r, err := panicRoundtripOn(ee, panicArm64)
 	if err != nil {
 		return "", err
 	}
-	t0 := time.Now()
-	vm, err := ee.Boot("vm", BootOpts{Append: agentArgs(c, "lastgasp.test_panic=1")})
-	if err != nil {
-		return "", err
-	}
-	if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", "mac="+gatewayMAC); err != nil {
-		return "", fmt.Errorf("a: %w", err)
-	}
-	armed := time.Since(t0)
-	if err := c.WaitLog(bootTimeout, "Kernel panic - not syncing: sysrq triggered crash"); err != nil {
-		return "", fmt.Errorf("b: %w", err)
-	}
-	off, err := vm.WaitSerial(bootTimeout, 0, "test_panic: this boot found crash records")
-	if err != nil {
-		return "", fmt.Errorf("c: %w", err)
-	}
-	var stored string
-	err = waitFor(30*time.Second, func() (bool, string) {
-		for path, data := range c.CrashRecords() {
-			if strings.Contains(string(data), "Kernel panic - not syncing: sysrq triggered crash") {
-				stored = path
-				return true, ""
-			}
-		}
-		return false, fmt.Sprintf("no stored crash record with the panic line (have %d records)", len(c.CrashRecords()))
-	})
-	if err != nil {
-		return "", fmt.Errorf("c: %w", err)
-	}
-	cycle := time.Since(t0)
-	if off, err = vm.WaitSerial(30*time.Second, off, "handoff: rescue shell"); err != nil {
-		return "", fmt.Errorf("c: %w", err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	if err := vm.Type(`ls /sys/fs/pstore; echo PSTORE""END`); err != nil {
-		return "", fmt.Errorf("c: console: %w", err)
-	}
-	end, err := vm.WaitSerial(30*time.Second, off, "PSTOREEND")
-	if err != nil {
-		return "", fmt.Errorf("c: rescue shell: %w", err)
-	}
-	if listing := vm.Serial()[off:end]; strings.Contains(listing, "ramoops") || strings.Contains(listing, "no such file") {
-		return "", fmt.Errorf("c: pstore after shipping: %q", listing)
-	}
-	if err := c.WaitLog(10*time.Second, "crash record dmesg-ramoops-0: Kernel panic - not syncing: sysrq triggered crash | panic+", " < before:", " < __handle_sysrq+"); err != nil {
-		return "", fmt.Errorf("c: %w", err)
-	}
-	if err := c.WaitLog(5*time.Second, "shipped=1 kept=0"); err != nil {
-		return "", fmt.Errorf("c: collector log lacks the agent's ship summary: %w", err)
-	}
-	frames, err := recordFrames(c, shortPath(stored))
+	frames, err := recordFrames(r.c, shortPath(r.stored))
 	if err != nil {
 		return "", fmt.Errorf("c: %w", err)
 	}
 	if len(frames) < 2 || !strings.HasPrefix(frames[0], "before:") || frames[1] != "__handle_sysrq" {
 		return "", fmt.Errorf("c: the record's signature frames are %q, want before:<f>, __handle_sysrq, ...", frames)
 	}
-	out := vm.Serial()
+	out := r.vm.Serial()
 	for _, want := range []string{"ramoops: using 0x100000@0x50000000", dtRamoopsLine, "ramoops=armed"} {
 		if !strings.Contains(out, want) {
 			return "", fmt.Errorf("console lacks %q: ramoops did not come from the device tree's node", want)
@@ -147,7 +92,7 @@ func arm64PanicRoundtrip(e *Env) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("timing: %w", err)
 	}
-	return fmt.Sprintf("stored=%s frames=%s armed_wall=%.1fs cycle=%.1fs %s", shortPath(stored), strings.Join(frames, ","), armed.Seconds(), cycle.Seconds(), t), nil
+	return fmt.Sprintf("stored=%s frames=%s armed_wall=%.1fs cycle=%.1fs %s", shortPath(r.stored), strings.Join(frames, ","), r.armed.Seconds(), r.cycle.Seconds(), t), nil
 }
 
 // recordFrames returns the signature frames the collector indexed for the
