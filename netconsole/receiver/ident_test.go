@@ -480,3 +480,57 @@ func TestRestartTwoSockets(t *testing.T) {
 		t.Errorf("two's log = %q, want announcement, gap, line", got)
 	}
 }
+
+// TestShedSendersInOrder: more bound senders than heavy states, heard in
+// turn. Their in-order messages are delivered from their identities
+// (wire.State.Advance) without shedding another sender's heavy state each;
+// a gap, a fragmented message and a reboot still go through a Host and
+// come out as before.
+func TestShedSendersInOrder(t *testing.T) {
+	const senders, rounds = 6, 20
+	d := newDirect(t, &Server{MaxActive: 2})
+	for i := range senders {
+		d.msg(addr(i), 0, announceText(fmt.Sprintf("h%d", i), "b"))
+	}
+	for seq := uint64(1); seq <= rounds; seq++ {
+		for i := range senders {
+			switch {
+			case i == 1 && seq == 10:
+				continue // lost: a gap
+			case i == 2 && seq == 12:
+				body := strings.Repeat("f", 30) + "\n"
+				for off := 0; off < len(body); off += 16 {
+					p := wire.Packet{Extended: true, Level: 6, Seq: seq, TimestampUsec: 1_000_000 + seq*1000,
+						FragOffset: off, FragTotal: len(body), Text: body[off:min(off+16, len(body))]}
+					d.send(addr(i), p)
+				}
+				continue
+			}
+			d.msg(addr(i), seq, fmt.Sprintf("m%d", seq))
+		}
+	}
+	d.stop()
+	st := d.srv.Stats()
+	if st.Messages != senders*(rounds+1)-1 || st.Lost != 1 || st.Gaps != 1 || st.Dropped != 0 {
+		t.Errorf("Stats: messages %d lost %d gaps %d dropped %d, want %d, 1, 1, 0", st.Messages, st.Lost, st.Gaps, st.Dropped, senders*(rounds+1)-1)
+	}
+	// Heavy states go to new senders, the gap and the fragments: a few
+	// evictions, not one per datagram.
+	if st.Evictions > 3*senders {
+		t.Errorf("Evictions = %d, want at most %d (in-order messages need no heavy state)", st.Evictions, 3*senders)
+	}
+	for i := range senders {
+		lines := d.lines(fmt.Sprintf("h%d", i), "b")
+		want := rounds + 1 // h1: the gap note in seq 10's place
+		if len(lines) != want {
+			t.Errorf("h%d: %d lines, want %d:\n%s", i, len(lines), want, strings.Join(lines, "\n"))
+		}
+	}
+	h1 := d.lines("h1", "b")
+	if h1[10] != "lastgaspd: gap seq=10-10 lost=1" || h1[11] != "6 seq=11 ts=1.011000 m11" {
+		t.Errorf("h1 around its gap: %q, want the gap note, then seq 11", h1[9:12])
+	}
+	if h2 := d.lines("h2", "b"); h2[12] != "6 seq=12 ts=1.012000 "+strings.Repeat("f", 30) {
+		t.Errorf("h2 seq 12 = %q, want the reassembled message", h2[12])
+	}
+}

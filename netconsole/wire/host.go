@@ -246,6 +246,34 @@ func (h *Host) State() State {
 	return State{Started: h.started, Next: h.next, LastTS: h.lastTS, Release: h.release, Base: h.base, Fill: h.fill}
 }
 
+// Advance moves st past p and reports true when p is simply the message
+// that follows st: extended, unfragmented, live (not replayed), numbered
+// st.Next, of the same boot (no other release, its timestamp not behind by
+// more than cfg.ClockSkew). A Host continuing from st would deliver it at
+// once, in order, holding nothing, and end in the State Advance leaves.
+// A collector that keeps only a State for a sender whose heavy state it
+// shed delivers such a message without rebuilding a Host. Otherwise st is
+// unchanged and p is for a Host to feed.
+func (st *State) Advance(p Packet, cfg Config) bool {
+	if !st.Started || !p.Extended || p.Fragmented() || p.Replay || p.Seq != st.Next || p.Seq >= MaxSeq ||
+		p.Release != "" && st.Release != "" && p.Release != st.Release {
+		return false
+	}
+	skew := cfg.ClockSkew
+	if skew <= 0 {
+		skew = DefaultClockSkew
+	}
+	if d := uint64(skew / time.Microsecond); st.LastTS > p.TimestampUsec && st.LastTS-p.TimestampUsec > d {
+		return false // a new boot, for a Host to report
+	}
+	st.Next = p.Seq + 1
+	st.LastTS = max(st.LastTS, p.TimestampUsec)
+	if st.Release == "" && p.Release != "" {
+		st.Release = p.Release
+	}
+	return true
+}
+
 // Reset empties the Host, dropping without events whatever it holds, and
 // continues from st, so that one Host can serve sender after sender. With
 // no history of recent sequence numbers, a message behind st.Next by less

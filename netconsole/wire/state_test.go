@@ -117,3 +117,62 @@ func TestPass(t *testing.T) {
 		t.Errorf("after passing 6 and 7 (-want +got):\n%s", diff)
 	}
 }
+
+// TestStateAdvance checks State.Advance against a Host: a message Advance
+// takes, a Host continuing from the same State delivers at once, in order,
+// as its only event, and ends in the State Advance left; every other
+// message Advance leaves to a Host.
+func TestStateAdvance(t *testing.T) {
+	// The Host has delivered 1..5 with timestamps 10.001 s .. 10.005 s.
+	at := func(seq uint64, text string) Packet { return withTS(msg(seq, text), 10_000_000+1000*seq) }
+	rel := func(p Packet, r string) Packet { p.Release = r; return p }
+	replay := func(p Packet) Packet { p.Replay = true; return p }
+	for _, tt := range []struct {
+		name string
+		p    Packet
+		want bool
+	}{
+		{"next in order", at(6, "six"), true},
+		{"next, release first seen", rel(at(6, "six"), "6.1.0"), true},
+		{"next, timestamp a little behind", withTS(at(6, "six"), 10_005_000-500_000), true},
+		{"after a gap", at(8, "eight"), false},
+		{"behind", at(4, "four"), false},
+		{"duplicate", at(5, "five"), false},
+		{"fragment", withTS(frag(6, 0, 10, "fragm"), 10_006_000), false},
+		{"replayed", replay(at(6, "six")), false},
+		{"legacy", Packet{Text: "plain"}, false},
+		{"timestamp far behind: a reboot", withTS(at(6, "six"), 1), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHost(Config{})
+			now := time.Unix(1000, 0)
+			for s := uint64(1); s <= 5; s++ {
+				h.Feed(at(s, "x"), now)
+			}
+			st := h.State()
+			adv := st
+			if got := adv.Advance(tt.p, Config{}); got != tt.want {
+				t.Fatalf("Advance(%+v) = %v, want %v", tt.p, got, tt.want)
+			}
+			if !tt.want {
+				if adv != st {
+					t.Errorf("Advance refused but changed the State: %+v -> %+v", st, adv)
+				}
+				return
+			}
+			h2 := NewHost(Config{})
+			h2.Reset(st)
+			evs := h2.Feed(tt.p, now.Add(time.Second))
+			if len(evs) != 1 || evs[0].Kind != Message || evs[0].Late || evs[0].Packet.Seq != tt.p.Seq {
+				t.Errorf("a Host from the same State: %v, want the message alone, in order", summary(evs))
+			}
+			if got := h2.State(); got != adv {
+				t.Errorf("State after Advance %+v, a Host's after the message %+v", adv, got)
+			}
+		})
+	}
+	unstarted := State{}
+	if unstarted.Advance(msg(0, "first"), Config{}) {
+		t.Errorf("Advance on a State that has not started = true, want false (a Host starts the boot)")
+	}
+}
