@@ -534,3 +534,57 @@ func TestShedSendersInOrder(t *testing.T) {
 		t.Errorf("h2 seq 12 = %q, want the reassembled message", h2[12])
 	}
 }
+
+// TestFlushVisitsOnlyWhatIsDue: a flush hands the writer the batches whose
+// write delay has passed, oldest first, and leaves younger ones waiting; a
+// batch reaching WriteBytes goes at once. Timeouts are run for the senders
+// holding something only (ingest.timed), and a held message is still
+// delivered past its gap when its wait is over.
+func TestFlushVisitsOnlyWhatIsDue(t *testing.T) {
+	d := newDirect(t, &Server{WriteDelay: time.Second, WriteBytes: 400})
+	for i := range 3 {
+		d.msg(addr(i), 0, announceText(fmt.Sprintf("h%d", i), "b"))
+	}
+	d.in.flush(d.now, true)
+	t0 := d.now
+	waiting := func(i int) bool { return d.in.idents[sourceKey(addr(i))].o != nil }
+	d.msg(addr(0), 1, "one")
+	d.now = t0.Add(600 * time.Millisecond)
+	d.msg(addr(1), 1, "one")
+	if len(d.in.timed) != 0 {
+		t.Errorf("%d senders on timed after in-order messages, want 0", len(d.in.timed))
+	}
+	d.in.flush(t0.Add(500*time.Millisecond), false)
+	if !waiting(0) || !waiting(1) {
+		t.Errorf("before the delay: h0 waiting %v, h1 waiting %v; want both", waiting(0), waiting(1))
+	}
+	d.in.flush(t0.Add(1100*time.Millisecond), false)
+	if waiting(0) || !waiting(1) {
+		t.Errorf("after h0's delay: h0 waiting %v, h1 waiting %v; want only h1", waiting(0), waiting(1))
+	}
+	d.in.flush(t0.Add(1700*time.Millisecond), false)
+	if waiting(1) {
+		t.Errorf("after h1's delay: h1 still waiting")
+	}
+	for seq := uint64(1); waiting(2) || seq == 1; seq++ {
+		if seq > 20 {
+			t.Fatalf("h2's batch not written at WriteBytes")
+		}
+		d.msg(addr(2), seq, strings.Repeat("b", 60))
+	}
+	d.now = t0.Add(2 * time.Second)
+	d.msg(addr(0), 4, "four") // 2-3 lost: held for the reorder wait
+	if len(d.in.timed) != 1 {
+		t.Errorf("%d senders on timed with one message held, want 1", len(d.in.timed))
+	}
+	d.in.flush(d.now.Add(5*time.Second), false)
+	if len(d.in.timed) != 0 {
+		t.Errorf("%d senders on timed after the wait, want 0", len(d.in.timed))
+	}
+	d.stop()
+	got := d.lines("h0", "b")
+	want := []string{"6 seq=0 ts=1.000000 " + announceText("h0", "b"), "6 seq=1 ts=1.001000 one", "lastgaspd: gap seq=2-3 lost=2", "6 seq=4 ts=1.004000 four"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("h0's log (-want +got):\n%s", diff)
+	}
+}

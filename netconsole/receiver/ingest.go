@@ -35,12 +35,14 @@ type ingest struct {
 	noteInterval    time.Duration
 	saveInterval    time.Duration
 	maxNames        int
-	index           int // in Server.counters, names this ingest's saved state
+	index           int    // in Server.counters, names this ingest's saved state
+	timedGen        uint32 // flushes so far, to visit each of timed once
 
 	idents     map[netip.AddrPort]*ident // every sender seen
 	active     list.List                 // *ident with heavy state, most recently heard first
 	pool       []*heavy                  // heavy states to reuse
-	dirty      []*ident                  // idents with lines waiting to be written
+	dirty      []dirtyEntry              // batches waiting to be written, oldest first
+	timed      []timedEntry              // heavy states holding something a timeout applies to
 	limitedIDs []*ident                  // idents with rate-limited messages not yet noted
 	wq         chan batch                // to the writer goroutine
 	wdone      chan struct{}             // closed when the writer is done
@@ -97,6 +99,27 @@ type limitState struct {
 	inList      bool   // in ingest.limitedIDs
 }
 
+// dirtyEntry is a batch on ingest.dirty: id's batch o, while id.o is o
+// and o.inDirty. Batches are added as their first line is queued, so the
+// list is oldest first and a flush writes the due ones from its front
+// instead of visiting every waiting host (at 65,536 hosts, 10 times a
+// second, that visit was 6% of the collector's CPU).
+type dirtyEntry struct {
+	id *ident
+	o  *outState
+}
+
+// valid reports whether e is still a waiting batch.
+func (e dirtyEntry) valid() bool { return e.id.o == e.o && e.o.inDirty }
+
+// timedEntry is a heavy state on ingest.timed: id's h, while id.h is h and
+// h.timed. A flush runs the timeouts of these only, not of every active
+// sender: most hold nothing.
+type timedEntry struct {
+	id *ident
+	h  *heavy
+}
+
 // heavy is the state that may be shed: a wire.Host with fragments, reorder
 // window and history, and the lines waiting for an announcement.
 type heavy struct {
@@ -105,7 +128,9 @@ type heavy struct {
 	held      []heldLine
 	heldBytes int
 	heldSince time.Time
-	cost      int64 // bytes counted in Server.pending
+	cost      int64  // bytes counted in Server.pending
+	timed     bool   // on ingest.timed
+	timedGen  uint32 // the flush that last kept it on ingest.timed
 }
 
 // heldLine is a log line waiting for its sender to be bound, with the
@@ -215,6 +240,19 @@ func (in *ingest) datagramFrom(now time.Time, key netip.AddrPort, b []byte, trun
 	h := in.heavyFor(now, id)
 	in.events(now, id, h.host.Feed(p, now))
 	in.account(now, id)
+	in.markTimed(id)
+}
+
+// markTimed puts id's heavy state on ingest.timed if it holds something a
+// timeout applies to: fragments or messages waiting (wire.Host), or lines
+// waiting for an announcement.
+func (in *ingest) markTimed(id *ident) {
+	h := id.h
+	if h == nil || h.timed || h.host.PendingBytes() == 0 && (id.host != "" || len(h.held) == 0) {
+		return
+	}
+	h.timed = true
+	in.timed = append(in.timed, timedEntry{id, h})
 }
 
 // passLimited drops datagram b of sender key without parsing its text when
@@ -375,6 +413,7 @@ func (in *ingest) shed(now time.Time, id *ident, detach bool) {
 	h.cost = 0
 	in.active.Remove(h.elem)
 	h.elem = nil
+	h.timed = false
 	id.h = nil
 	clear(h.held)
 	h.held, h.heldBytes = h.held[:0], 0
@@ -420,9 +459,7 @@ func (in *ingest) recost(id *ident) {
 // flush runs timeouts (held wire data and held unannounced lines), writes
 // lines that are due (all of them with force) and notes rate limiting.
 func (in *ingest) flush(now time.Time, force bool) {
-	for e := in.active.Front(); e != nil; {
-		id := e.Value.(*ident)
-		e = e.Next()
+	timeouts := func(id *ident) {
 		h := id.h
 		if h.host.PendingBytes() > 0 {
 			in.events(now, id, h.host.Flush(now))
@@ -432,6 +469,32 @@ func (in *ingest) flush(now time.Time, force bool) {
 		}
 		in.recost(id)
 	}
+	if force {
+		for e := in.active.Front(); e != nil; {
+			id := e.Value.(*ident)
+			e = e.Next()
+			timeouts(id)
+		}
+	}
+	in.timedGen++
+	kept := in.timed[:0]
+	for _, e := range in.timed {
+		h := e.h
+		if e.id.h != h || !h.timed || h.timedGen == in.timedGen {
+			continue // shed since, or already visited
+		}
+		if !force {
+			timeouts(e.id)
+		}
+		if e.id.h == h && (h.host.PendingBytes() > 0 || e.id.host == "" && len(h.held) > 0) {
+			h.timedGen = in.timedGen
+			kept = append(kept, e)
+		} else if e.id.h == h {
+			h.timed = false
+		}
+	}
+	clear(in.timed[len(kept):])
+	in.timed = kept
 	if len(in.limitedIDs) > 0 {
 		kept := in.limitedIDs[:0]
 		for _, id := range in.limitedIDs {
@@ -444,17 +507,22 @@ func (in *ingest) flush(now time.Time, force bool) {
 		in.limitedIDs = kept
 	}
 	due := now.Add(-in.delay()).UnixNano()
-	kept := in.dirty[:0]
-	for _, id := range in.dirty {
-		if o := id.o; o != nil && (force || o.since <= due || len(o.out) >= in.writeBytes) {
-			in.write(now, id, force)
+	i := 0
+	for ; i < len(in.dirty); i++ {
+		e := in.dirty[i]
+		if !e.valid() {
+			continue // written since
 		}
-		if id.o != nil && id.o.inDirty {
-			kept = append(kept, id)
+		if !force && e.o.since > due {
+			break // and so are all after it
+		}
+		in.write(now, e.id, force)
+		if e.valid() {
+			break // the writer is behind: the rest waits too
 		}
 	}
-	clear(in.dirty[len(kept):])
-	in.dirty = kept
+	clear(in.dirty[:i])
+	in.dirty = in.dirty[i:]
 	if in.hostTTL > 0 && now.Sub(in.lastSweep) >= time.Minute {
 		in.lastSweep = now
 		cutoff := now.Add(-in.hostTTL).UnixNano()
@@ -489,10 +557,13 @@ func (in *ingest) delay() time.Duration {
 // writeAll writes every waiting line now.
 func (in *ingest) writeAll(now time.Time) {
 	kept := in.dirty[:0]
-	for _, id := range in.dirty {
-		in.write(now, id, false)
-		if id.o != nil && id.o.inDirty {
-			kept = append(kept, id)
+	for _, e := range in.dirty {
+		if !e.valid() {
+			continue
+		}
+		in.write(now, e.id, false)
+		if e.valid() {
+			kept = append(kept, e)
 		}
 	}
 	clear(in.dirty[len(kept):])
@@ -696,7 +767,10 @@ func (in *ingest) queue(now time.Time, id *ident, line []byte, isMsg bool) {
 	}
 	if !o.inDirty {
 		o.inDirty = true
-		in.dirty = append(in.dirty, id)
+		in.dirty = append(in.dirty, dirtyEntry{id, o})
+	}
+	if len(o.out) >= in.writeBytes {
+		in.write(now, id, false) // a full batch goes now, not at its age
 	}
 }
 
@@ -717,6 +791,7 @@ func (in *ingest) write(now time.Time, id *ident, block bool) {
 	}
 	o.inDirty = false
 	if len(o.out) == 0 && !o.from.IsValid() {
+		id.o = nil // its entries on dirty are stale now
 		return
 	}
 	if id.fallback || id.conflict {
@@ -847,7 +922,7 @@ func (in *ingest) writeOut(now time.Time, id *ident) {
 	if id.o != nil && id.o.inDirty {
 		id.o.inDirty = false
 	}
-	in.dirty = slices.DeleteFunc(in.dirty, func(d *ident) bool { return d == id })
+	in.dirty = slices.DeleteFunc(in.dirty, func(d dirtyEntry) bool { return d.id == id })
 	id.o = nil
 }
 
@@ -891,7 +966,7 @@ func (in *ingest) bind(now time.Time, id *ident, host, boot string) {
 	if !o.inDirty {
 		o.since = now.UnixNano()
 		o.inDirty = true
-		in.dirty = append(in.dirty, id)
+		in.dirty = append(in.dirty, dirtyEntry{id, o})
 	}
 	in.release(now, id)
 }
