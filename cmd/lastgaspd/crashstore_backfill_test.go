@@ -48,7 +48,7 @@ func TestSharedBackfill(t *testing.T) {
 		put(store.RecordMeta{Metadata: ship.Metadata{Host: fmt.Sprintf("quiet%03d", i), RecordName: "console-ramoops-0"}}, []byte("nothing happened\n"))
 	}
 	solo := put(store.RecordMeta{Metadata: ship.Metadata{Host: "solo", RecordName: "dmesg-ramoops-0", RecordType: "dmesg"}},
-		[]byte("<4>[    1.000000] Call Trace:\n<4>[    1.000001]  oops_func+0x1/0x2\n<0>[    1.000002] Kernel panic - not syncing: solo panic\n"))
+		[]byte("<0>[    1.000000] Kernel panic - not syncing: solo panic\n<4>[    1.000001] Call Trace:\n<4>[    1.000002]  <TASK>\n<4>[    1.000003]  oops_func+0x1/0x2\n<4>[    1.000004]  </TASK>\n"))
 	var text string
 	for p := 1; p <= 14; p++ {
 		name := fmt.Sprintf("dmesg-efi-1796228255%02d001", p)

@@ -255,6 +255,7 @@ var (
 	descSigRecords = prometheus.NewDesc("lastgaspd_signatures_records_total", "Crash records indexed by signature.", nil, nil)
 	descSigLive    = prometheus.NewDesc("lastgaspd_signatures_live_reports_total", "Live netconsole reports indexed by signature.", nil, nil)
 	descSigNone    = prometheus.NewDesc("lastgaspd_signatures_no_report_total", "Crash records in which no report was found.", nil, nil)
+	descSigCut     = prometheus.NewDesc("lastgaspd_signatures_cut_reports_total", "Crash records whose text ends inside their report (a console tail copied mid-panic): not indexed.", nil, nil)
 	descSigLDrop   = prometheus.NewDesc("lastgaspd_signatures_live_dropped_total", "Live reports not followed (too many at once, queue full).", nil, nil)
 	descSigErr     = prometheus.NewDesc("lastgaspd_signatures_errors_total", "Failed additions to the signature index.", nil, nil)
 	descAlerts     = prometheus.NewDesc("lastgaspd_alerts_total", "Webhook alerts by outcome (enqueued, sent, failed, dropped, retries, debounced).", []string{"outcome"}, nil)
@@ -264,7 +265,7 @@ var (
 )
 
 func (m viewMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigLDrop, descSigErr, descAlerts, descAlertsQ, descExpired, descExpireErr} {
+	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigCut, descSigLDrop, descSigErr, descAlerts, descAlertsQ, descExpired, descExpireErr} {
 		ch <- d
 	}
 }
@@ -277,6 +278,7 @@ func (m viewMetrics) Collect(ch chan<- prometheus.Metric) {
 	c(descSigRecords, s.Records)
 	c(descSigLive, s.LiveReports)
 	c(descSigNone, s.NoReport)
+	c(descSigCut, s.Cut)
 	c(descSigLDrop, s.LiveDropped)
 	c(descSigErr, s.Errors)
 	var a alert.Stats

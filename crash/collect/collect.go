@@ -31,6 +31,7 @@ type Stats struct {
 	Records     uint64 // records indexed (not duplicates)
 	LiveReports uint64 // live reports indexed
 	NoReport    uint64 // records without a report
+	Cut         uint64 // records whose text ends inside their report (not indexed)
 	LiveDropped uint64 // live reports not followed: too many at once, or the queue full
 	Errors      uint64 // failed Adds
 }
@@ -57,12 +58,12 @@ type Indexer struct {
 	// Logf receives problems.
 	Logf func(format string, args ...any)
 
-	records, live, noReport, liveDropped, errs atomic.Uint64
+	records, live, noReport, cut, liveDropped, errs atomic.Uint64
 }
 
 // Stats returns the counters.
 func (x *Indexer) Stats() Stats {
-	return Stats{Records: x.records.Load(), LiveReports: x.live.Load(), NoReport: x.noReport.Load(),
+	return Stats{Records: x.records.Load(), LiveReports: x.live.Load(), NoReport: x.noReport.Load(), Cut: x.cut.Load(),
 		LiveDropped: x.liveDropped.Load(), Errors: x.errs.Load()}
 }
 
@@ -119,6 +120,15 @@ func (x *Indexer) index(ctx context.Context, meta store.RecordMeta, rel, linked 
 	sig, ok := signature.Extract(data)
 	if !ok {
 		x.noReport.Add(1)
+		return
+	}
+	if sig.Cut {
+		// A console tail copied while the panic was still being printed
+		// (the copier on another CPU until the panic stopped it): its
+		// few frames would make a signature of their own for a crash
+		// the boot's dmesg record or live report holds whole.
+		x.cut.Add(1)
+		x.logf("signatures: record %s: the text ends inside its report (%q, %d frames): not indexed", rel, sig.Title, len(sig.Frames))
 		return
 	}
 	// The crashed boot: the one the agent names for the record (ring

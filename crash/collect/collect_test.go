@@ -157,3 +157,48 @@ func TestMultiPartCrashIndexedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestCutConsoleTailNotIndexed: the boot's dmesg record is indexed; its
+// console tail, copied while the panic was still being printed (the text
+// ends two frames into the call trace), is not: it would be a crash of its
+// own with a signature of two frames (scenario fleet-two-collectors under
+// two vCPUs).
+func TestCutConsoleTailNotIndexed(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	rec, err := os.ReadFile("../signature/testdata/qemu/sysrq-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(rec), "\n")
+	tailText := []byte(strings.Join(lines[300:414], "")) // ends after __handle_sysrq.cold
+	idx, err := sigindex.OpenFile(filepath.Join(root, store.StateDir, sigindex.JournalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	var logs []string
+	x := &Indexer{Index: idx, Root: root, Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+	os.MkdirAll(filepath.Join(root, "alpha", "crash"), 0o755)
+	meta := store.RecordMeta{Metadata: ship.Metadata{Host: "alpha", KernelRelease: "6.1.0-57-amd64", Received: time.Now()}}
+	for _, r := range []struct {
+		rel  string
+		text []byte
+	}{
+		{"alpha/crash/dmesg-ramoops-0.0123456789abcdef", rec},
+		{"alpha/crash/console-lastgasp-0.fedcba9876543210", tailText},
+	} {
+		os.WriteFile(filepath.Join(root, filepath.FromSlash(r.rel)), r.text, 0o644)
+		x.RecordStored(ctx, meta, r.rel, "alpha/b1")
+	}
+	cs, _ := idx.HostCrashes(ctx, "alpha")
+	if len(cs) != 1 || len(cs[0].Sightings) != 1 || !strings.HasPrefix(cs[0].Sightings[0].Ref, "alpha/crash/dmesg-") {
+		t.Fatalf("HostCrashes = %+v, want the dmesg record's crash alone", cs)
+	}
+	if st := x.Stats(); st.Records != 1 || st.Cut != 1 {
+		t.Errorf("Stats = %+v, want 1 record indexed and 1 cut", st)
+	}
+	if l := logs[len(logs)-1]; !strings.Contains(l, "console-lastgasp-0") || !strings.Contains(l, "2 frames): not indexed") {
+		t.Errorf("logs %q, want a last line naming the console record and its 2 frames", logs)
+	}
+}

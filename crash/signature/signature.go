@@ -57,6 +57,12 @@ type Signature struct {
 	// pstore and from netconsole has the same value, which ties the two
 	// copies together even when the boot is not known.
 	TitleUsec int64 `json:"title_usec"`
+	// Cut: the text ends inside the report, its call trace not begun or
+	// not ended, with fewer than MaxFrames frames: Frames may be fewer
+	// than the report's. A console tail copied while the kernel was still
+	// printing the panic (another CPU ran the copier until the panic
+	// stopped it) ends so; its ID is not the crash's.
+	Cut bool `json:"cut,omitempty"`
 }
 
 // MakeID returns the ID of a title and frames.
@@ -201,7 +207,7 @@ func Extract(text []byte) (sig Signature, ok bool) {
 	sig.Kind = tl.kind
 	sig.Title = normalizeTitle(tl.kind, clean(tl.text))
 	sig.TitleUsec = tl.usec
-	sig.Frames = frames(lines[title+1:])
+	sig.Frames, sig.Cut = frames(lines[title+1:])
 	sig.ID = MakeID(sig.Title, sig.Frames)
 	return sig, true
 }
@@ -253,9 +259,9 @@ var genericFrames = map[string]bool{
 const BeforePrefix = "before:"
 
 // frames returns the meaningful functions of the first call trace in
-// lines.
-func frames(lines []line) []string {
-	var out []string
+// lines, and whether lines ran out inside the report (before the trace
+// ended or began) with fewer than MaxFrames of them.
+func frames(lines []line) (out []string, cut bool) {
 	in, arm64 := false, false
 	var pc []byte // arm64: the register dump's "pc : f+0x../0x.."
 	for i, l := range lines {
@@ -274,7 +280,7 @@ func frames(lines []line) []string {
 					pc = f[0] // without " [module]"
 				}
 			case l.kind != "" && l.kind != KindOops:
-				return out // the next report: this one had no trace (an Oops line numbers a BUG)
+				return out, false // the next report: this one had no trace (an Oops line numbers a BUG)
 			}
 			continue
 		}
@@ -283,12 +289,12 @@ func frames(lines []line) []string {
 		case len(t) == 0:
 		case t[0] == '<': // <TASK>, </TASK>, <IRQ>, <NMI> markers
 			if bytes.HasPrefix(t, []byte("</TASK>")) {
-				return out
+				return out, false
 			}
 			// The end of an NMI or interrupt: what it interrupted (idle,
 			// whatever ran) differs from one occurrence to the next.
 			if (bytes.HasPrefix(t, []byte("</NMI>")) || bytes.HasPrefix(t, []byte("</IRQ>"))) && len(out) > 0 {
-				return out
+				return out, false
 			}
 		case bytes.HasPrefix(t, []byte("? ")): // unreliable frames
 		case bytes.Contains(t, []byte("+0x")) && !bytes.HasSuffix(fs[0], []byte(":")) && !(len(fs) > 1 && fs[1][0] == ':'):
@@ -314,11 +320,11 @@ func frames(lines []line) []string {
 			// Registers (RIP:, RSP:, Code:) between the frames of an
 			// interrupt and a task: skip them, a new report ends it.
 			if l.kind != "" {
-				return out
+				return out, false
 			}
 		}
 	}
-	return out
+	return out, len(out) < MaxFrames && len(lines) <= maxTraceLines
 }
 
 // Title normalisation: what differs between two occurrences of one bug.

@@ -75,6 +75,9 @@ func TestExtractReal(t *testing.T) {
 			if strings.Join(sig.Frames, " ") != strings.Join(r.frames, " ") {
 				t.Errorf("frames = %q, want %q", sig.Frames, r.frames)
 			}
+			if sig.Cut {
+				t.Errorf("a whole record reads as cut short")
+			}
 			if want := MakeID(r.title, r.frames); sig.ID != want {
 				t.Errorf("ID = %s, want %s", sig.ID, want)
 			}
@@ -83,6 +86,38 @@ func TestExtractReal(t *testing.T) {
 				t.Errorf("%s has the signature of %s", r.file, other)
 			}
 			ids[sig.ID] = cause
+		})
+	}
+}
+
+// TestExtractCut: a report whose text ends inside it (a console tail
+// copied while the panic was printed) is marked Cut while it has fewer
+// than MaxFrames frames; cut after them, its signature is the whole one.
+func TestExtractCut(t *testing.T) {
+	lines := strings.SplitAfter(string(readReport(t, "sysrq-1")), "\n")
+	upTo := func(n int) []byte { return []byte(strings.Join(lines[:n], "")) } // lines 1..n
+	whole, _ := Extract(upTo(len(lines)))
+	for _, tc := range []struct {
+		name   string
+		n      int // the text's last line (1-based, see testdata/qemu/sysrq-1)
+		cut    bool
+		frames int
+	}{
+		{name: "ends at the title", n: 405, cut: true},
+		{name: "ends at Call Trace:", n: 408, cut: true},
+		{name: "ends after two frames", n: 414, cut: true, frames: 2},
+		{name: "ends after four frames", n: 416, frames: 4},
+		{name: "ends at </TASK>", n: 436, frames: 4},
+		{name: "whole", n: len(lines), frames: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, ok := Extract(upTo(tc.n))
+			if !ok || sig.Cut != tc.cut || len(sig.Frames) != tc.frames {
+				t.Fatalf("Extract = %v cut=%v frames %q, want cut=%v and %d frames", ok, sig.Cut, sig.Frames, tc.cut, tc.frames)
+			}
+			if !tc.cut && sig.ID != whole.ID {
+				t.Errorf("ID %s, the whole report's is %s", sig.ID, whole.ID)
+			}
 		})
 	}
 }
