@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // deadNIC is a NIC whose frames go to a loopback UDP port nobody listens
@@ -94,12 +93,14 @@ func twoReceivers(e *Env) (string, error) {
 	if _, err := e.Boot("vm", BootOpts{Append: args}); err != nil {
 		return "", err
 	}
+	// The panic's last line, "Rebooting in 1 seconds..", written: the
+	// collector writes a host's lines in order, so every earlier line is
+	// in the log too (a fixed sleep raced the 1 s write delay).
 	for _, c := range []*Collector{c1, c2} {
-		if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", panicLine); err != nil {
+		if err := c.WaitLog(bootTimeout, "lastgasp: netconsole armed", panicLine, "Rebooting in"); err != nil {
 			return "", err
 		}
 	}
-	time.Sleep(time.Second) // let the last frames of the panic land
 	s1, s2 := firstBootSeqs(c1), firstBootSeqs(c2)
 	if len(s1) == 0 {
 		return "", fmt.Errorf("no sequence numbers stored")
