@@ -76,6 +76,8 @@ type armer struct {
 	static []armed
 	out    []armed
 	checks []int // indexes in out armed with Reply's MAC, for Finish to check
+	// replyKeys: the dev/via keys of macs whose MAC is Reply's, not ARP's.
+	replyKeys map[string]bool
 }
 
 // replySender is where the DHCP ACK came from (link.Lease's ReplyFrom and
@@ -130,6 +132,7 @@ func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
 	switch {
 	case cached:
 		note = ", resolved before"
+		fromReply = m.replyKeys[key] // Finish checks this target too
 	default:
 		if mac, fromReply = m.macFor(hop); fromReply {
 			note = ", the DHCP ACK's sender; ARP checks it once armed"
@@ -141,9 +144,10 @@ func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
 		return
 	}
 	if m.macs == nil {
-		m.macs = map[string]net.HardwareAddr{}
+		m.macs, m.replyKeys = map[string]net.HardwareAddr{}, map[string]bool{}
 	}
 	m.macs[key] = mac
+	m.replyKeys[key] = fromReply
 	t := target.Target{
 		Name: name, Dev: hop.Dev, LocalIP: hop.Src, LocalPort: 6665,
 		RemoteIP: rip, RemotePort: int(r.Port()), RemoteMAC: mac, Extended: true,
@@ -167,29 +171,43 @@ func (m *armer) Arm(ctx context.Context, r netip.AddrPort) {
 	m.out = append(m.out, armed{target: t, hop: hop})
 }
 
-// check resolves the MAC of each target armed with the DHCP ACK's sender's
-// and re-arms the target if ARP answers with another: the frames carry the
-// MAC the next hop itself answers for its address.
+// check resolves, once per next hop, the MAC of the targets armed with the
+// DHCP ACK's sender's, and re-arms each target if ARP answers with another:
+// the frames must carry the MAC the next hop itself answers for its
+// address.
 func (m *armer) check(ctx context.Context) {
+	type result struct {
+		mac net.HardwareAddr
+		err error
+	}
+	resolved := map[string]result{}
 	for _, i := range m.checks {
 		a := &m.out[i]
+		key := a.hop.Dev + "/" + a.hop.Via.String()
+		r, done := resolved[key]
+		if !done {
+			t0 := time.Now()
+			r.mac, r.err = m.MACs.Resolve(ctx, a.hop)
+			resolved[key] = r
+			switch {
+			case r.err != nil:
+				m.Log.Logf(levelWarn, "arp: %s: %v; keeping %s, the DHCP ACK's sender", a.hop.Via, r.err, a.target.RemoteMAC)
+			case r.mac.String() == a.target.RemoteMAC.String():
+				m.Log.Step("arp", t0, nil, "%s is at %s, as the DHCP ACK's sender", a.hop.Via, r.mac)
+			default:
+				m.Log.Logf(levelWarn, "arp: %s is at %s, not %s (the DHCP ACK's sender); re-arming", a.hop.Via, r.mac, a.target.RemoteMAC)
+				m.macs[key], m.replyKeys[key] = r.mac, false
+			}
+		}
+		if r.err != nil || r.mac.String() == a.target.RemoteMAC.String() {
+			continue
+		}
 		t0 := time.Now()
-		mac, err := m.MACs.Resolve(ctx, a.hop)
-		if err != nil {
-			m.Log.Logf(levelWarn, "arp: %s: %v; %s keeps %s, the DHCP ACK's sender", a.hop.Via, err, a.target.Name, a.target.RemoteMAC)
-			continue
-		}
-		if mac.String() == a.target.RemoteMAC.String() {
-			m.Log.Step("arp", t0, nil, "%s is at %s, as the DHCP ACK's sender", a.hop.Via, mac)
-			continue
-		}
-		m.Log.Logf(levelWarn, "arp: %s is at %s, not %s (the DHCP ACK's sender); re-arming %s", a.hop.Via, mac, a.target.RemoteMAC, a.target.Name)
 		t := a.target
-		t.RemoteMAC = mac
+		t.RemoteMAC = r.mac
 		if m.Log.Step("netconsole", t0, m.Targets.Create(t), "target %s re-armed: %s", t.Name, t.Param()) != nil {
 			continue // Create left it disabled or half written: it says so
 		}
-		m.macs[a.hop.Dev+"/"+a.hop.Via.String()] = mac
 		a.target = t
 		m.Announce(t, a.hop)
 	}

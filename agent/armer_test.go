@@ -205,3 +205,56 @@ func TestArmerReplyMAC(t *testing.T) {
 		})
 	}
 }
+
+// TestArmerReplyMACTwoReceivers: two receivers behind the one next hop
+// that sent the ACK: both armed at once, one ARP check, and both re-armed
+// when ARP answers with another MAC.
+func TestArmerReplyMACTwoReceivers(t *testing.T) {
+	gw := netip.MustParseAddr("10.0.2.2")
+	ackMAC := net.HardwareAddr{0x52, 0x55, 0x0a, 0, 2, 2}
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	src := netip.MustParseAddr("10.0.2.15")
+	routes := fakeRoutes{
+		gw:                              {Dev: "eth0", Via: gw, Src: src, OnLink: true},
+		netip.MustParseAddr("10.9.0.1"): {Dev: "eth0", Via: gw, Src: src},
+	}
+	for _, tc := range []struct {
+		name string
+		arp  net.HardwareAddr
+		want net.HardwareAddr
+	}{
+		{name: "ARP agrees", arp: ackMAC, want: ackMAC},
+		{name: "ARP disagrees", arp: other, want: other},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			macs := &fakeMACs{macs: map[netip.Addr]net.HardwareAddr{gw: tc.arp}}
+			tg := &fakeTargets{}
+			m := &armer{
+				Hops: routes, MACs: macs, Targets: tg, Dynamic: true,
+				Reply:    replySender{Dev: "eth0", From: gw, MAC: ackMAC},
+				Announce: func(target.Target, nexthop.Hop) {},
+				Log:      &logger{kmsg: io.Discard, fallback: io.Discard},
+			}
+			m.Arm(context.Background(), netip.MustParseAddrPort("10.0.2.2:6666"))
+			m.Arm(context.Background(), netip.MustParseAddrPort("10.9.0.1:6666"))
+			if len(macs.asked) != 0 {
+				t.Fatalf("%d resolutions before arming, want 0", len(macs.asked))
+			}
+			out := m.Finish(context.Background())
+			if len(macs.asked) != 1 {
+				t.Errorf("%d resolutions in Finish, want 1 (one next hop)", len(macs.asked))
+			}
+			if len(out) != 2 {
+				t.Fatalf("%d targets armed, want 2", len(out))
+			}
+			for _, a := range out {
+				if a.target.RemoteMAC.String() != tc.want.String() {
+					t.Errorf("%s at %v, want %v", a.target.Name, a.target.RemoteMAC, tc.want)
+				}
+			}
+			if n := len(tg.created); (tc.want.String() == ackMAC.String() && n != 2) || (tc.want.String() != ackMAC.String() && n != 4) {
+				t.Errorf("%d creates, want 2 (+2 re-arms when ARP disagrees)", n)
+			}
+		})
+	}
+}
