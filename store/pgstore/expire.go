@@ -13,8 +13,10 @@ const DefaultExpireInterval = time.Hour
 // Expirer deletes the shared crash store's records received more than
 // MaxAge ago, at start and then every Interval: the database's side of
 // lastgaspd's -retention, which removes a file store's records of that
-// age. Every collector of a database may run one; a row is deleted once,
-// by whichever gets to it, and counted by that one.
+// age, and the signature index's sightings of those records and those
+// added before the same cutoff (Index.Expire). Every collector of a
+// database may run one; a row is deleted once, by whichever gets to it,
+// and counted by that one.
 type Expirer struct {
 	// DB is the shared database.
 	DB *DB
@@ -29,8 +31,12 @@ type Expirer struct {
 	// failure.
 	Logf func(format string, args ...any)
 
-	expired, failures atomic.Uint64
+	expired, sightings, failures atomic.Uint64
 }
+
+// SightingsExpired returns how many index sightings this Expirer deleted
+// for their age (not counting those that went with their records).
+func (x *Expirer) SightingsExpired() uint64 { return x.sightings.Load() }
 
 // Expired returns how many records this Expirer deleted.
 func (x *Expirer) Expired() uint64 { return x.expired.Load() }
@@ -44,7 +50,8 @@ func (x *Expirer) logf(format string, args ...any) {
 	}
 }
 
-// Sweep deletes the records older than MaxAge once and returns how many.
+// Sweep deletes the records older than MaxAge, then the sightings, once
+// and returns how many records.
 func (x *Expirer) Sweep(ctx context.Context) (int64, error) {
 	if x.MaxAge <= 0 {
 		return 0, nil
@@ -62,6 +69,15 @@ func (x *Expirer) Sweep(ctx context.Context) (int64, error) {
 	x.expired.Add(uint64(n))
 	if n > 0 {
 		x.logf("retention: %d crash records received before %s deleted from %s", n, cutoff.UTC().Format(time.RFC3339), x.DB)
+	}
+	ns, err := x.DB.Index().Expire(ctx, cutoff)
+	if err != nil {
+		x.failures.Add(1)
+		return n, err
+	}
+	x.sightings.Add(uint64(ns))
+	if ns > 0 {
+		x.logf("retention: %d signature index sightings added before %s deleted from %s", ns, cutoff.UTC().Format(time.RFC3339), x.DB)
 	}
 	return n, nil
 }

@@ -22,8 +22,17 @@ import (
 // two collectors at once, make one crash) and inserts a new signature with
 // ON CONFLICT DO NOTHING (so exactly one Add, fleet-wide, reports
 // NewSignature). Close does not close the DB.
+//
+// Expire and Remove delete sightings, then the crashes left without one
+// and the signatures left without a crash, in one transaction; a
+// signature whose sample was deleted takes its first record sighting
+// left (else its first) as the sample, without a report, as the File
+// does.
 type Index struct {
 	DB *DB
+	// Now returns the time Add stamps sightings with (Sighting.Added);
+	// nil means time.Now.
+	Now func() time.Time
 }
 
 var _ sigindex.Index = (*Index)(nil)
@@ -45,6 +54,11 @@ func (x *Index) Add(ctx context.Context, s sigindex.Sighting) (sigindex.Added, e
 	}
 	if len(s.Report) > sigindex.MaxReport {
 		s.Report = s.Report[len(s.Report)-sigindex.MaxReport:]
+	}
+	if x.Now != nil {
+		s.Added = x.Now().UTC()
+	} else {
+		s.Added = time.Now().UTC()
 	}
 	d := x.DB
 	ctx, cancel := d.ctx(ctx)
@@ -113,8 +127,8 @@ func (x *Index) Add(ctx context.Context, s sigindex.Sighting) (sigindex.Added, e
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO sightings (source, ref, crash_seq, data) VALUES ($1, $2, $3, $4)",
-			string(s.Source), s.Ref, crashSeq, rj); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO sightings (source, ref, crash_seq, data, added) VALUES ($1, $2, $3, $4, $5)",
+			string(s.Source), s.Ref, crashSeq, rj, s.Added); err != nil {
 			return err
 		}
 		newCrash := 0
@@ -355,4 +369,100 @@ func (x *Index) HostCrashes(ctx context.Context, host string) ([]sigindex.Crash,
 		return nil, x.DB.unavailable("crashes of "+host, err)
 	}
 	return cs, nil
+}
+
+// Expire implements sigindex.Index.
+func (x *Index) Expire(ctx context.Context, cutoff time.Time) (int, error) {
+	ctx, cancel := x.DB.ctx(ctx)
+	defer cancel()
+	var n int
+	err := pgx.BeginFunc(ctx, x.DB.pool, func(tx pgx.Tx) error {
+		var seqs []int64
+		err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM sightings WHERE added < $1 RETURNING crash_seq)
+			SELECT count(*), coalesce(array_agg(DISTINCT crash_seq), '{}') FROM gone`, cutoff).Scan(&n, &seqs)
+		if err != nil {
+			return err
+		}
+		return prune(ctx, tx, seqs)
+	})
+	if err != nil {
+		return 0, x.DB.unavailable("expire sightings", err)
+	}
+	return n, nil
+}
+
+// Remove implements sigindex.Index.
+func (x *Index) Remove(ctx context.Context, source sigindex.Source, ref string) (bool, error) {
+	ctx, cancel := x.DB.ctx(ctx)
+	defer cancel()
+	var n int
+	err := pgx.BeginFunc(ctx, x.DB.pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = removeSightings(ctx, tx, source, ref)
+		return err
+	})
+	if err != nil {
+		return false, x.DB.unavailable("remove sighting "+ref, err)
+	}
+	return n > 0, nil
+}
+
+// removeSightings deletes the sightings of source whose refs are given,
+// under their hosts' locks (not while Add joins a copy to their crash),
+// and prunes what they leave; it returns how many it deleted.
+func removeSightings(ctx context.Context, tx pgx.Tx, source sigindex.Source, refs ...string) (int, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(h)) FROM (
+			SELECT DISTINCT c.host AS h FROM sightings g JOIN crashes c ON c.seq = g.crash_seq
+			WHERE g.source = $2 AND g.ref = ANY($3) ORDER BY 1) hosts`, int32(hostLockSpace), string(source), refs); err != nil {
+		return 0, err
+	}
+	var n int
+	var seqs []int64
+	err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM sightings WHERE source = $1 AND ref = ANY($2) RETURNING crash_seq)
+		SELECT count(*), coalesce(array_agg(DISTINCT crash_seq), '{}') FROM gone`, string(source), refs).Scan(&n, &seqs)
+	if err != nil {
+		return 0, err
+	}
+	return n, prune(ctx, tx, seqs)
+}
+
+// prune brings the crashes whose sightings were deleted, and their
+// signatures, up to date: a crash without sightings is deleted, else its
+// time is its earliest sighting's; a signature without crashes is
+// deleted, else its count and times are its crashes', and a deleted
+// sample is replaced by the first record sighting (else the first).
+func prune(ctx context.Context, tx pgx.Tx, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	var ids []string
+	if err := tx.QueryRow(ctx, "SELECT coalesce(array_agg(DISTINCT signature_id), '{}') FROM crashes WHERE seq = ANY($1)", seqs).Scan(&ids); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM crashes c WHERE c.seq = ANY($1) AND NOT EXISTS (SELECT 1 FROM sightings g WHERE g.crash_seq = c.seq)`,
+		`UPDATE crashes c SET time = (SELECT min((g.data->>'time')::timestamptz) FROM sightings g WHERE g.crash_seq = c.seq)
+			WHERE c.seq = ANY($1)`,
+	} {
+		if _, err := tx.Exec(ctx, q, seqs); err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM signatures s WHERE s.id = ANY($1) AND NOT EXISTS (SELECT 1 FROM crashes c WHERE c.signature_id = s.id)`,
+		`UPDATE signatures s SET crash_count = a.n, first_seen = a.first, last_seen = a.last FROM (
+			SELECT c.signature_id AS id, count(DISTINCT c.seq) AS n, min(c.time) AS first, max((g.data->>'time')::timestamptz) AS last
+			FROM crashes c JOIN sightings g ON g.crash_seq = c.seq WHERE c.signature_id = ANY($1) GROUP BY c.signature_id) a
+			WHERE s.id = a.id`,
+		`UPDATE signatures s SET sample = p.data, sample_source = p.source FROM (
+			SELECT DISTINCT ON (c.signature_id) c.signature_id AS id, g.data, g.source
+			FROM crashes c JOIN sightings g ON g.crash_seq = c.seq WHERE c.signature_id = ANY($1)
+			ORDER BY c.signature_id, g.source = 'record' DESC, c.seq, g.seq) p
+			WHERE s.id = p.id AND NOT EXISTS (SELECT 1 FROM sightings g WHERE g.source = s.sample->>'source' AND g.ref = s.sample->>'ref')`,
+	} {
+		if _, err := tx.Exec(ctx, q, ids); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -94,6 +94,25 @@ func TestIndexIdentity(t *testing.T) {
 	indextest.Identity(t, opened, reopen)
 }
 
+func TestIndexRetention(t *testing.T) {
+	srv := sharedServer(t)
+	var url string
+	var clock func() time.Time
+	opened := func(t *testing.T, now func() time.Time) sigindex.Index {
+		url, clock = srv.NewDB(t), now
+		x := open(t, url).Index()
+		x.Now = now
+		return x
+	}
+	reopen := func(t *testing.T, x sigindex.Index) sigindex.Index {
+		x.(*pgstore.Index).DB.Close()
+		y := open(t, url).Index()
+		y.Now = clock
+		return y
+	}
+	indextest.Retention(t, opened, reopen)
+}
+
 func TestMigrations(t *testing.T) {
 	ms, err := pgstore.Migrations()
 	if err != nil || len(ms) < 2 {

@@ -254,16 +254,24 @@ func (r *Records) RemoveRecord(p string) error {
 		if err != nil {
 			return err
 		}
+		refs := []string{p}
 		if id != "" {
 			// Not while the crash is being assembled from this part.
 			if err := lockCrash(ctx, tx, host, id); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "DELETE FROM assembled WHERE host = $1 AND crash_id = $2", host, id); err != nil {
+			var texts []string
+			if err := tx.QueryRow(ctx, `WITH gone AS (DELETE FROM assembled WHERE host = $1 AND crash_id = $2 RETURNING path)
+				SELECT coalesce(array_agg(path), '{}') FROM gone`, host, id).Scan(&texts); err != nil {
 				return err
 			}
+			refs = append(refs, texts...)
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM records WHERE path = $1", p)
+		if _, err = tx.Exec(ctx, "DELETE FROM records WHERE path = $1", p); err != nil {
+			return err
+		}
+		// The signature index links no page to what is gone.
+		_, err = removeSightings(ctx, tx, sigindex.SourceRecord, refs...)
 		return err
 	})
 	if err != nil {
@@ -473,24 +481,37 @@ func (d *DB) CountRecords(ctx context.Context, host, digest string) (int, error)
 
 // Expire deletes the records received before cutoff (retention) and the
 // assembled texts received before it or whose crash lost a part (to this
-// sweep, or to a removal racing an assembly), and returns how many rows
-// it deleted.
+// sweep, or to a removal racing an assembly), and the signature index's
+// sightings of all of them, and returns how many records and texts it
+// deleted.
 func (d *DB) Expire(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	// One statement, one snapshot: texts sees the parts gone deletes,
-	// and records as they were before.
 	var recs, texts int64
-	err := d.pool.QueryRow(ctx, `WITH gone AS (
-			DELETE FROM records WHERE received < $1 RETURNING host, crash_id
-		), texts AS (
-			DELETE FROM assembled a WHERE a.received < $1
-				OR (a.host, a.crash_id) IN (SELECT host, crash_id FROM gone WHERE crash_id <> '')
-				OR (SELECT count(DISTINCT r.part) FROM records r
-					WHERE r.crash_id <> '' AND r.host = a.host AND r.crash_id = a.crash_id AND r.part BETWEEN 1 AND a.parts) < a.parts
-			RETURNING 1
-		)
-		SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM texts)`, cutoff).Scan(&recs, &texts)
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		// One statement, one snapshot: texts sees the parts gone deletes,
+		// and records as they were before.
+		var seqs []int64
+		err := tx.QueryRow(ctx, `WITH gone AS (
+				DELETE FROM records WHERE received < $1 RETURNING host, crash_id, path
+			), texts AS (
+				DELETE FROM assembled a WHERE a.received < $1
+					OR (a.host, a.crash_id) IN (SELECT host, crash_id FROM gone WHERE crash_id <> '')
+					OR (SELECT count(DISTINCT r.part) FROM records r
+						WHERE r.crash_id <> '' AND r.host = a.host AND r.crash_id = a.crash_id AND r.part BETWEEN 1 AND a.parts) < a.parts
+				RETURNING path
+			), sightings AS (
+				DELETE FROM sightings WHERE source = 'record'
+					AND ref IN (SELECT path FROM gone UNION ALL SELECT path FROM texts)
+				RETURNING crash_seq
+			)
+			SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM texts),
+				(SELECT coalesce(array_agg(DISTINCT crash_seq), '{}') FROM sightings)`, cutoff).Scan(&recs, &texts, &seqs)
+		if err != nil {
+			return err
+		}
+		return prune(ctx, tx, seqs)
+	})
 	if err != nil {
 		return 0, d.unavailable("expire records", err)
 	}

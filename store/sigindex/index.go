@@ -60,6 +60,11 @@ type Sighting struct {
 	// Report is the report text, at most MaxReport bytes: untrusted
 	// kernel text, which a viewer must escape.
 	Report string `json:"report,omitempty"`
+	// Added is when the index took the sighting, by the collector's
+	// clock (Add sets it): retention (Index.Expire) counts from it, as
+	// the store's retention counts a record's age from when it was
+	// written, not from Time, which the sender chose.
+	Added time.Time `json:"added,omitzero"`
 }
 
 // Crash is one crash of one host: all sightings of it. A live report
@@ -82,6 +87,9 @@ type Crash struct {
 // Signature is what the index knows of one signature.
 type Signature struct {
 	signature.Signature
+	// FirstSeen and LastSeen are the earliest and latest Time of the
+	// sightings indexed now: once the oldest crashes expire, FirstSeen
+	// moves with them (the index keeps no history beyond its sightings).
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	// Count is the number of crashes (not sightings).
@@ -94,7 +102,9 @@ type Signature struct {
 	Hosts    []string `json:"hosts"`
 	Releases []string `json:"releases"`
 	// Sample is one sighting, with its Report: the first record
-	// sighting, else the first sighting.
+	// sighting, else the first sighting. When the sample is expired or
+	// removed, the first record sighting left (else the first) takes
+	// its place without a Report: only a sample's text is kept.
 	Sample Sighting `json:"sample"`
 }
 
@@ -108,6 +118,10 @@ type Added struct {
 	// Add reports it). Duplicate: the sighting (Source, Ref) was already
 	// indexed; nothing changed.
 	NewCrash, NewSignature, Duplicate bool
+	// Evicted: the index is at a bound on its sightings (File's
+	// MaxSightings, MaxHostSightings) and this one is older than every
+	// sighting it keeps there, so it was not kept; nothing changed.
+	Evicted bool
 	// Signature is the signature after Add.
 	Signature Signature
 }
@@ -156,6 +170,16 @@ type Index interface {
 	Signature(ctx context.Context, id, host string) (Signature, []Crash, error)
 	// HostCrashes returns the crashes of one host, newest first.
 	HostCrashes(ctx context.Context, host string) ([]Crash, error)
+	// Expire drops the sightings added (Sighting.Added) before cutoff,
+	// as the store's retention drops records, and returns how many. A
+	// crash without sightings left is dropped, and a signature without
+	// crashes: it leaves the overview, and its next crash is a
+	// NewSignature again.
+	Expire(ctx context.Context, cutoff time.Time) (int, error)
+	// Remove drops the sighting (source, ref), as when its record is
+	// removed from the store, and reports whether it was indexed. The
+	// crash's other copies (its live report) stay.
+	Remove(ctx context.Context, source Source, ref string) (bool, error)
 	// Close releases the index.
 	Close() error
 }
