@@ -65,7 +65,9 @@
 #             the collector does not export it) / seconds of load
 # Metric names are looked up as lastgasp_* and lastgaspd_* (the collector's
 # names are moving to the latter). KEEP=DIR keeps each many-host trial's
-# /metrics, collector log and load summary there.
+# /metrics, collector log, load summaries and kernel drop counts there;
+# KEEP_STORE=1 also moves its store there (<hosts>.store) instead of
+# removing it.
 set -euo pipefail
 
 BIN=${1:-build/bin}
@@ -368,6 +370,9 @@ fleet_trial() {
 		cp "$WORK/metrics" "$KEEP/$hosts.metrics"
 		cp "$dir/lastgaspd.log" "$KEEP/$hosts.lastgaspd.log"
 		echo "$OUT" >"$KEEP/$hosts.load"
+		[[ -n ${wout:-} ]] && echo "$wout" >"$KEEP/$hosts.warm.load"
+		printf 'sockdrops=%s rcvbuferrors=%s\n' "$SOCKDROPS" "$KDROPS" >"$KEEP/$hosts.kernel"
+		if [[ ${KEEP_STORE:-} == 1 ]]; then rm -rf "$KEEP/$hosts.store"; mv "$dir/store" "$KEEP/$hosts.store"; fi
 	fi
 	rm -rf "$dir"
 }
