@@ -28,7 +28,7 @@ const maxJournalLine = 8 * MaxReport
 // newest DefaultMaxHostSightings sightings whatever the fleet does, and
 // the whole index DefaultMaxSightings; README gives the memory they take.
 const (
-	DefaultMaxSightings     = 200_000
+	DefaultMaxSightings     = 100_000
 	DefaultMaxHostSightings = 100
 )
 
