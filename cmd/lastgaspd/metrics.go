@@ -121,7 +121,7 @@ func newStatsCollector(src metricSources) *statsCollector {
 	rx("netconsole_announcements_total", "Agent announcements that bound a sender to a host.", counter, func(s receiver.Stats) float64 { return float64(s.Announcements) })
 	rx("netconsole_write_errors_total", "Failed writes to the store.", counter, func(s receiver.Stats) float64 { return float64(s.WriteErrors) })
 	rx("netconsole_evictions_total", "Senders forgotten to stay within bounds.", counter, func(s receiver.Stats) float64 { return float64(s.Evictions) })
-	rx("netconsole_kernel_drops_total", "Datagrams the kernel dropped because a netconsole socket's receive buffer was full (SO_RXQ_OVFL).", counter, func(s receiver.Stats) float64 { return float64(s.KernelDrops) })
+	rx("netconsole_kernel_drops_total", "Datagrams the kernel dropped because a netconsole socket's receive buffer was full (the socket's drop counter: SO_RXQ_OVFL, SO_MEMINFO).", counter, func(s receiver.Stats) float64 { return float64(s.KernelDrops) })
 	rx("netconsole_rate_limited_total", "Messages dropped by per-host rate limits (-rate-limit, -rate-burst).", counter, func(s receiver.Stats) float64 { return float64(s.RateLimited) })
 	rx("netconsole_refused_announcements_total", "Announcements not accepted: a name the store refuses, or a host pinned to other networks.", counter, func(s receiver.Stats) float64 { return float64(s.Refused) })
 	rx("netconsole_host_conflicts_total", "Times two source addresses claimed one host name.", counter, func(s receiver.Stats) float64 { return float64(s.Conflicts) })

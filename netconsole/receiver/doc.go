@@ -36,5 +36,7 @@
 // wire drops (wire.DropReason), the per-host rate limit, a store too far
 // behind, and write errors; sequence numbers that never arrived are gaps;
 // and datagrams the kernel dropped for want of socket buffer are read from
-// the socket (SO_RXQ_OVFL).
+// the socket (SO_RXQ_OVFL with each datagram, and SO_MEMINFO every flush
+// interval for the drops after a stream's last datagram, which no datagram
+// reports).
 package receiver

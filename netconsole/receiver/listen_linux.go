@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,4 +90,20 @@ func rxqOverflow(oob []byte) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// sockDrops returns the socket's drop counter, the one SO_RXQ_OVFL reports
+// (sk_drops), read now with SO_MEMINFO (Linux 3.7+): it counts the drops no
+// queued datagram reports yet.
+func sockDrops(rc syscall.RawConn) (uint32, bool) {
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	var errno syscall.Errno
+	l := uint32(unsafe.Sizeof(mi))
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mi)), uintptr(unsafe.Pointer(&l)), 0)
+	}); err != nil || errno != 0 || l <= unix.SK_MEMINFO_DROPS*4 {
+		return 0, false
+	}
+	return mi[unix.SK_MEMINFO_DROPS], true
 }

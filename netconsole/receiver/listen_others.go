@@ -5,6 +5,7 @@ package receiver
 import (
 	"fmt"
 	"net"
+	"syscall"
 )
 
 // msgTrunc is not reported on this GOOS.
@@ -25,6 +26,10 @@ func ListenUDP(addr string, n, readBuffer int) ([]*net.UDPConn, error) {
 const oobSize = 0
 
 func rxqOverflow([]byte) (uint32, bool) { return 0, false }
+
+// sockDrops reports nothing: the socket's drop counter is read on Linux
+// only.
+func sockDrops(syscall.RawConn) (uint32, bool) { return 0, false }
 
 // mmsgReader is Linux only; elsewhere x/net's ReadBatch reads.
 type mmsgReader = batchReader

@@ -156,3 +156,13 @@ func (r *mmsgReader) kernelDrops(n int) uint64 {
 	}
 	return d
 }
+
+// socketDrops returns the drops the socket's counter (SO_MEMINFO) adds to
+// those the datagrams read so far reported.
+func (r *mmsgReader) socketDrops() uint64 {
+	c, ok := sockDrops(r.rc)
+	if !ok {
+		return 0
+	}
+	return r.ovfl.advance(c)
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lastgasp/lastgasp/netconsole/wire"
@@ -242,8 +243,9 @@ type Stats struct {
 	// (its write queue full) while MaxMemory was reached.
 	DroppedBacklog uint64
 	// KernelDrops is the datagrams the kernel dropped because a socket's
-	// receive buffer was full (SO_RXQ_OVFL), when the platform reports
-	// them.
+	// receive buffer was full (SO_RXQ_OVFL, and SO_MEMINFO every
+	// FlushInterval for drops no later datagram reports), when the
+	// platform reports them.
 	KernelDrops uint64
 	// DroppedByReason breaks the wire's drops down by wire.DropReason
 	// (every reason in wire.DropReasons has an entry).
@@ -369,6 +371,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			return fmt.Errorf("receiver: read: %w", err)
 		}
 		if !now.Before(next) {
+			if d := r.socketDrops(); d > 0 {
+				in.c.kernelDrops.Add(d)
+			}
 			in.flush(now, false)
 			next = now.Add(in.flushInterval)
 			conn.SetReadDeadline(next)
@@ -421,6 +426,9 @@ type packetReader interface {
 	// kernelDrops returns the datagrams the kernel dropped on the socket
 	// since the last call, as the n datagrams just read report them.
 	kernelDrops(n int) uint64
+	// socketDrops returns the drops the socket's own counter adds to
+	// those kernelDrops returned (0 where it cannot be read).
+	socketDrops() uint64
 }
 
 // newPacketReader returns the reader for conn: recvmmsg into buffers of
@@ -444,10 +452,14 @@ type batchReader struct {
 	}
 	msgs []ipv4.Message
 	ovfl ovflCounter
+	rc   syscall.RawConn // for socketDrops; nil if conn has none
 }
 
 func newBatchReader(conn net.PacketConn, n, size int) *batchReader {
 	r := &batchReader{conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		r.rc, _ = sc.SyscallConn()
+	}
 	if uc, ok := conn.(*net.UDPConn); ok {
 		if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
 			r.batch = ipv6.NewPacketConn(uc)
@@ -485,8 +497,14 @@ func (r *batchReader) kernelDrops(n int) uint64 {
 	return d
 }
 
-// ovflCounter turns the SO_RXQ_OVFL counters that come with datagrams
-// into the drops since the last one seen.
+// ovflCounter turns readings of a socket's drop counter (the kernel's
+// sk_drops, a u32 since the socket opened) into the drops since the last
+// reading. It is read in two ways: as the SO_RXQ_OVFL value that comes with
+// each datagram, which is the counter when that datagram was queued, and
+// from the socket itself (socketDrops), which is the counter now and so
+// includes drops that no queued datagram reports yet (those after a
+// stream's last datagram). A datagram read after a socket reading may
+// carry an older value; only a reading ahead of the last adds.
 type ovflCounter struct {
 	last uint32
 	seen bool
@@ -498,12 +516,32 @@ func (o *ovflCounter) see(oob []byte) uint64 {
 	if !ok {
 		return 0
 	}
-	d := uint64(c) // dropped since the socket opened
-	if o.seen {
-		d = uint64(c - o.last) // wraps like the kernel's u32
+	return o.advance(c)
+}
+
+// advance returns the drops a reading c of the counter adds.
+func (o *ovflCounter) advance(c uint32) uint64 {
+	if !o.seen {
+		o.last, o.seen = c, true
+		return uint64(c) // dropped since the socket opened
 	}
-	o.last, o.seen = c, true
-	return d
+	d := int32(c - o.last) // wraps like the kernel's u32
+	if d <= 0 {
+		return 0
+	}
+	o.last = c
+	return uint64(d)
+}
+
+func (r *batchReader) socketDrops() uint64 {
+	if r.rc == nil {
+		return 0
+	}
+	c, ok := sockDrops(r.rc)
+	if !ok {
+		return 0
+	}
+	return r.ovfl.advance(c)
 }
 
 func (r *batchReader) read() (int, error) {
