@@ -58,6 +58,22 @@
 #             would count it twice; counted < 100% with kernel drops means
 #             the collector never learnt of some of them (a whole stream
 #             lost, or its trailer).
+#   split   (fleet section) the same sequence numbers, host by host from
+#             the store and the load generator's -sent files: stored;
+#             counted by the collector (gaps, of them the deliberate ones
+#             it saw, drops, rate-limited); the tail lost with the trailer
+#             (after a host's last stored message up to its last sent one:
+#             no later message showed the gap; messages, their datagrams,
+#             deliberate numbers among them); numbers skipped after a
+#             host's last message (no receiver can see them); and what is
+#             left (0, or minus the dropped messages that were a host's
+#             last received, counted as dropped and as tail). Then the
+#             datagrams: sent = received + the collector's kernel drops
+#             (lastgaspd_netconsole_kernel_drops_total), left over (0 when
+#             it counts every drop), and the received datagrams that are in
+#             no stored message (of dropped messages and incomplete
+#             fragments; a message lost inside the collector would show
+#             here).
 #   filed   = lines in <host>/<boot>/kernel.log whose text names that host
 #             (the load generator starts every text with its host's name) /
 #             sent
@@ -232,6 +248,51 @@ count_store() {
 	read -r LINES OWN FLINES FOWN NOANN RLNOTED FRLNOTED <<<"${out:-0 0 0 0 0 0 0}"
 }
 
+# tail_store STORE SENT...: compares the store with what the load generator
+# sent (its -sent files, one line per host: first, last and skipped
+# sequence numbers, fragmented messages), host by host. Sets TAILSEQ (the
+# sequence numbers after each host's last stored message up to its last
+# sent one: lost with no later message to show the gap), TAILSKIP (the
+# deliberate ones among them), TAILMSG, TAILDG (their messages and
+# datagrams), TAILHOSTS (hosts with such a tail), WHOLE (hosts with nothing
+# stored from the last SENT file's load), AFTER (numbers skipped after a
+# host's last message, which no receiver can see) and STOREDDG (datagrams of
+# the stored messages).
+tail_store() {
+	local store=$1 out
+	shift
+	out=$( {
+		cat "$@"
+		find "$store" -name 'kernel.log*' -print0 | xargs -0 -r awk '
+			$3 ~ /^seq=[0-9]+$/ && $2 ~ /^[0-7]$/ { n = split(FILENAME, p, "/"); print "S", p[n-2], substr($3, 5) }'
+	} | awk '
+		function val(f) { return substr(f, index(f, "=") + 1) }
+		$1 == "S" { h = $2; q = $3 + 0; if (!(h in top) || q > top[h]) top[h] = q; dg += (h SUBSEP q) in multi ? multi[h, q] : 1; next }
+		{
+			h = $1; f = val($2) + 0; l = val($3) + 0
+			if (!(h in first) || f < first[h]) first[h] = f
+			if (l > last[h]) last[h] = l
+			loadfirst[h] = f
+			if (val($4) != "-") { k = split(val($4), a, ","); for (i = 1; i <= k; i++) skip[h, a[i] + 0] = 1 }
+			if (val($5) != "-") { k = split(val($5), a, ","); for (i = 1; i <= k; i++) { split(a[i], m, ":"); multi[h, m[1] + 0] = m[2] + 0 } }
+		}
+		END {
+			for (h in first) {
+				t = (h in top) ? top[h] : first[h] - 1
+				if (t < loadfirst[h]) whole++
+				if (last[h] > t) tailhosts++
+				for (q = t + 1; q <= last[h]; q++) {
+					tseq++
+					if ((h SUBSEP q) in skip) tskip++
+					else tdg += (h SUBSEP q) in multi ? multi[h, q] : 1
+				}
+			}
+			for (k in skip) { split(k, a, SUBSEP); if (a[2] > last[a[1]]) after++ }
+			printf "%d %d %d %d %d %d %d %d\n", tseq, tskip, tseq - tskip, tdg, tailhosts, whole, after, dg
+		}')
+	read -r TAILSEQ TAILSKIP TAILMSG TAILDG TAILHOSTS WHOLE AFTER STOREDDG <<<"$out"
+}
+
 # rate_limited: messages dropped by the collector's per-host rate limit:
 # its metric, or (if it exports none) what its log notes say.
 rate_limited() {
@@ -330,27 +391,31 @@ fleet_trial() {
 	shift 3
 	BOOT=$(newboot)
 	start_collector "$dir"
-	local wsent=0 wout seqstart=1000 o0=0
+	local wsent=0 wdg=0 wout seqstart=1000 o0=0
+	rm -f "$WORK/sent.warm" "$WORK/sent.load"
 	if [[ ${WARM:-1} == 1 ]]; then
 		# Warm-up: every host announces itself and sends one message at
 		# WARM_RATE, and the collector makes its directories, before the
 		# measured load: a fleet that is up, as a collector sees it
 		# after its first minutes. The measured load continues each
 		# host's sequence. WARM=0 measures a cold start instead.
-		wout=$("$LOAD" -addr "127.0.0.1:$PORT" -sources raw -hosts "$hosts" -rate "${WARM_RATE:-8000}" -count $((2 * hosts)) -boot "$BOOT" -trailer 0 -frag-every 0 -gap-every 0)
+		wout=$("$LOAD" -addr "127.0.0.1:$PORT" -sources raw -hosts "$hosts" -rate "${WARM_RATE:-8000}" -count $((2 * hosts)) -boot "$BOOT" -trailer 0 -frag-every 0 -gap-every 0 ${RECORD:+-sent "$WORK/sent.warm"})
 		settle
 		wsent=$(field messages "$wout")
+		wdg=$(field datagrams "$wout")
 		seqstart=1002
 		o0=$(na0 "$(metric lastgaspd_store_file_opens_total lastgasp_store_file_opens_total)")
 	fi
 	k0=$(rcvbuf_errors)
 	# shellcheck disable=SC2086 # FLEET_LOAD_ARGS is a list of flags
-	OUT=$("$LOAD" -addr "127.0.0.1:$PORT" -sources raw -hosts "$hosts" -rate "$rate" -count "$count" -boot "$BOOT" -seq-start "$seqstart" $FLEET_LOAD_ARGS "$@")
+	OUT=$("$LOAD" -addr "127.0.0.1:$PORT" -sources raw -hosts "$hosts" -rate "$rate" -count "$count" -boot "$BOOT" -seq-start "$seqstart" $FLEET_LOAD_ARGS ${RECORD:+-sent "$WORK/sent.load"} "$@")
 	settle
 	k1=$(rcvbuf_errors)
 	SOCKDROPS=$(sock_drops "$PORT")
 	LOST=$(na0 "$(nc_metric lost_messages_total)")
 	DROPPED=$(na0 "$(nc_metric dropped_total)")
+	DGRECV=$(nc_metric datagrams_total)
+	KMETRIC=$(nc_metric kernel_drops_total)
 	OPENS=$(metric lastgaspd_store_file_opens_total lastgasp_store_file_opens_total)
 	[[ $OPENS != NA ]] && OPENS=$((OPENS - o0))
 	RLMETRIC=$(metric lastgaspd_netconsole_rate_limited_total lastgasp_netconsole_rate_limited_total)
@@ -359,11 +424,17 @@ fleet_trial() {
 	KDROPS=$((k1 - k0))
 	SENT=$(($(field messages "$OUT") + wsent)) # the warm-up's lines are in the store too
 	SKIPPED=$(field skipped "$OUT")
+	DGSENT=$(($(field datagrams "$OUT") + wdg))
 	SECONDS_=$(field seconds "$OUT")
 	ACTUAL=$(field rate "$OUT")
 	ACTUAL=${ACTUAL%.*}
 	count_store "$dir/store" "$BOOT" "${FLOODNAME:-}"
 	RL=$(rate_limited)
+	if [[ -n ${RECORD:-} ]]; then
+		local sf=()
+		[[ -f $WORK/sent.warm ]] && sf+=("$WORK/sent.warm")
+		tail_store "$dir/store" "${sf[@]}" "$WORK/sent.load"
+	fi
 	STORE_DU=$(du -sm "$dir/store" | cut -f1)
 	if [[ -n ${KEEP:-} ]]; then
 		mkdir -p "$KEEP"
@@ -371,6 +442,8 @@ fleet_trial() {
 		cp "$dir/lastgaspd.log" "$KEEP/$hosts.lastgaspd.log"
 		echo "$OUT" >"$KEEP/$hosts.load"
 		[[ -n ${wout:-} ]] && echo "$wout" >"$KEEP/$hosts.warm.load"
+		[[ -f $WORK/sent.load ]] && cp "$WORK/sent.load" "$KEEP/$hosts.sent"
+		[[ -f $WORK/sent.warm ]] && cp "$WORK/sent.warm" "$KEEP/$hosts.warm.sent"
 		printf 'sockdrops=%s rcvbuferrors=%s\n' "$SOCKDROPS" "$KDROPS" >"$KEEP/$hosts.kernel"
 		if [[ ${KEEP_STORE:-} == 1 ]]; then rm -rf "$KEEP/$hosts.store"; mv "$dir/store" "$KEEP/$hosts.store"; fi
 	fi
@@ -384,13 +457,29 @@ detail() {
 		"files opened $OPENS, store ${STORE_DU} MiB"
 }
 
+# split: where the fleet trial's sequence numbers went, from the store,
+# /metrics and the load generator's -sent files; then the same for its
+# datagrams.
+split() {
+	local total=$((SENT + SKIPPED)) seen=$((SKIPPED - TAILSKIP - AFTER)) sum left
+	sum=$((LINES + LOST + DROPPED + RL + TAILSEQ + AFTER))
+	left=$((total - sum))
+	echo "  split of sent+skipped $total sequence numbers: stored $LINES ($(pct "$LINES" "$total")%);" \
+		"counted by the collector $((LOST + DROPPED + RL)) ($(pct $((LOST + DROPPED + RL)) "$total")%: gaps $LOST, of them deliberate $seen, dropped $DROPPED, rate-limited $RL);" \
+		"tail lost with the trailer $TAILSEQ ($(pct "$TAILSEQ" "$total")%: $TAILMSG messages in $TAILDG datagrams and $TAILSKIP deliberate, $TAILHOSTS hosts, $WHOLE of them lost whole);" \
+		"skipped after the last message $AFTER; left $left ($(pct "$left" "$total")%)"
+	echo "  datagrams: sent $DGSENT = received $DGRECV + kernel drops $KMETRIC (lastgaspd_netconsole_kernel_drops_total; /proc/net/udp $SOCKDROPS), left $((DGSENT - DGRECV - KMETRIC));" \
+		"in stored messages $STOREDDG, received but in no stored message $((DGRECV - STOREDDG)) (dropped messages' and incomplete fragments'), kernel drops outside the tail $((KMETRIC - TAILDG)) or more"
+}
+
 fleet() {
-	fleet_trial "$FLEET_HOSTS" "$FLEET_RATE" $((FLEET_RATE * FLEET_TRIAL))
+	RECORD=1 fleet_trial "$FLEET_HOSTS" "$FLEET_RATE" $((FLEET_RATE * FLEET_TRIAL))
 	local counted fdr=NA
 	counted=$((LINES + LOST + DROPPED + RL))
 	[[ $OPENS != NA ]] && fdr=$(awk -v o="$OPENS" -v s="$SECONDS_" 'BEGIN { printf "%.0f", o / s }')
 	echo "hosts=$FLEET_HOSTS rate=$ACTUAL msg/s stored=$(pct "$LINES" "$SENT")% counted=$(pct "$counted" $((SENT + SKIPPED)))% peak RSS=$((HWM / 1024)) MiB fd-opens/s=$fdr"
 	detail
+	split
 }
 
 filing() {

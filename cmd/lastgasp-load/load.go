@@ -68,12 +68,16 @@ type Config struct {
 	// host sends one last message, so that a receiver sees every loss in
 	// the load as a sequence gap. The trailers are paced at Rate too.
 	Trailer time.Duration
+	// Record makes Run return what each host sent (Result.Sent), so that
+	// a store can be compared with it host by host.
+	Record bool
 }
 
-func parseFlags(args []string) (Config, error) {
+// parseFlags returns the configuration and the -sent file name.
+func parseFlags(args []string) (Config, string, error) {
 	fs := flag.NewFlagSet("lastgasp-load", flag.ContinueOnError)
 	var c Config
-	var base string
+	var base, sent string
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:6666", "collector netconsole address")
 	fs.IntVar(&c.Hosts, "hosts", 256, "simulated hosts")
 	fs.StringVar(&c.Sources, "sources", SourcesSockets, "how hosts get distinct source addresses: sockets (one UDP socket per host on 127.0.0.1) or raw (forged 127.x.y.z:6665 on raw sockets; loopback only, needs CAP_NET_RAW)")
@@ -92,21 +96,22 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&c.FloodHost, "flood-host", -1, "index of a host that floods on its own while the others send at -rate (-1: none)")
 	fs.IntVar(&c.FloodRate, "flood-rate", 0, "the flooding host's messages per second (0: as fast as it can)")
 	fs.Uint64Var(&c.SeqStart, "seq-start", 1000, "every host's first sequence number (a second run continuing a first uses the first's end)")
+	fs.StringVar(&sent, "sent", "", "write what each host sent (first, last and skipped sequence numbers, fragmented messages) to this file, one line a host")
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		return Config{}, "", err
 	}
 	c.Flood = c.FloodHost >= 0
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return Config{}, "", fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if c.Count == 0 && c.Duration == 0 {
-		return Config{}, errors.New("need -count or -duration")
+		return Config{}, "", errors.New("need -count or -duration")
 	}
 	var err error
 	if c.SourceBase, err = netip.ParseAddr(base); err != nil {
-		return Config{}, fmt.Errorf("-source-base: %w", err)
+		return Config{}, "", fmt.Errorf("-source-base: %w", err)
 	}
-	return c, nil
+	return c, sent, nil
 }
 
 // Result is what Run sent.
@@ -122,6 +127,22 @@ type Result struct {
 	Flooding   bool          // whether a host flooded
 	Trailers   uint64        // trailer messages, included in Messages
 	Elapsed    time.Duration // of the load, without the trailers
+	Sent       []HostSent    // per host, with Config.Record
+}
+
+// HostSent is what one host sent, in sequence numbers: what a store of
+// its stream is compared with.
+type HostSent struct {
+	Name        string
+	First, Last uint64   // first and last sequence number sent (both 0 if none)
+	Skipped     []uint64 // deliberately skipped numbers, in order; one may follow Last
+	Multi       []Multi  // messages sent in more than one datagram
+}
+
+// Multi is a message sent in fragments.
+type Multi struct {
+	Seq       uint64
+	Datagrams int
 }
 
 // String formats r as lastgasp-load prints it.
@@ -156,8 +177,9 @@ type host struct {
 	conn *net.UDPConn   // sockets mode
 	src  netip.AddrPort // raw mode
 	name string
-	seq  uint64 // next sequence number
-	n    int    // messages generated so far, announcement included
+	seq  uint64    // next sequence number
+	n    int       // messages generated so far, announcement included
+	sent *HostSent // with Config.Record
 }
 
 // emitter sends datagrams for hosts; one per sending goroutine.
@@ -292,6 +314,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	total.add(floodRes)
 	total.Flood = floodRes.Messages
+	if cfg.Record {
+		total.Sent = make([]HostSent, len(hosts))
+		for i, h := range hosts {
+			total.Sent[i] = *h.sent
+		}
+	}
 	return total, nil
 }
 
@@ -300,6 +328,9 @@ func setup(cfg Config) (func() (emitter, error), []*host, error) {
 	hosts := make([]*host, cfg.Hosts)
 	for i := range hosts {
 		hosts[i] = &host{name: fmt.Sprintf(cfg.HostFmt, i), seq: cmp.Or(cfg.SeqStart, 1000)}
+		if cfg.Record {
+			hosts[i].sent = &HostSent{Name: hosts[i].name}
+		}
 	}
 	switch cfg.Sources {
 	case "", SourcesSockets:
@@ -466,9 +497,18 @@ func (g *generator) message(h *host, e emitter, r *Result) {
 // datagram, and skips a sequence number every GapEvery.
 func (g *generator) send(h *host, text string, e emitter, r *Result) {
 	p := wire.Packet{Extended: true, Level: 6, Seq: h.seq, TimestampUsec: 1_000_000 + h.seq*10, Text: text}
+	if h.sent != nil {
+		if h.sent.First == 0 {
+			h.sent.First = h.seq
+		}
+		h.sent.Last = h.seq
+	}
 	h.n++
 	h.seq++
 	if g.cfg.GapEvery > 0 && h.seq%uint64(g.cfg.GapEvery) == 0 {
+		if h.sent != nil {
+			h.sent.Skipped = append(h.sent.Skipped, h.seq)
+		}
 		h.seq++
 		r.Gaps++
 		r.Skipped++
@@ -481,6 +521,9 @@ func (g *generator) send(h *host, text string, e emitter, r *Result) {
 	r.Fragmented++
 	body := p.Text + "\n"
 	p.FragTotal = len(body)
+	if h.sent != nil {
+		h.sent.Multi = append(h.sent.Multi, Multi{p.Seq, (len(body) + maxChunk - 1) / maxChunk})
+	}
 	for off := 0; off < len(body); off += maxChunk {
 		f := p
 		f.FragOffset = off

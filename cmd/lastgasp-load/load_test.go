@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/lastgasp/lastgasp/netconsole/announce"
 	"github.com/lastgasp/lastgasp/netconsole/wire"
 )
@@ -28,7 +32,8 @@ type sink struct {
 type tally struct {
 	datagrams, frags, messages int
 	host, boot                 string
-	wrongHost                  int // messages whose text names another host
+	wrongHost                  int            // messages whose text names another host
+	seqs                       map[uint64]int // datagrams received per sequence number
 }
 
 func newSink(t *testing.T) *sink {
@@ -61,10 +66,11 @@ func (s *sink) loop() {
 		src := addr.String()
 		tl := s.bySrc[src]
 		if tl == nil {
-			tl = &tally{}
+			tl = &tally{seqs: map[uint64]int{}}
 			s.bySrc[src] = tl
 		}
 		tl.datagrams++
+		tl.seqs[p.Seq]++
 		if p.Fragmented() {
 			tl.frags++
 		}
@@ -139,6 +145,79 @@ func TestRunSendsWhatItCounts(t *testing.T) {
 				t.Errorf("String() = %q, want prefix %q", res.String(), want)
 			}
 		})
+	}
+}
+
+// TestRunRecordsWhatWasSent: with Record, Result.Sent says per host what a
+// loss-free receiver got: its first and last sequence numbers, the numbers
+// between them it never got (the skipped ones), and the messages that came
+// in more than one datagram.
+func TestRunRecordsWhatWasSent(t *testing.T) {
+	s := newSink(t)
+	cfg := Config{Addr: s.pc.LocalAddr().String(), Hosts: 3, Rate: 20000, Count: 300, Boot: "b",
+		Size: 50, FragEvery: 10, FragSize: 2500, GapEvery: 7, SeqStart: 1000, Trailer: 10 * time.Millisecond, Record: true}
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(res.Sent) != 3 {
+		t.Fatalf("Run recorded %d hosts, want 3", len(res.Sent))
+	}
+	var skipped uint64
+	for _, h := range res.Sent {
+		tl := s.bySrc[s.hostSrc[h.Name]]
+		if tl == nil {
+			t.Errorf("host %s: nothing received", h.Name)
+			continue
+		}
+		want := HostSent{Name: h.Name, First: ^uint64(0)}
+		for seq, n := range tl.seqs {
+			want.First = min(want.First, seq)
+			want.Last = max(want.Last, seq)
+			if n > 1 {
+				want.Multi = append(want.Multi, Multi{seq, n})
+			}
+		}
+		for seq := want.First; seq <= want.Last; seq++ {
+			if tl.seqs[seq] == 0 {
+				want.Skipped = append(want.Skipped, seq)
+			}
+		}
+		// The number after the last may have been skipped too; no
+		// receiver can tell.
+		got := h
+		if n := len(got.Skipped); n > 0 && got.Skipped[n-1] == got.Last+1 {
+			got.Skipped = got.Skipped[:n-1]
+		}
+		slices.SortFunc(want.Multi, func(a, b Multi) int { return cmp.Compare(a.Seq, b.Seq) })
+		if diff := gocmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("host %s: Sent differs from what was received (-received +Sent):\n%s", h.Name, diff)
+		}
+		skipped += uint64(len(h.Skipped))
+	}
+	if skipped != res.Skipped {
+		t.Errorf("Sent lists %d skipped numbers, Result.Skipped = %d", skipped, res.Skipped)
+	}
+}
+
+func TestWriteSent(t *testing.T) {
+	var b strings.Builder
+	err := WriteSent(&b, []HostSent{
+		{Name: "load-0007", First: 1002, Last: 1027, Skipped: []uint64{1010, 1020}, Multi: []Multi{{1024, 3}}},
+		{Name: "load-0008", First: 1002, Last: 1002},
+		{Name: "load-0009"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "load-0007 first=1002 last=1027 skipped=1010,1020 multi=1024:3\n" +
+		"load-0008 first=1002 last=1002 skipped=- multi=-\n" +
+		"load-0009 first=0 last=0 skipped=- multi=-\n"
+	if b.String() != want {
+		t.Errorf("WriteSent wrote\n%s\nwant\n%s", b.String(), want)
 	}
 }
 

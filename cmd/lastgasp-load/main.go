@@ -17,6 +17,12 @@
 // covering exactly skipped sequence numbers. rate leaves out the trailers
 // and the flood.
 //
+// With -sent FILE it also writes what each host sent, one line a host
+// (first and last sequence number, the skipped ones, the fragmented
+// messages; see WriteSent), so that a store can be compared with it:
+// the messages after a host's last stored one were lost with no later
+// message to show the gap.
+//
 // Hosts get distinct source addresses in one of two ways (-sources):
 //
 //   - sockets: one UDP socket per host on 127.0.0.1, so distinct
@@ -55,14 +61,35 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	cfg, err := parseFlags(args)
+	cfg, sentFile, err := parseFlags(args)
 	if err != nil {
 		return err
 	}
+	cfg.Record = sentFile != ""
 	res, err := Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	if sentFile != "" {
+		if err := writeSentFile(sentFile, res.Sent); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(stdout, res)
+	return nil
+}
+
+func writeSentFile(name string, sent []HostSent) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("-sent: %w", err)
+	}
+	if err := WriteSent(f, sent); err != nil {
+		f.Close()
+		return fmt.Errorf("-sent %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("-sent %s: %w", name, err)
+	}
 	return nil
 }
