@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,18 +51,24 @@ type viewConfig struct {
 	webhook     string
 	readerOU    string
 	readerToken string // file
+	// Bounds of the file signature index (sigindex.FileOptions).
+	maxSightings, maxHostSightings int
 }
 
 func addViewFlags(fs *flag.FlagSet, v *viewConfig) {
 	fs.StringVar(&v.webhook, "alert-webhook", "", "POST a JSON alert here on a new crash signature and on a signature whose rate jumps (debounced, retried)")
 	fs.StringVar(&v.readerOU, "reader-ou", DefaultReaderOU, "organizational unit (OU) of a client certificate that may read every host in /ui/ and /crashes; other client certificates read only the host they name")
 	fs.StringVar(&v.readerToken, "reader-token-file", "", "file holding a bearer token (Authorization: Bearer ...) that may read every host; with it, reads without a credential are refused")
+	fs.IntVar(&v.maxSightings, "signature-max-sightings", sigindex.DefaultMaxSightings, "copies of crash reports the file signature index keeps in all (the oldest go first; -1: no bound)")
+	fs.IntVar(&v.maxHostSightings, "signature-max-host-sightings", sigindex.DefaultMaxHostSightings, "copies of crash reports the file signature index keeps per host (the oldest go first; -1: no bound)")
 }
 
 // crashView is the signature index, what feeds it, the alerts and the web
 // view, as lastgaspd wires them.
 type crashView struct {
 	index    sigindex.Index
+	file     *sigindex.File // the embedded index, or nil
+	logf     func(format string, args ...any)
 	indexer  *collect.Indexer
 	live     *collect.Live
 	notifier *alert.Notifier // nil without -alert-webhook
@@ -78,7 +85,8 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 	if db != nil {
 		idx = db.Index()
 	} else {
-		fidx, err := sigindex.OpenFile(filepath.Join(c.store, store.StateDir, sigindex.JournalName))
+		fidx, err := sigindex.OpenFileWith(filepath.Join(c.store, store.StateDir, sigindex.JournalName),
+			sigindex.FileOptions{MaxSightings: c.view.maxSightings, MaxHostSightings: c.view.maxHostSightings})
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +95,8 @@ func newCrashView(c config, logger *log.Logger, db *pgstore.DB) (*crashView, err
 		}
 		idx = fidx
 	}
-	v := &crashView{index: idx, db: db}
+	v := &crashView{index: idx, db: db, logf: logger.Printf}
+	v.file, _ = idx.(*sigindex.File)
 	v.indexer = &collect.Indexer{Index: idx, Root: c.store, Logf: logger.Printf}
 	if db != nil {
 		v.indexer.ReadTail = func(rel string, limit int64) ([]byte, error) {
@@ -157,6 +166,33 @@ func (v *crashView) start(ctx context.Context, logger *log.Logger) (stop func())
 		<-done
 		v.live.Close()
 		v.index.Close()
+	}
+}
+
+// forget is the file store's retention hook (retention.Sweeper.Removed):
+// the file index drops the sighting of a removed record, so that no link
+// of /ui/ points at it. The shared store's index is pgstore.Expirer's.
+func (v *crashView) forget(rel string) {
+	if v.file == nil {
+		return
+	}
+	if _, err := v.file.Remove(context.Background(), sigindex.SourceRecord, rel); err != nil {
+		v.logf("signatures: forget %s: %v", rel, err)
+	}
+}
+
+// expire is the file store's retention hook (retention.Sweeper.Swept):
+// the file index drops what was added before the sweep's cutoff, live
+// reports whose logs retention removes as well as records.
+func (v *crashView) expire(cutoff time.Time) {
+	if v.file == nil {
+		return
+	}
+	n, err := v.file.Expire(context.Background(), cutoff)
+	if err != nil {
+		v.logf("signatures: expire: %v", err)
+	} else if n > 0 {
+		v.logf("signatures: %d sightings older than %s expired", n, cutoff.UTC().Format(time.RFC3339))
 	}
 }
 
@@ -261,11 +297,14 @@ var (
 	descAlerts     = prometheus.NewDesc("lastgaspd_alerts_total", "Webhook alerts by outcome (enqueued, sent, failed, dropped, retries, debounced).", []string{"outcome"}, nil)
 	descAlertsQ    = prometheus.NewDesc("lastgaspd_alerts_queued", "Webhook alerts waiting to be sent.", nil, nil)
 	descExpired    = prometheus.NewDesc("lastgaspd_crash_store_expired_total", "Crash records this collector deleted from the shared crash store for being older than -retention.", nil, nil)
+	descSigKept    = prometheus.NewDesc("lastgaspd_signatures_sightings", "Copies of crash reports the file signature index holds.", nil, nil)
+	descSigEvicted = prometheus.NewDesc("lastgaspd_signatures_evicted_total", "Copies of crash reports the file signature index dropped, or did not keep, at -signature-max-sightings or -signature-max-host-sightings (the oldest first).", nil, nil)
+	descSigExpired = prometheus.NewDesc("lastgaspd_signatures_expired_total", "Copies of crash reports the file signature index dropped for being older than -retention, or because retention removed their record.", nil, nil)
 	descExpireErr  = prometheus.NewDesc("lastgaspd_crash_store_expire_failures_total", "Retention runs on the shared crash store that failed (database unavailable).", nil, nil)
 )
 
 func (m viewMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigCut, descSigLDrop, descSigErr, descAlerts, descAlertsQ, descExpired, descExpireErr} {
+	for _, d := range []*prometheus.Desc{descSigRecords, descSigLive, descSigNone, descSigCut, descSigLDrop, descSigErr, descAlerts, descAlertsQ, descExpired, descExpireErr, descSigKept, descSigEvicted, descSigExpired} {
 		ch <- d
 	}
 }
@@ -292,6 +331,12 @@ func (m viewMetrics) Collect(ch chan<- prometheus.Metric) {
 		c(descAlerts, o.v, o.name)
 	}
 	ch <- prometheus.MustNewConstMetric(descAlertsQ, prometheus.GaugeValue, float64(a.Queued))
+	if f := m.v.file; f != nil {
+		fs := f.Stats()
+		ch <- prometheus.MustNewConstMetric(descSigKept, prometheus.GaugeValue, float64(fs.Sightings))
+		c(descSigEvicted, fs.Evicted)
+		c(descSigExpired, fs.Expired+fs.Removed)
+	}
 	if x := m.v.expirer; x != nil {
 		c(descExpired, x.Expired())
 		c(descExpireErr, x.Failures())

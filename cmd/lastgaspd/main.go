@@ -268,6 +268,7 @@ func serve(ctx context.Context, c config, logger *log.Logger) error {
 		sw := &retention.Sweeper{
 			Root: c.store, MaxAge: c.retention, Logf: logger.Printf,
 			Exclusive: st.Exclusive, Records: recs,
+			Removed: view.forget, Swept: view.expire,
 		}
 		go func() { sw.Run(sweepCtx); close(sweepDone) }()
 	} else {

@@ -155,7 +155,9 @@ func (x *Indexer) add(ctx context.Context, s sigindex.Sighting) bool {
 		x.logf("signatures: host %s: %s: %v", s.Host, s.Ref, err)
 		return false
 	}
-	if a.Duplicate {
+	if a.Duplicate || a.Evicted {
+		// Evicted: older than all the index keeps at its bound; counted
+		// there (sigindex.FileStats.Evicted), and no alert for it.
 		return false
 	}
 	if a.NewSignature {

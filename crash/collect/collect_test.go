@@ -202,3 +202,37 @@ func TestCutConsoleTailNotIndexed(t *testing.T) {
 		t.Errorf("logs %q, want a last line naming the console record and its 2 frames", logs)
 	}
 }
+
+// TestEvictedNotCountedOrNotified: a record the index does not keep (its
+// host at MaxHostSightings, the record older than what is kept) is neither
+// counted as indexed nor alerted on; the index counts it as evicted.
+func TestEvictedNotCountedOrNotified(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	rec, err := os.ReadFile("../signature/testdata/qemu/sysrq-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := sigindex.OpenFileWith(filepath.Join(root, store.StateDir, sigindex.JournalName), sigindex.FileOptions{MaxHostSightings: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	var notified int
+	x := &Indexer{Index: idx, Root: root, Notify: func(sigindex.Added) { notified++ }}
+	os.MkdirAll(filepath.Join(root, "alpha", "crash"), 0o755)
+	now := time.Now()
+	for i, age := range []time.Duration{0, time.Hour} {
+		rel := fmt.Sprintf("alpha/crash/dmesg-ramoops-%d.0123456789abcdef", i)
+		os.WriteFile(filepath.Join(root, filepath.FromSlash(rel)), rec, 0o644)
+		meta := store.RecordMeta{Metadata: ship.Metadata{Host: "alpha", RecordTime: now.Add(-age)}}
+		meta.Received = now
+		x.RecordStored(ctx, meta, rel, "")
+	}
+	if st := x.Stats(); st.Records != 1 || notified != 1 {
+		t.Errorf("Stats = %+v, %d notified; want 1 record indexed and notified (the older one not kept)", st, notified)
+	}
+	if fs := idx.Stats(); fs.Evicted != 1 || fs.Sightings != 1 {
+		t.Errorf("index Stats = %+v, want 1 kept and 1 evicted", fs)
+	}
+}

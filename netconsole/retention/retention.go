@@ -51,6 +51,15 @@ type Sweeper struct {
 	// Records holds the crash records; the upload server's, so that it
 	// forgets what is removed. Nil means one on Root.
 	Records *store.Records
+	// Removed, if set, is called with the path (relative to Root, '/'
+	// separated, as store.Stored.Path) of each crash record and assembled
+	// crash text removed: the signature index forgets it, so that no
+	// link points at a removed record.
+	Removed func(rel string)
+	// Swept, if set, is called after each sweep with its cutoff: what
+	// derives from the store (the file signature index) expires by the
+	// same clock.
+	Swept func(cutoff time.Time)
 
 	once sync.Once
 }
@@ -129,6 +138,9 @@ func (s *Sweeper) Sweep() (Result, error) {
 			errs = append(errs, err)
 		}
 	}
+	if s.Swept != nil {
+		s.Swept(cutoff)
+	}
 	return res, errors.Join(errs...)
 }
 
@@ -160,6 +172,9 @@ func (s *Sweeper) sweepRecords(host string, cutoff time.Time) (int, error) {
 	gone, err := s.records().Expire(host, cutoff)
 	for _, g := range gone {
 		s.logf("retention: removed %s %s (written %s)", g.What, filepath.Join(s.Root, filepath.FromSlash(g.Path)), stamp(g.Time))
+		if s.Removed != nil && g.What != "orphaned metadata" {
+			s.Removed(g.Path)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("retention: %w", err)

@@ -250,6 +250,7 @@ func TestSweepMultiPartCrash(t *testing.T) {
 	recs := &store.Records{Root: root, MinFree: -1}
 	const id = "dmesg-efi-Panic-1-1764064800"
 	var text string
+	var parts []string
 	for p := 1; p <= 2; p++ {
 		data := fmt.Appendf(nil, "Panic#1 Part%d\npart %d\n", p, p)
 		meta := store.RecordMeta{Metadata: ship.Metadata{Host: "h", RecordName: fmt.Sprintf("dmesg-efi-%d", p), Digest: ship.Digest(data),
@@ -265,6 +266,7 @@ func TestSweepMultiPartCrash(t *testing.T) {
 			}
 		}
 		text = st.Assembled
+		parts = append(parts, st.Path)
 	}
 	if text == "" {
 		t.Fatal("the crash was not assembled")
@@ -273,12 +275,26 @@ func TestSweepMultiPartCrash(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(root, text), fresh, fresh); err != nil {
 		t.Fatal(err)
 	}
-	var logs []string
+	var logs, removed []string
+	var cutoffs []time.Time
 	sw := &Sweeper{Root: root, Records: recs, Now: func() time.Time { return now },
-		Logf: func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }}
+		Logf:    func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) },
+		Removed: func(rel string) { removed = append(removed, rel) },
+		Swept:   func(cutoff time.Time) { cutoffs = append(cutoffs, cutoff) }}
 	res, err := sw.Sweep()
 	if err != nil || res.Records != 3 {
 		t.Errorf("Sweep = %+v, %v; want 3 removed (2 parts, their text)", res, err)
+	}
+	// The signature index forgets what the hooks name: each part's record
+	// and the assembled text, by the paths Put returned.
+	slices.Sort(removed)
+	want := []string{parts[0], parts[1], text}
+	slices.Sort(want)
+	if !slices.Equal(removed, want) {
+		t.Errorf("Removed called with %q, want %q", removed, want)
+	}
+	if wantCut := now.Add(-DefaultMaxAge); !slices.Equal(cutoffs, []time.Time{wantCut}) {
+		t.Errorf("Swept called with %v, want once with %v", cutoffs, wantCut)
 	}
 	if left := list(t, root); !slices.Equal(left, []string{"h/crash/"}) {
 		t.Errorf("left after Sweep: %q, want an empty crash directory", left)
