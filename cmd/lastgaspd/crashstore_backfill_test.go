@@ -15,6 +15,7 @@ import (
 	"github.com/lastgasp/lastgasp/store/pgstore"
 	"github.com/lastgasp/lastgasp/store/pgstore/pgtest"
 	"github.com/lastgasp/lastgasp/store/sigindex"
+	"github.com/lastgasp/lastgasp/store/sigindex/indextest"
 )
 
 // TestSharedBackfill: what a collector stored in the database and never
@@ -70,20 +71,7 @@ func TestSharedBackfill(t *testing.T) {
 	}
 
 	refs := func() []string {
-		var out []string
-		for _, h := range []string{"solo", "guest", "quiet000", "quiet509"} {
-			cs, err := db.Index().HostCrashes(ctx, h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range cs {
-				for _, s := range c.Sightings {
-					out = append(out, s.Ref)
-				}
-			}
-		}
-		slices.Sort(out)
-		return out
+		return indextest.Refs(t, db.Index(), "solo", "guest", "quiet000", "quiet509")
 	}
 	want := []string{text, solo.Path}
 	slices.Sort(want)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,15 +86,8 @@ func TestServeRetentionForgetsSignatures(t *testing.T) {
 		done <- run(ctx, []string{"-netconsole", udp, "-http", httpAddr, "-store", root, "-retention", retention.String()},
 			io.Discard, &syncWriter{w: &logs})
 	}()
-	metric := func() string {
-		resp, err := http.Get("http://" + httpAddr + "/metrics")
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	get := getter(httpAddr)
+	metric := func() string { return get("/metrics") }
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(metric(), "lastgaspd_signatures_expired_total 2") {
 		if time.Now().After(deadline) {

@@ -73,15 +73,7 @@ func TestServeForwardsAndListsCrashes(t *testing.T) {
 		done <- run(ctx, []string{"-netconsole", udp, "-http", httpAddr, "-store", t.TempDir(), "-sockets", "2",
 			"-forward", "tcp://" + syslog.Addr().String()}, io.Discard, &syncWriter{w: &logs})
 	}()
-	get := func(path string) string {
-		resp, err := http.Get("http://" + httpAddr + path)
-		if err != nil {
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	get := getter(httpAddr)
 	deadline := time.Now().Add(10 * time.Second)
 	for get("/metrics") == "" && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -120,6 +112,20 @@ func TestServeForwardsAndListsCrashes(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run = %v, want nil after cancel", err)
+	}
+}
+
+// getter returns a GET of a path on the collector at addr: the body, or
+// "" while it does not answer.
+func getter(addr string) func(path string) string {
+	return func(path string) string {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
 	}
 }
 

@@ -9,27 +9,36 @@ import (
 	"github.com/lastgasp/lastgasp/store"
 )
 
-// TestKernelDropsCounted overflows a real socket's receive buffer before
-// anything reads it: the datagrams the kernel dropped are counted through
-// SO_RXQ_OVFL, so received + kernel drops = sent.
-func TestKernelDropsCounted(t *testing.T) {
+// overflowed sends sent datagrams to a socket with a small receive buffer
+// before anything reads it, then serves it; c writes to it, cancel stops
+// the server and done has Serve's error.
+func overflowed(t *testing.T, sent int) (srv *Server, c net.Conn, cancel context.CancelFunc, done chan error) {
+	t.Helper()
 	conns, err := ListenUDP("127.0.0.1:0", 1, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("udp", conns[0].LocalAddr().String())
+	c, err = net.Dial("udp", conns[0].LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	const sent = 2000
+	t.Cleanup(func() { c.Close() })
 	for i := range sent {
 		c.Write([]byte(ext(uint64(i), "a line that fills the receive buffer quickly")))
 	}
-	srv := &Server{Store: &store.Store{Root: t.TempDir()}, Logf: t.Logf}
+	srv = &Server{Store: &store.Store{Root: t.TempDir()}, Logf: t.Logf}
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, conns[0]) }()
+	return srv, c, cancel, done
+}
+
+// TestKernelDropsCounted overflows a real socket's receive buffer before
+// anything reads it: the datagrams the kernel dropped are counted through
+// SO_RXQ_OVFL, so received + kernel drops = sent.
+func TestKernelDropsCounted(t *testing.T) {
+	const sent = 2000
+	srv, c, cancel, done := overflowed(t, sent)
 	// The counter comes with the next datagram queued after the drops.
 	time.Sleep(200 * time.Millisecond)
 	c.Write([]byte(ext(sent, "last")))
@@ -52,23 +61,8 @@ func TestKernelDropsCounted(t *testing.T) {
 // trailer and all, the kernel dropped) sends none; the receiver reads the
 // socket's own counter as well.
 func TestKernelDropsAfterLastDatagram(t *testing.T) {
-	conns, err := ListenUDP("127.0.0.1:0", 1, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("udp", conns[0].LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	const sent = 2000
-	for i := range sent {
-		c.Write([]byte(ext(uint64(i), "a line that fills the receive buffer quickly")))
-	}
-	srv := &Server{Store: &store.Store{Root: t.TempDir()}, Logf: t.Logf}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, conns[0]) }()
+	srv, c, cancel, done := overflowed(t, sent)
 	waitFor(t, "every datagram read or counted, with nothing sent after the drops", func() bool {
 		st := srv.Stats()
 		return st.Datagrams+st.KernelDrops == sent

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lastgasp/lastgasp/crash/signature"
 	"github.com/lastgasp/lastgasp/store/sigindex"
+	"github.com/lastgasp/lastgasp/store/sigindex/indextest"
 )
 
 var b0 = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
@@ -29,20 +30,7 @@ func rec(host string, m int, sig string) sigindex.Sighting {
 // refs returns the refs the index holds, sorted.
 func refs(t *testing.T, x *sigindex.File, hosts ...string) []string {
 	t.Helper()
-	var out []string
-	for _, h := range hosts {
-		cs, err := x.HostCrashes(context.Background(), h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cs {
-			for _, s := range c.Sightings {
-				out = append(out, s.Ref)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
+	return indextest.Refs(t, x, hosts...)
 }
 
 func TestFileBounds(t *testing.T) {

@@ -6,12 +6,33 @@ package indextest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/lastgasp/lastgasp/crash/signature"
 	"github.com/lastgasp/lastgasp/store/sigindex"
 )
+
+// Refs returns the Ref of every sighting of the crashes of hosts in x,
+// sorted.
+func Refs(t *testing.T, x sigindex.Index, hosts ...string) []string {
+	t.Helper()
+	var out []string
+	for _, h := range hosts {
+		cs, err := x.HostCrashes(context.Background(), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			for _, s := range c.Sightings {
+				out = append(out, s.Ref)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 func sighting(host, boot string, src sigindex.Source, ref string, sig string, usec int64, at time.Time) sigindex.Sighting {
 	return sigindex.Sighting{Host: host, Boot: boot, Release: "6.1.0-57-amd64", Time: at, Source: src, Ref: ref,
